@@ -1,0 +1,113 @@
+"""Who an activity is done for: attribution carried in a context variable.
+
+A ``ContextVar`` follows asyncio tasks and threads started with a copied context
+(``contextvars.copy_context().run``, ``asyncio.to_thread``), and nothing else.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from types import TracebackType
+from typing import Any, TypeVar
+
+from autobot_activity_otel.ids import parse_uuid
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    """The user, session and tenancy an activity is recorded for; every field may be unknown."""
+
+    user_id: uuid.UUID | None = None
+    session_id: str | None = None
+    org_id: uuid.UUID | None = None
+    team_id: uuid.UUID | None = None
+    window_title: str | None = None
+    application: str | None = None
+
+
+_current: contextvars.ContextVar[Attribution] = contextvars.ContextVar(
+    "autobot_activity_attribution",
+    default=Attribution(),  # noqa: B039 - frozen, immutable
+)
+
+
+def current_attribution() -> Attribution:
+    return _current.get()
+
+
+class activity_context:
+    """Attribute the activities inside to a user (and session, org, team).
+
+    Use as ``with activity_context(user_id=...):``, ``async with``, or as a decorator.
+    Fields left out are inherited from an enclosing context. Ids are validated here, so a
+    wrong id fails loudly at the call site instead of silently unattributing activities.
+    """
+
+    def __init__(
+        self,
+        user_id: uuid.UUID | str | None = None,
+        session_id: str | None = None,
+        org_id: uuid.UUID | str | None = None,
+        team_id: uuid.UUID | str | None = None,
+        *,
+        window_title: str | None = None,
+        application: str | None = None,
+    ) -> None:
+        given: dict[str, Any] = {
+            "user_id": None if user_id is None else parse_uuid(user_id, "user_id"),
+            "session_id": None if session_id is None else str(session_id),
+            "org_id": None if org_id is None else parse_uuid(org_id, "org_id"),
+            "team_id": None if team_id is None else parse_uuid(team_id, "team_id"),
+            "window_title": window_title,
+            "application": application,
+        }
+        self._given = {key: value for key, value in given.items() if value is not None}
+        self._tokens: list[contextvars.Token[Attribution]] = []
+
+    def __enter__(self) -> Attribution:
+        attribution = replace(_current.get(), **self._given)
+        self._tokens.append(_current.set(attribution))
+        return attribution
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        _current.reset(self._tokens.pop())
+
+    async def __aenter__(self) -> Attribution:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+    def __call__(self, func: F) -> F:
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with self:
+                    return await func(*args, **kwargs)
+
+            return async_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with self:
+                return func(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
