@@ -42,6 +42,21 @@ def current_attribution() -> Attribution:
     return _current.get()
 
 
+def explicit_attribution(
+    user_id: uuid.UUID | str | None = None, session_id: str | None = None
+) -> Attribution:
+    """The current attribution, overridden by ids a caller passed explicitly.
+
+    An explicit id that is not a UUID raises ``ValueError``: the caller asked for it.
+    """
+    attribution = _current.get()
+    if user_id is not None:
+        attribution = replace(attribution, user_id=parse_uuid(user_id, "user_id"))
+    if session_id is not None:
+        attribution = replace(attribution, session_id=str(session_id))
+    return attribution
+
+
 class activity_context:
     """Attribute the activities inside to a user (and session, org, team).
 

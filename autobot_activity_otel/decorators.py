@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from opentelemetry import trace
 
 from autobot_activity_otel.attributes import ActivityType
-from autobot_activity_otel.context import current_attribution
+from autobot_activity_otel.context import Attribution, current_attribution
 from autobot_activity_otel.ids import parse_uuid
 from autobot_activity_otel.recording import ActivityRecord
 from autobot_activity_otel.secrets import Kind
@@ -44,15 +44,18 @@ def activity_handler(
 
         def start(args: tuple[Any, ...], kwargs: dict[str, Any]) -> ActivityRecord | None:
             try:
-                params = signature.bind_partial(*args, **kwargs).arguments
+                bound = signature.bind_partial(*args, **kwargs)
+                bound.apply_defaults()
+                params = bound.arguments
+                attribution, unparsed_user = _attribution(params)
                 record = ActivityRecord(
                     activity_type,
                     action,
                     name=f"{activity_type.value} {func.__qualname__}",
-                    attribution=_attribution(params),
+                    attribution=attribution,
                 )
-                if "user_id" in params and params["user_id"] is not None:
-                    _note_unparsed_user(record, params["user_id"])
+                if unparsed_user is not None:  # kept, unattributed, with the raw id
+                    record.metadata["unparsed_user_id"] = unparsed_user[:200]
                 for param, (key, kind) in texts.items():
                     if params.get(param) is not None:
                         record.set_text(key, params[param], kind)
@@ -120,23 +123,20 @@ def activity_handler(
     return decorate
 
 
-def _attribution(params: Mapping[str, Any]) -> Any:
-    """The current attribution, overridden by the handler's ``user_id`` / ``session_id``."""
+def _attribution(params: Mapping[str, Any]) -> tuple[Attribution, str | None]:
+    """The current attribution, overridden by the handler's ``user_id`` / ``session_id``.
+
+    A ``user_id`` that is not a UUID does not raise here (the handler did not ask us to
+    validate it): it is returned raw, for the metadata, and the activity stays unattributed.
+    """
     attribution = current_attribution()
     user_id, session_id = params.get("user_id"), params.get("session_id")
+    unparsed = None
     if user_id is not None:
         try:
             attribution = replace(attribution, user_id=parse_uuid(user_id, "user_id"))
         except ValueError:
-            attribution = replace(attribution, user_id=None)
+            attribution, unparsed = replace(attribution, user_id=None), str(user_id)
     if session_id is not None:
         attribution = replace(attribution, session_id=str(session_id))
-    return attribution
-
-
-def _note_unparsed_user(record: ActivityRecord, user_id: Any) -> None:
-    """A handler's user id that is not a UUID: keep the activity, unattributed, with the raw id."""
-    try:
-        parse_uuid(user_id, "user_id")
-    except ValueError:
-        record.metadata["unparsed_user_id"] = str(user_id)[:200]
+    return attribution, unparsed

@@ -1,0 +1,2 @@
+# The terminal instrumentor wraps the standard library only.
+_instruments: tuple[str, ...] = ()

@@ -1,0 +1,1 @@
+"""Explicit tracking functions with the seed design's names and parameters."""
