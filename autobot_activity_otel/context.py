@@ -50,11 +50,16 @@ def explicit_attribution(
     An explicit id that is not a UUID raises ``ValueError``: the caller asked for it.
     """
     attribution = _current.get()
-    if user_id is not None:
-        attribution = replace(attribution, user_id=parse_uuid(user_id, "user_id"))
-    if session_id is not None:
-        attribution = replace(attribution, session_id=str(session_id))
-    return attribution
+    if user_id is None and session_id is None:
+        return attribution
+    return Attribution(
+        user_id=attribution.user_id if user_id is None else parse_uuid(user_id, "user_id"),
+        session_id=attribution.session_id if session_id is None else str(session_id),
+        org_id=attribution.org_id,
+        team_id=attribution.team_id,
+        window_title=attribution.window_title,
+        application=attribution.application,
+    )
 
 
 class activity_context:

@@ -6,14 +6,12 @@ import functools
 import inspect
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from typing import Any, TypeVar
 
 from opentelemetry import trace
 
 from autobot_activity_otel.attributes import ActivityType
-from autobot_activity_otel.context import Attribution, current_attribution
-from autobot_activity_otel.ids import parse_uuid
+from autobot_activity_otel.context import Attribution, explicit_attribution
 from autobot_activity_otel.recording import ActivityRecord
 from autobot_activity_otel.secrets import Kind
 
@@ -40,13 +38,11 @@ def activity_handler(
     """
 
     def decorate(func: F) -> F:
-        signature = inspect.signature(func)
+        read = _parameter_reader(func, {"user_id", "session_id", *texts, *values})
 
         def start(args: tuple[Any, ...], kwargs: dict[str, Any]) -> ActivityRecord | None:
             try:
-                bound = signature.bind_partial(*args, **kwargs)
-                bound.apply_defaults()
-                params = bound.arguments
+                params = read(args, kwargs)
                 attribution, unparsed_user = _attribution(params)
                 record = ActivityRecord(
                     activity_type,
@@ -57,8 +53,7 @@ def activity_handler(
                 if unparsed_user is not None:  # kept, unattributed, with the raw id
                     record.metadata["unparsed_user_id"] = unparsed_user[:200]
                 for param, (key, kind) in texts.items():
-                    if params.get(param) is not None:
-                        record.set_text(key, params[param], kind)
+                    record.set_text(key, params.get(param), kind)
                 for param, key in values.items():
                     record.set(key, params.get(param))
                 return record
@@ -123,20 +118,39 @@ def activity_handler(
     return decorate
 
 
+def _parameter_reader(
+    func: Callable[..., Any], names: set[str]
+) -> Callable[[tuple[Any, ...], dict[str, Any]], dict[str, Any]]:
+    """A fast reader of the named parameters of a call (``Signature.bind`` is too slow here)."""
+    positions: dict[str, tuple[int | None, Any]] = {}
+    for index, param in enumerate(inspect.signature(func).parameters.values()):
+        if param.name in names:
+            positional = param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD)
+            default = None if param.default is param.empty else param.default
+            positions[param.name] = (index if positional else None, default)
+
+    def read(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        values = {}
+        for name, (index, default) in positions.items():
+            if name in kwargs:
+                values[name] = kwargs[name]
+            elif index is not None and index < len(args):
+                values[name] = args[index]
+            else:
+                values[name] = default
+        return values
+
+    return read
+
+
 def _attribution(params: Mapping[str, Any]) -> tuple[Attribution, str | None]:
     """The current attribution, overridden by the handler's ``user_id`` / ``session_id``.
 
     A ``user_id`` that is not a UUID does not raise here (the handler did not ask us to
     validate it): it is returned raw, for the metadata, and the activity stays unattributed.
     """
-    attribution = current_attribution()
     user_id, session_id = params.get("user_id"), params.get("session_id")
-    unparsed = None
-    if user_id is not None:
-        try:
-            attribution = replace(attribution, user_id=parse_uuid(user_id, "user_id"))
-        except ValueError:
-            attribution, unparsed = replace(attribution, user_id=None), str(user_id)
-    if session_id is not None:
-        attribution = replace(attribution, session_id=str(session_id))
-    return attribution, unparsed
+    try:
+        return explicit_attribution(user_id, session_id), None
+    except ValueError:
+        return explicit_attribution(None, session_id), str(user_id)

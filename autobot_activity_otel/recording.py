@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.context import Context
+from opentelemetry.context import Context, get_current
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
@@ -77,7 +77,12 @@ def to_text(value: object) -> tuple[str, list[str]]:
 
 
 class ActivityRecord:
-    """An activity in flight: a span plus the redacted attributes mirrored for direct writes."""
+    """An activity in flight: its redacted attributes, and the span that carries them.
+
+    The span is started on first use of ``span`` (with every attribute gathered so far, as of
+    the record's creation and under the context current then), so an activity whose values
+    are all known up front costs one span start and no ``set_attribute`` calls.
+    """
 
     def __init__(
         self,
@@ -108,24 +113,33 @@ class ActivityRecord:
         ):
             if value is not None:
                 self.attributes[key] = str(value)
-        self.span: Span = _tracer.start_span(
-            name or f"{activity_type.value} {action}",
-            context=context,
-            kind=SpanKind.INTERNAL,
-            attributes=self.attributes,
-            start_time=self.start_ns,
-        )
+        self._name = name or f"{activity_type.value} {action}"
+        self._parent = context if context is not None else get_current()
+        self._span: Span | None = None
         if who.window_title is not None:
             self.set_text(attr.ACTIVITY_WINDOW_TITLE, who.window_title)
         if who.application is not None:
             self.set_text(attr.ACTIVITY_APPLICATION, who.application)
+
+    @property
+    def span(self) -> Span:
+        if self._span is None:
+            self._span = _tracer.start_span(
+                self._name,
+                context=self._parent,
+                kind=SpanKind.INTERNAL,
+                attributes=self.attributes,
+                start_time=self.start_ns,
+            )
+        return self._span
 
     def set(self, key: str, value: AttributeValue | None) -> None:
         """Set a value that cannot hold a secret (numbers, enums, flags)."""
         if value is None:
             return
         self.attributes[key] = value
-        self.span.set_attribute(key, value)
+        if self._span is not None:
+            self._span.set_attribute(key, value)
 
     def set_text(self, key: str, value: object, kind: Kind = "text") -> str | None:
         """Redact a text, cap it, and set it; returns what was set."""
@@ -152,7 +166,8 @@ class ActivityRecord:
             _logger.warning("could not redact %s (%s); value dropped", key, type(exc).__name__)
             text = "[REDACTED:unredactable]"
         self.attributes[key] = text
-        self.span.set_attribute(key, text)
+        if self._span is not None:
+            self._span.set_attribute(key, text)
         return text
 
     def declare_secrets(self, secret_ids: Iterable[uuid.UUID | str] | None) -> None:

@@ -1,0 +1,78 @@
+"""Shared timing and reporting for the benchmark scripts.
+
+Every figure is a ratio against a baseline measured in the same run, with the two measured
+in alternation (ABAB...) so that drift and noise on a shared machine hit both alike.
+"""
+
+from __future__ import annotations
+
+import gc
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of a benchmark table."""
+
+    figure: str
+    value: str
+    baseline: str
+    ratio: str
+    target: str = ""
+
+
+def per_call(fn: Callable[[], object], number: int) -> float:
+    """Seconds per call of ``fn`` over ``number`` calls, with the collector paused."""
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        for _ in range(number):
+            fn()
+        return (time.perf_counter() - start) / number
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def alternating(
+    candidates: dict[str, Callable[[], object]], *, number: int, rounds: int = 9
+) -> dict[str, float]:
+    """Median seconds per call of each candidate, measured round-robin ``rounds`` times."""
+    for fn in candidates.values():  # warm up caches and lazy imports
+        per_call(fn, max(1, number // 10))
+    samples: dict[str, list[float]] = {name: [] for name in candidates}
+    for _ in range(rounds):
+        for name, fn in candidates.items():
+            samples[name].append(per_call(fn, number))
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def micros(seconds: float) -> str:
+    return f"{seconds * 1e6:,.1f} µs"
+
+
+def markdown(title: str, rows: list[Row], method: str) -> str:
+    lines = [
+        f"## {title}",
+        "",
+        method.strip(),
+        "",
+        "| figure | measured | baseline | ratio | target |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [f"| {r.figure} | {r.value} | {r.baseline} | {r.ratio} | {r.target} |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def machine() -> str:
+    import os
+
+    return (
+        f"{platform.python_implementation()} {platform.python_version()} on "
+        f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}"
+    )
