@@ -1,0 +1,77 @@
+"""Where the activity database is and how to connect to it: one place for every entry point."""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+DATABASE_URL_ENV = "AUTOBOT_ACTIVITY_DATABASE_URL"
+CREATE_SCHEMA_ENV = "AUTOBOT_ACTIVITY_CREATE_SCHEMA"
+DEFAULT_DATABASE_FILE = "autobot_activity.db"
+CONNECT_TIMEOUT_SECONDS = 10.0
+
+_ASYNC_DRIVERS = {
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+}
+
+
+def resolve_database_url(database_url: str | None = None) -> str:
+    """The URL to use: the argument, else the environment, else an SQLite file in the cwd.
+
+    Plain ``postgresql://`` and ``sqlite:///`` URLs are rewritten to the async drivers.
+    """
+    url = database_url or os.environ.get(DATABASE_URL_ENV)
+    if not url:
+        return f"sqlite+aiosqlite:///{Path.cwd() / DEFAULT_DATABASE_FILE}"
+    parsed = make_url(url)
+    driver = _ASYNC_DRIVERS.get(parsed.drivername)
+    if driver is None:
+        return url
+    return parsed.set(drivername=driver).render_as_string(hide_password=False)
+
+
+def create_schema_from_env() -> bool:
+    """Whether to create or upgrade the schema on first use (default yes)."""
+    value = os.environ.get(CREATE_SCHEMA_ENV, "true").strip().lower()
+    return value not in {"0", "false", "no", "off"}
+
+
+def create_engine(
+    database_url: str, *, connect_timeout: float = CONNECT_TIMEOUT_SECONDS
+) -> AsyncEngine:
+    """An async engine tuned for audit writes.
+
+    SQLite uses no pool (each aiosqlite connection owns a non-daemon thread that would keep
+    the interpreter alive), WAL journaling so readers do not block the exporter, and a busy
+    timeout. asyncpg gets a connect timeout so an unreachable server fails fast.
+    """
+    url = make_url(database_url)
+    options: dict[str, Any] = {}
+    if url.get_backend_name() == "sqlite":
+        options["poolclass"] = NullPool
+    elif url.get_driver_name() == "asyncpg":
+        options["connect_args"] = {"timeout": connect_timeout}
+        options["pool_pre_ping"] = True
+    engine = create_async_engine(url, **options)
+    if url.get_backend_name() == "sqlite":
+        pragmas = ["PRAGMA busy_timeout = 10000"]
+        if url.database not in (None, "", ":memory:"):
+            pragmas.append("PRAGMA journal_mode = WAL")
+        event.listen(engine.sync_engine, "connect", functools.partial(_run_pragmas, pragmas))
+    return engine
+
+
+def _run_pragmas(pragmas: list[str], dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    for pragma in pragmas:
+        cursor.execute(pragma)
+    cursor.close()

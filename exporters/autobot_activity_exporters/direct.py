@@ -1,0 +1,47 @@
+"""Direct writes through the caller's own session: the seed functions' ``db=`` parameter.
+
+The same activity also reaches the database through the span exporter; both writes insert
+the same client-generated ids and ignore duplicates, so whichever comes second changes
+nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from autobot_activity_exporters.rows import rows_from_attributes
+from autobot_activity_exporters.writer import group_by_table, insert_ignoring_duplicates
+from autobot_activity_otel.recording import ActivityRecord
+
+_logger = logging.getLogger(__name__)
+
+
+async def write_record(session: AsyncSession, record: ActivityRecord) -> None:
+    """Insert the record's rows through ``session`` inside a SAVEPOINT; never raises.
+
+    The caller's transaction is neither committed nor poisoned: a failed insert (tables
+    missing, constraint, connection) rolls back to the savepoint and is logged by exception
+    type. Committing stays the caller's business. On SQLite, whose driver starts no
+    transaction before a SAVEPOINT, the write may be committed when the savepoint is released.
+    """
+    try:
+        context = record.span.get_span_context()
+        rows = rows_from_attributes(
+            record.attributes,
+            context.trace_id,
+            context.span_id,
+            record.start_ns,
+            record.end_ns or time.time_ns(),
+        )
+        if rows is None:
+            return
+        async with session.begin_nested():
+            connection = await session.connection()
+            for table, table_rows in group_by_table([rows]).items():
+                statement = insert_ignoring_duplicates(table, connection.dialect.name)
+                await connection.execute(statement, table_rows)
+    except Exception as exc:
+        _logger.warning("direct activity write failed (%s)", type(exc).__name__)

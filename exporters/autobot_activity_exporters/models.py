@@ -1,0 +1,182 @@
+"""Table models: the seed's five tables, portable between SQLite and PostgreSQL.
+
+Column names are the seed's (the schema is the contract); every row also links back to its
+trace (``trace_id``, ``span_id``) and carries its tenancy (``org_id``, ``team_id``).
+There is deliberately no foreign key to a users table: the host application owns its users,
+and an audit trail must outlive them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    Uuid,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from autobot_activity_otel.attributes import ActivityType
+
+JSONDocument = JSON().with_variant(JSONB(), "postgresql")
+
+
+class UuidList(TypeDecorator[list[uuid.UUID]]):
+    """A list of UUIDs: ``UUID[]`` on PostgreSQL, a JSON array of strings on SQLite."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(ARRAY(Uuid()))
+        return dialect.type_descriptor(JSON())
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None or dialect.name == "postgresql":
+            return value
+        return [str(item) for item in value]
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> list[uuid.UUID] | None:
+        if value is None:
+            return None
+        return [item if isinstance(item, uuid.UUID) else uuid.UUID(item) for item in value]
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp; SQLite stores it naive, so read it back as UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("timestamps must be timezone-aware")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _time_indexes(table: str) -> tuple[Index, ...]:
+    """The two lookups every query makes: one user's or one session's activities over time."""
+    return (
+        Index(f"ix_{table}_user_id_timestamp", "user_id", "timestamp"),
+        Index(f"ix_{table}_session_id_timestamp", "session_id", "timestamp"),
+    )
+
+
+class Base(DeclarativeBase):
+    """Declarative base with its own ``MetaData``, so the host's models stay separate."""
+
+
+class ActivityColumns:
+    """Columns every table shares (listed first): identity, attribution, trace link, time."""
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True, sort_order=-1)
+    user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid(), sort_order=-1)
+    session_id: Mapped[str | None] = mapped_column(String(255), sort_order=-1)
+    org_id: Mapped[uuid.UUID | None] = mapped_column(Uuid(), sort_order=-1)
+    team_id: Mapped[uuid.UUID | None] = mapped_column(Uuid(), sort_order=-1)
+    trace_id: Mapped[str | None] = mapped_column(String(32), sort_order=-1)
+    span_id: Mapped[str | None] = mapped_column(String(16), sort_order=-1)
+    duration_ms: Mapped[float | None] = mapped_column(Float(), sort_order=-1)
+    # ``metadata`` is reserved on declarative classes: the column keeps the seed's name.
+    extra: Mapped[dict[str, Any]] = mapped_column(
+        "metadata", JSONDocument, default=dict, sort_order=-1
+    )
+    timestamp: Mapped[datetime] = mapped_column(UtcDateTime(), sort_order=-1)
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[Index, ...]:
+        return _time_indexes(cls.__tablename__)  # type: ignore[attr-defined]
+
+
+class TerminalActivity(ActivityColumns, Base):
+    __tablename__ = "terminal_activities"
+
+    command: Mapped[str | None] = mapped_column(Text())
+    working_directory: Mapped[str | None] = mapped_column(Text())
+    exit_code: Mapped[int | None] = mapped_column(Integer())
+    output: Mapped[str | None] = mapped_column(Text())
+    secrets_used: Mapped[list[uuid.UUID]] = mapped_column(UuidList(), default=list)
+
+
+class FileActivity(ActivityColumns, Base):
+    __tablename__ = "file_activities"
+
+    operation: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str | None] = mapped_column(Text())
+    new_path: Mapped[str | None] = mapped_column(Text())
+    file_type: Mapped[str | None] = mapped_column(String(255))
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger())
+
+
+class BrowserActivity(ActivityColumns, Base):
+    __tablename__ = "browser_activities"
+
+    url: Mapped[str | None] = mapped_column(Text())
+    action: Mapped[str] = mapped_column(String(64))
+    selector: Mapped[str | None] = mapped_column(Text())
+    input_value: Mapped[str | None] = mapped_column(Text())
+    secrets_used: Mapped[list[uuid.UUID]] = mapped_column(UuidList(), default=list)
+
+
+class DesktopActivity(ActivityColumns, Base):
+    __tablename__ = "desktop_activities"
+
+    action: Mapped[str] = mapped_column(String(64))
+    coordinates: Mapped[list[int] | None] = mapped_column(JSON())
+    window_title: Mapped[str | None] = mapped_column(Text())
+    input_text: Mapped[str | None] = mapped_column(Text())
+    screenshot_path: Mapped[str | None] = mapped_column(Text())
+
+
+class SecretUsage(ActivityColumns, Base):
+    """One secret seen in (or declared for) one activity: the audit trail, never the value."""
+
+    __tablename__ = "secret_usage"
+
+    secret_id: Mapped[uuid.UUID | None] = mapped_column(Uuid())
+    activity_type: Mapped[str] = mapped_column(String(16))
+    activity_id: Mapped[uuid.UUID] = mapped_column(Uuid())
+    access_granted: Mapped[bool] = mapped_column(default=True)
+    denial_reason: Mapped[str | None] = mapped_column(Text())
+    rule: Mapped[str | None] = mapped_column(String(64))
+    fingerprint: Mapped[str | None] = mapped_column(String(128))
+
+    __table_args__ = (
+        *_time_indexes("secret_usage"),
+        Index("ix_secret_usage_activity", "activity_type", "activity_id"),
+        Index("ix_secret_usage_secret_id_timestamp", "secret_id", "timestamp"),
+    )
+
+
+ACTIVITY_TABLES: dict[ActivityType, Table] = {
+    ActivityType.TERMINAL: TerminalActivity.__table__,
+    ActivityType.FILE: FileActivity.__table__,
+    ActivityType.BROWSER: BrowserActivity.__table__,
+    ActivityType.DESKTOP: DesktopActivity.__table__,
+}
+"""Each activity type's table."""
+SECRET_USAGE: Table = SecretUsage.__table__
+TABLES: dict[str, Table] = {
+    table.name: table for table in (*ACTIVITY_TABLES.values(), SECRET_USAGE)
+}

@@ -1,0 +1,321 @@
+"""Activity span -> table rows: the one place that knows how attributes become columns.
+
+Attribute names come from ``autobot_activity_otel.attributes`` only. Every text is checked
+again with the secret redactor (a second line behind the instrumentation's own redaction:
+already-redacted text passes unchanged, anything new is redacted and audited). Attributes
+that have no column of their own are kept in ``metadata`` under their attribute name.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+
+from autobot_activity_exporters.models import ACTIVITY_TABLES, SECRET_USAGE
+from autobot_activity_otel import attributes as attr
+from autobot_activity_otel.attributes import ActivityType
+from autobot_activity_otel.recording import to_text
+from autobot_activity_otel.secrets import Finding, Kind, redact
+
+_logger = logging.getLogger(__name__)
+
+Row = dict[str, Any]
+
+_COLUMNS: dict[ActivityType, tuple[tuple[str, str, Kind | None], ...]] = {
+    ActivityType.TERMINAL: (
+        ("command", attr.PROCESS_COMMAND_LINE, "command"),
+        ("working_directory", attr.PROCESS_WORKING_DIRECTORY, "text"),
+        ("exit_code", attr.PROCESS_EXIT_CODE, None),
+        ("output", attr.TERMINAL_OUTPUT, "output"),
+    ),
+    ActivityType.FILE: (
+        ("operation", attr.ACTIVITY_ACTION, "text"),
+        ("path", attr.FILE_PATH, "text"),
+        ("new_path", attr.FILE_NEW_PATH, "text"),
+        ("file_type", attr.FILE_TYPE, "text"),
+        ("size_bytes", attr.FILE_SIZE, None),
+    ),
+    ActivityType.BROWSER: (
+        ("action", attr.ACTIVITY_ACTION, "text"),
+        ("url", attr.URL_FULL, "url"),
+        ("selector", attr.BROWSER_SELECTOR, "text"),
+        ("input_value", attr.BROWSER_INPUT_VALUE, "text"),
+    ),
+    ActivityType.DESKTOP: (
+        ("action", attr.ACTIVITY_ACTION, "text"),
+        ("coordinates", attr.DESKTOP_COORDINATES, None),
+        ("window_title", attr.ACTIVITY_WINDOW_TITLE, "text"),
+        ("input_text", attr.DESKTOP_INPUT_TEXT, "keystrokes"),
+        ("screenshot_path", attr.DESKTOP_SCREENSHOT_PATH, "text"),
+    ),
+}
+"""Per type: (column, attribute, redaction kind); a kind of None marks a non-text column."""
+_ATTRIBUTION = {
+    attr.USER_ID: "user_id",
+    attr.ACTIVITY_ORG_ID: "org_id",
+    attr.ACTIVITY_TEAM_ID: "team_id",
+}
+_CONSUMED = frozenset(
+    {
+        attr.ACTIVITY_TYPE,
+        attr.ACTIVITY_ID,
+        attr.ACTIVITY_METADATA,
+        attr.SESSION_ID,
+        *_ATTRIBUTION,
+        attr.SECRETS_COUNT,
+        attr.SECRETS_RULES,
+        attr.SECRETS_IDS,
+        attr.SECRETS_FINGERPRINTS,
+        attr.SECRETS_FIELDS,
+    }
+)
+"""Attributes with a place of their own; every other one goes into ``metadata``."""
+_SECRETS_USED_TYPES = frozenset({ActivityType.TERMINAL, ActivityType.BROWSER})
+
+
+class InvalidActivity(ValueError):
+    """An activity span whose attribute is missing or of the wrong type (names it, no value)."""
+
+    def __init__(self, attribute: str, problem: str) -> None:
+        super().__init__(f"attribute {attribute} {problem}")
+        self.attribute = attribute
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityRows:
+    """The rows one activity span becomes: its activity row and its secret-usage rows."""
+
+    activity_type: ActivityType
+    table: str
+    activity: Row
+    secret_usage: list[Row] = field(default_factory=list)
+
+
+def rows_from_span(span: ReadableSpan) -> ActivityRows | None:
+    """Rows for a finished span, or None for a span that is not an activity (or is invalid)."""
+    context = span.get_span_context()
+    return rows_from_attributes(
+        span.attributes or {},
+        context.trace_id,
+        context.span_id,
+        span.start_time or 0,
+        span.end_time,
+    )
+
+
+def rows_from_attributes(
+    attributes: Mapping[str, Any],
+    trace_id: int,
+    span_id: int,
+    start_ns: int,
+    end_ns: int | None,
+) -> ActivityRows | None:
+    """Rows for an activity's attributes; None when there is no ``activity.type``.
+
+    An activity with a missing or wrong-typed attribute is skipped with a log line that
+    names the attribute and never its value.
+    """
+    if attr.ACTIVITY_TYPE not in attributes:
+        return None
+    try:
+        return _Builder(attributes).build(trace_id, span_id, start_ns, end_ns)
+    except InvalidActivity as exc:
+        _logger.warning("activity span skipped: attribute %s is invalid", exc.attribute)
+        return None
+
+
+class _Builder:
+    """Reads one activity's attributes, type-checked, redacting every text on the way."""
+
+    def __init__(self, attributes: Mapping[str, Any]) -> None:
+        self.attributes = attributes
+        self.findings: list[tuple[str, Finding]] = []
+
+    def build(self, trace_id: int, span_id: int, start_ns: int, end_ns: int | None) -> ActivityRows:
+        activity_type = self._activity_type()
+        activity_id = self._uuid(attr.ACTIVITY_ID)
+        if activity_id is None:
+            raise InvalidActivity(attr.ACTIVITY_ID, "is missing")
+        if not isinstance(self.attributes.get(attr.ACTIVITY_ACTION), str):
+            raise InvalidActivity(attr.ACTIVITY_ACTION, "is missing or not a string")
+        table = ACTIVITY_TABLES[activity_type]
+        metadata = self._metadata(activity_type)
+        common: Row = {
+            "user_id": None,
+            "session_id": self._text(attr.SESSION_ID, "text"),
+            "org_id": None,
+            "team_id": None,
+            "trace_id": f"{trace_id:032x}" if trace_id else None,
+            "span_id": f"{span_id:016x}" if span_id else None,
+            "duration_ms": (end_ns - start_ns) / 1e6 if end_ns else None,
+            "timestamp": _utc(start_ns),
+        }
+        for attribute, column in _ATTRIBUTION.items():
+            common[column] = self._attribution_id(attribute, column, metadata)
+
+        activity: Row = dict.fromkeys(table.columns.keys())
+        activity.update(common, id=activity_id, metadata=metadata)
+        for column, attribute, kind in _COLUMNS[activity_type]:
+            activity[column] = (
+                self._text(attribute, kind) if kind else self._number_column(column, attribute)
+            )
+        secret_usage = self._secret_usage(activity_type, activity_id, common)
+        if activity_type in _SECRETS_USED_TYPES:
+            used = (row["secret_id"] for row in secret_usage if row["secret_id"] is not None)
+            activity["secrets_used"] = list(dict.fromkeys(used))
+        return ActivityRows(activity_type, table.name, activity, secret_usage)
+
+    def _activity_type(self) -> ActivityType:
+        value = self.attributes[attr.ACTIVITY_TYPE]
+        try:
+            return ActivityType(value)
+        except ValueError:
+            raise InvalidActivity(attr.ACTIVITY_TYPE, "is not a known activity type") from None
+
+    def _scrub(self, field_name: str, value: str, kind: Kind) -> str:
+        """Valid text, redacted again; anything the redactor finds now is audited too."""
+        text, _notes = to_text(value)
+        redaction = redact(text, kind=kind)
+        self.findings.extend((field_name, finding) for finding in redaction.findings)
+        return redaction.text
+
+    def _text(self, attribute: str, kind: Kind) -> str | None:
+        value = self.attributes.get(attribute)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise InvalidActivity(attribute, "is not a string")
+        return self._scrub(attribute, value, kind)
+
+    def _uuid(self, attribute: str) -> uuid.UUID | None:
+        value = self.attributes.get(attribute)
+        if value is None:
+            return None
+        try:
+            return uuid.UUID(value if isinstance(value, str) else "")
+        except ValueError:
+            raise InvalidActivity(attribute, "is not a UUID") from None
+
+    def _attribution_id(self, attribute: str, column: str, metadata: Row) -> uuid.UUID | None:
+        """A user/org/team id; one that is not a UUID leaves the row unattributed, kept raw."""
+        try:
+            return self._uuid(attribute)
+        except InvalidActivity:
+            raw = self.attributes[attribute]
+            metadata[f"invalid_{column}"] = self._scrub(attribute, str(raw), "text")
+            return None
+
+    def _number_column(self, column: str, attribute: str) -> int | list[int] | None:
+        value = self.attributes.get(attribute)
+        if value is None:
+            return None
+        if column == "coordinates":
+            if (
+                isinstance(value, Sequence)
+                and not isinstance(value, str)
+                and all(map(_is_int, value))
+            ):
+                return list(value)
+            raise InvalidActivity(attribute, "is not a sequence of integers")
+        if not _is_int(value):
+            raise InvalidActivity(attribute, "is not an integer")
+        return int(value)
+
+    def _metadata(self, activity_type: ActivityType) -> Row:
+        """``activity.metadata`` merged with every attribute that has no column, all redacted."""
+        metadata: Row = {}
+        raw = self.attributes.get(attr.ACTIVITY_METADATA)
+        if raw is not None:
+            try:
+                parsed = json.loads(raw) if isinstance(raw, str) else None
+            except ValueError:
+                parsed = None
+            if not isinstance(parsed, dict):
+                raise InvalidActivity(attr.ACTIVITY_METADATA, "is not a JSON object")
+            metadata.update(self._scrub_json(attr.ACTIVITY_METADATA, parsed))
+        placed = {attribute for _, attribute, _ in _COLUMNS[activity_type]}
+        for key, value in self.attributes.items():
+            if key not in _CONSUMED and key not in placed:
+                metadata[key] = self._scrub_json(key, value)
+        return metadata
+
+    def _scrub_json(self, field_name: str, value: Any) -> Any:
+        if isinstance(value, str):
+            return self._scrub(field_name, value, "text")
+        if isinstance(value, Mapping):
+            return {str(k): self._scrub_json(field_name, v) for k, v in value.items()}
+        if isinstance(value, Sequence | set):
+            return [self._scrub_json(field_name, item) for item in value]
+        return value
+
+    def _secret_usage(
+        self, activity_type: ActivityType, activity_id: uuid.UUID, common: Row
+    ) -> list[Row]:
+        """One row per secret: the span's own summary first, then the exporter's new findings."""
+        entries: list[tuple[str, uuid.UUID | None, str | None, Row]] = []
+        for rule, secret_id, fingerprint, field_name in self._secret_summary():
+            entries.append(
+                (rule, secret_id, fingerprint, {"field": field_name} if field_name else {})
+            )
+        for field_name, finding in self.findings:
+            extra = {"field": field_name, "detected_by": "exporter"}
+            entries.append((finding.rule, finding.secret_id, finding.fingerprint, extra))
+        rows = []
+        for index, (rule, secret_id, fingerprint, metadata) in enumerate(entries):
+            row: Row = dict.fromkeys(SECRET_USAGE.columns.keys())
+            row.update(
+                common,
+                id=uuid.uuid5(activity_id, str(index)),
+                secret_id=secret_id,
+                activity_type=activity_type.value,
+                activity_id=activity_id,
+                access_granted=True,
+                rule=rule,
+                fingerprint=fingerprint,
+                metadata=metadata,
+            )
+            rows.append(row)
+        return rows
+
+    def _secret_summary(self) -> list[tuple[str, uuid.UUID | None, str | None, str]]:
+        """The span's parallel arrays (rules, ids, fingerprints, fields), zipped and checked."""
+        names = (
+            attr.SECRETS_RULES,
+            attr.SECRETS_IDS,
+            attr.SECRETS_FINGERPRINTS,
+            attr.SECRETS_FIELDS,
+        )
+        arrays = [self.attributes.get(name, ()) for name in names]
+        for name, array in zip(names, arrays, strict=True):
+            if isinstance(array, str) or not all(isinstance(item, str) for item in array):
+                raise InvalidActivity(name, "is not a sequence of strings")
+        if len({len(array) for array in arrays}) > 1:
+            raise InvalidActivity(
+                attr.SECRETS_RULES, "differs in length from the other secret arrays"
+            )
+        summary = []
+        for rule, secret_id, fingerprint, field_name in zip(*arrays, strict=True):
+            try:
+                parsed = uuid.UUID(secret_id) if secret_id else None
+            except ValueError:
+                raise InvalidActivity(
+                    attr.SECRETS_IDS, "holds a value that is not a UUID"
+                ) from None
+            summary.append((rule, parsed, fingerprint or None, field_name))
+        return summary
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _utc(time_ns: int) -> datetime:
+    seconds, nanos = divmod(time_ns, 1_000_000_000)
+    return datetime.fromtimestamp(seconds, UTC) + timedelta(microseconds=nanos // 1000)
