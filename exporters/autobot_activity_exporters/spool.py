@@ -1,0 +1,162 @@
+"""A durable local spool for batches the database did not take, replayed in order.
+
+One file per batch, written to a temporary name, fsynced and renamed into place, so a crash
+leaves either the whole batch or nothing; names carry a sequence number, so replay keeps the
+order the batches failed in. The spool holds rows as the exporter would write them: already
+redacted (twice). Its size is capped; a batch that does not fit is refused, counted and
+logged, never written in part.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from autobot_activity_exporters.rows import ActivityRows
+from autobot_activity_otel.attributes import ActivityType
+
+_logger = logging.getLogger(__name__)
+
+SPOOL_DIR_ENV = "AUTOBOT_ACTIVITY_SPOOL_DIR"
+SPOOL_MAX_BYTES_ENV = "AUTOBOT_ACTIVITY_SPOOL_MAX_BYTES"
+DEFAULT_MAX_BYTES = 256 * 1024 * 1024
+_SUFFIX = ".batch"
+_QUARANTINE = "quarantine"
+
+
+def default_spool_dir(database_url: str) -> Path:
+    """``$AUTOBOT_ACTIVITY_SPOOL_DIR`` (or a per-user state dir), one folder per database.
+
+    Keyed on the URL without its password, so batches are only ever replayed into the
+    database they were meant for.
+    """
+    base = os.environ.get(SPOOL_DIR_ENV) or os.path.join(
+        os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state"),
+        "autobot-activity",
+        "spool",
+    )
+    safe_url = make_url(database_url).render_as_string(hide_password=True)
+    return Path(base) / hashlib.sha256(safe_url.encode()).hexdigest()[:16]
+
+
+class Spool:
+    """Batches waiting for the database, oldest first."""
+
+    def __init__(self, directory: Path, max_bytes: int | None = None) -> None:
+        self.directory = directory
+        self.max_bytes = max_bytes or int(
+            os.environ.get(SPOOL_MAX_BYTES_ENV, str(DEFAULT_MAX_BYTES))
+        )
+        self._lock = threading.Lock()
+        self._sequence: Iterator[int] | None = None
+        self._size: int | None = None
+
+    def put(self, batch: list[ActivityRows]) -> bool:
+        """Store a batch durably; False (and nothing written) when the spool is full."""
+        data = _encode(batch)
+        with self._lock:
+            self._open()
+            assert self._size is not None and self._sequence is not None
+            if self._size + len(data) > self.max_bytes:
+                return False
+            path = self.directory / f"{next(self._sequence):020d}{_SUFFIX}"
+            _write_durably(path, data)
+            self._size += len(data)
+        return True
+
+    def pending(self) -> list[Path]:
+        """The spooled batch files, in the order they were written."""
+        if not self.directory.is_dir():
+            return []
+        return sorted(self.directory.glob(f"*{_SUFFIX}"))
+
+    def load(self, path: Path) -> list[ActivityRows]:
+        return _decode(path.read_bytes())
+
+    def remove(self, path: Path) -> None:
+        """Forget a batch once the database has committed it."""
+        with self._lock:
+            size = path.stat().st_size
+            path.unlink()
+            if self._size is not None:
+                self._size -= size
+
+    def quarantine(self, rows: ActivityRows, reason: str) -> Path:
+        """Set aside an activity the database rejects whatever happens, with the reason."""
+        folder = self.directory / _QUARANTINE
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{rows.activity['id']}.json"
+        record = {"reason": reason, "rows": json.loads(_encode([rows]))}
+        _write_durably(path, json.dumps(record).encode())
+        return path
+
+    def _open(self) -> None:
+        """Find where the sequence stands (after a restart too) and how much is stored."""
+        if self._sequence is not None:
+            return
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        files = self.pending()
+        last = int(files[-1].name.removesuffix(_SUFFIX)) if files else 0
+        self._sequence = itertools.count(last + 1)
+        self._size = sum(path.stat().st_size for path in files)
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temporary, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def _tag(value: Any) -> Any:
+    if isinstance(value, uuid.UUID):
+        return {"$uuid": str(value)}
+    if isinstance(value, datetime):
+        return {"$datetime": value.isoformat()}
+    raise TypeError(f"cannot spool a {type(value).__name__}")
+
+
+def _untag(value: dict[str, Any]) -> Any:
+    if len(value) == 1:
+        if "$uuid" in value:
+            return uuid.UUID(value["$uuid"])
+        if "$datetime" in value:
+            return datetime.fromisoformat(value["$datetime"])
+    return value
+
+
+def _encode(batch: list[ActivityRows]) -> bytes:
+    return json.dumps([asdict(rows) for rows in batch], default=_tag).encode()
+
+
+def _decode(data: bytes) -> list[ActivityRows]:
+    return [
+        ActivityRows(
+            activity_type=ActivityType(item["activity_type"]),
+            table=item["table"],
+            activity=item["activity"],
+            secret_usage=item["secret_usage"],
+        )
+        for item in json.loads(data, object_hook=_untag)
+    ]
