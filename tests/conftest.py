@@ -54,3 +54,122 @@ def spans() -> SpanCapture:
 
 
 # --- database fixtures (activity_db) below ---
+
+# Imported here, not at the top, so this section stays one appendable block.
+import asyncio  # noqa: E402
+import socket  # noqa: E402
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator  # noqa: E402
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any, TypeVar  # noqa: E402
+
+import asyncpg  # noqa: E402
+from opentelemetry.sdk.trace.export import SpanExportResult  # noqa: E402
+from sqlalchemy import select, text  # noqa: E402
+from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
+
+from autobot_activity_exporters import ActivitySpanExporter  # noqa: E402
+from autobot_activity_exporters.database import create_engine  # noqa: E402
+from autobot_activity_exporters.models import TABLES  # noqa: E402
+from autobot_activity_exporters.schema import upgrade  # noqa: E402
+from autobot_activity_exporters.store import ActivityStore  # noqa: E402
+
+PG_HOST, PG_PORT = "127.0.0.1", 5432
+T = TypeVar("T")
+
+
+def pg_available() -> bool:
+    """Whether the real PostgreSQL answers on 127.0.0.1:5432."""
+    try:
+        with socket.create_connection((PG_HOST, PG_PORT), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from sync or async test code, on a thread of its own."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+async def _admin(sql: str) -> None:
+    connection = await asyncpg.connect(
+        host=PG_HOST, port=PG_PORT, user="postgres", database="postgres"
+    )
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+async def on_engine(url: str, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    """Run ``work`` with a short-lived engine on ``url``."""
+    engine = create_engine(url)
+    try:
+        return await work(engine)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_activity_url() -> Iterator[str | None]:
+    """A database of this test session's own, migrated once, dropped at the end."""
+    if not pg_available():
+        yield None
+        return
+    name = f"autobot_activity_test_{os.getpid()}"
+    run_async(_admin(f'DROP DATABASE IF EXISTS "{name}"'))
+    run_async(_admin(f'CREATE DATABASE "{name}"'))
+    url = f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/{name}"
+    try:
+        run_async(on_engine(url, upgrade))
+        yield url
+    finally:
+        run_async(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+class ActivityDB:
+    """A real database behind a real ActivitySpanExporter, with sync helpers for assertions."""
+
+    def __init__(self, url: str, dialect: str) -> None:
+        self.url = url
+        self.dialect = dialect
+        self.exporter = ActivitySpanExporter(url, timeout=30)
+
+    def export(self, spans: Iterable[ReadableSpan]) -> SpanExportResult:
+        return self.exporter.export(list(spans))
+
+    def rows(self, table: str) -> list[dict[str, Any]]:
+        """Every row of a table, oldest first, as typed values keyed by column name."""
+
+        async def fetch(engine: AsyncEngine) -> list[dict[str, Any]]:
+            statement = select(TABLES[table]).order_by(TABLES[table].c.timestamp)
+            async with engine.connect() as connection:
+                return [dict(row._mapping) for row in await connection.execute(statement)]
+
+        return run_async(on_engine(self.url, fetch))
+
+    @property
+    def store(self) -> ActivityStore:
+        """A new ActivityStore on this database (use it as ``async with db.store as store``)."""
+        return ActivityStore(self.url)
+
+
+async def _truncate(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(text(f"TRUNCATE {', '.join(TABLES)}"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def activity_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ActivityDB]:
+    """The activity database on SQLite (a file in tmp_path) and on the real PostgreSQL."""
+    if request.param == "postgresql":
+        url = request.getfixturevalue("postgres_activity_url")
+        require(url is not None, "PostgreSQL not reachable on 127.0.0.1:5432")
+        run_async(on_engine(url, _truncate))
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path / 'activity.db'}"
+    db = ActivityDB(url, request.param)
+    yield db
+    db.exporter.shutdown()

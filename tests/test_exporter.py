@@ -1,0 +1,410 @@
+"""ActivitySpanExporter against real SQLite and PostgreSQL: real spans in, rows out."""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import ActivityDB, SpanCapture
+from opentelemetry import trace
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.sdk.trace.export import SpanExportResult
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from autobot_activity_exporters import ActivitySpanExporter
+from autobot_activity_otel import attributes as attr
+from autobot_activity_otel.attributes import ActivityType
+from autobot_activity_otel.context import activity_context
+from autobot_activity_otel.recording import ActivityRecord
+from autobot_activity_otel.secrets import registered_secret
+
+USER = uuid.UUID("0192f0c1-0000-7000-8000-00000000a11c")
+ORG = uuid.UUID("0192f0c1-0000-7000-8000-0000000000e9")
+TEAM = uuid.UUID("0192f0c1-0000-7000-8000-00000000fea1")
+
+
+def record(activity_type: ActivityType, action: str, **values: Any) -> ActivityRecord:
+    """A finished activity: non-text values set as they are, texts through the redactor."""
+    activity = ActivityRecord(activity_type, action)
+    for key, value in values.items():
+        if isinstance(value, str):
+            activity.set_text(key, value, "command" if key == attr.PROCESS_COMMAND_LINE else "text")
+        else:
+            activity.set(key, value)
+    activity.end()
+    return activity
+
+
+def one(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    assert len(rows) == 1, f"expected one row, got {len(rows)}"
+    return rows[0]
+
+
+def test_every_activity_type_becomes_one_row(activity_db: ActivityDB, spans: SpanCapture) -> None:
+    with activity_context(user_id=USER, session_id="chat-1", org_id=ORG, team_id=TEAM):
+        terminal = record(
+            ActivityType.TERMINAL,
+            "execute",
+            **{
+                attr.PROCESS_COMMAND_LINE: "ls -la /tmp",
+                attr.PROCESS_WORKING_DIRECTORY: "/tmp",
+                attr.PROCESS_EXIT_CODE: 2,
+                attr.TERMINAL_OUTPUT: "total 0",
+                attr.TERMINAL_SHELL: "bash",
+            },
+        )
+        record(
+            ActivityType.FILE,
+            "rename",
+            **{
+                attr.FILE_PATH: "/srv/a.txt",
+                attr.FILE_NEW_PATH: "/srv/b.txt",
+                attr.FILE_TYPE: "text/plain",
+                attr.FILE_SIZE: 12,
+            },
+        )
+        record(
+            ActivityType.BROWSER,
+            "type",
+            **{
+                attr.URL_FULL: "https://example.com/login",
+                attr.BROWSER_SELECTOR: "#name",
+                attr.BROWSER_INPUT_VALUE: "alice",
+            },
+        )
+        record(
+            ActivityType.DESKTOP,
+            "click",
+            **{
+                attr.DESKTOP_COORDINATES: [10, 20],
+                attr.ACTIVITY_WINDOW_TITLE: "Terminal",
+                attr.DESKTOP_INPUT_TEXT: "hello",
+                attr.DESKTOP_SCREENSHOT_PATH: "/shots/1.png",
+            },
+        )
+
+    assert activity_db.export(spans.activities()) is SpanExportResult.SUCCESS
+
+    row = one(activity_db.rows("terminal_activities"))
+    span = spans.activities("terminal")[0]
+    assert row["id"] == terminal.activity_id
+    assert (row["user_id"], row["session_id"], row["org_id"], row["team_id"]) == (
+        USER,
+        "chat-1",
+        ORG,
+        TEAM,
+    )
+    assert row["trace_id"] == f"{span.context.trace_id:032x}"
+    assert row["span_id"] == f"{span.context.span_id:016x}"
+    assert row["timestamp"] == datetime.fromtimestamp(span.start_time // 1000 / 1e6, UTC)
+    assert row["timestamp"].tzinfo is not None
+    assert row["duration_ms"] == pytest.approx((span.end_time - span.start_time) / 1e6)
+    assert (row["command"], row["working_directory"], row["exit_code"], row["output"]) == (
+        "ls -la /tmp",
+        "/tmp",
+        2,
+        "total 0",
+    )
+    assert row["metadata"][attr.TERMINAL_SHELL] == "bash"
+    assert row["metadata"][attr.ACTIVITY_ACTION] == "execute"
+    assert row["secrets_used"] == []
+
+    row = one(activity_db.rows("file_activities"))
+    assert (
+        row["operation"],
+        row["path"],
+        row["new_path"],
+        row["file_type"],
+        row["size_bytes"],
+    ) == (
+        "rename",
+        "/srv/a.txt",
+        "/srv/b.txt",
+        "text/plain",
+        12,
+    )
+    row = one(activity_db.rows("browser_activities"))
+    assert (row["action"], row["url"], row["selector"], row["input_value"]) == (
+        "type",
+        "https://example.com/login",
+        "#name",
+        "alice",
+    )
+    row = one(activity_db.rows("desktop_activities"))
+    assert (row["action"], row["coordinates"], row["window_title"], row["input_text"]) == (
+        "click",
+        [10, 20],
+        "Terminal",
+        "hello",
+    )
+    assert row["screenshot_path"] == "/shots/1.png"
+    assert activity_db.rows("secret_usage") == []
+
+
+def test_exporting_the_same_spans_again_writes_nothing_new(
+    activity_db: ActivityDB, spans: SpanCapture
+) -> None:
+    secret_id = uuid.uuid4()
+    with registered_secret(secret_id, "s3cr3t-value-for-replay"):
+        record(
+            ActivityType.TERMINAL,
+            "execute",
+            **{attr.PROCESS_COMMAND_LINE: "deploy --token s3cr3t-value-for-replay"},
+        )
+    record(ActivityType.FILE, "read", **{attr.FILE_PATH: "/etc/hosts"})
+    batch = spans.activities()
+
+    assert activity_db.export(batch) is SpanExportResult.SUCCESS
+    first = (activity_db.rows("terminal_activities"), activity_db.rows("secret_usage"))
+    assert activity_db.export(batch) is SpanExportResult.SUCCESS
+    assert activity_db.export(batch + batch) is SpanExportResult.SUCCESS
+
+    assert (activity_db.rows("terminal_activities"), activity_db.rows("secret_usage")) == first
+    assert len(first[0]) == 1 and len(first[1]) == 1
+    assert len(activity_db.rows("file_activities")) == 1
+
+
+def test_secret_findings_become_secret_usage_rows_without_values(
+    activity_db: ActivityDB, spans: SpanCapture
+) -> None:
+    planted, declared = "pl4nted-broker-value-91", uuid.uuid4()
+    known = uuid.uuid4()
+    with registered_secret(known, planted), activity_context(user_id=USER, session_id="s-sec"):
+        activity = ActivityRecord(ActivityType.TERMINAL, "execute")
+        activity.set_text(attr.PROCESS_COMMAND_LINE, f"curl -u bob:{planted} host", "command")
+        activity.set_text(attr.TERMINAL_OUTPUT, f"echoed {planted}", "output")
+        activity.declare_secrets([declared, known])
+        activity.end()
+
+    assert activity_db.export(spans.activities()) is SpanExportResult.SUCCESS
+
+    row = one(activity_db.rows("terminal_activities"))
+    usage = activity_db.rows("secret_usage")
+    dumped = json.dumps([row, *usage], default=str)
+    assert planted not in dumped, "planted secret leaked into the rows"
+    assert row["secrets_used"] == [known, declared]
+    assert sorted((u["rule"], u["secret_id"], u["metadata"].get("field")) for u in usage) == sorted(
+        [
+            ("declared", declared, None),
+            ("declared", known, None),
+            ("known-secret", known, attr.PROCESS_COMMAND_LINE),
+            ("known-secret", known, attr.TERMINAL_OUTPUT),
+        ],
+        key=str,
+    )
+    for usage_row in usage:
+        assert usage_row["activity_id"] == activity.activity_id
+        assert usage_row["activity_type"] == "terminal"
+        assert usage_row["user_id"] == USER and usage_row["session_id"] == "s-sec"
+        assert usage_row["access_granted"] is True
+        assert usage_row["trace_id"] == row["trace_id"]
+    fingerprints = {u["fingerprint"] for u in usage if u["rule"] == "known-secret"}
+    assert len(fingerprints) == 1 and None not in fingerprints
+
+
+def test_exporter_redacts_and_audits_a_secret_the_instrumentation_missed(
+    activity_db: ActivityDB, spans: SpanCapture
+) -> None:
+    planted, secret_id = "missed-by-a-buggy-hook-77", uuid.uuid4()
+    activity = ActivityRecord(ActivityType.BROWSER, "type")
+    activity.set(attr.BROWSER_INPUT_VALUE, planted)  # bypasses set_text: no redaction
+    activity.set(attr.ACTIVITY_METADATA, json.dumps({"note": f"typed {planted}"}))
+    activity.end()
+
+    with registered_secret(secret_id, planted):
+        assert activity_db.export(spans.activities()) is SpanExportResult.SUCCESS
+
+    row = one(activity_db.rows("browser_activities"))
+    usage = activity_db.rows("secret_usage")
+    assert planted not in json.dumps([row, *usage], default=str), "planted secret leaked"
+    assert row["secrets_used"] == [secret_id]
+    assert {(u["metadata"]["field"], u["metadata"]["detected_by"]) for u in usage} == {
+        (attr.BROWSER_INPUT_VALUE, "exporter"),
+        (attr.ACTIVITY_METADATA, "exporter"),
+    }
+
+
+def test_spans_that_are_not_activities_are_ignored(
+    activity_db: ActivityDB, spans: SpanCapture
+) -> None:
+    with trace.get_tracer("someone.else").start_as_current_span("GET /") as other:
+        other.set_attribute("http.request.method", "GET")
+    assert activity_db.export(spans.all()) is SpanExportResult.SUCCESS
+
+    record(ActivityType.FILE, "delete", **{attr.FILE_PATH: "/tmp/gone"})
+    assert activity_db.export(spans.all()) is SpanExportResult.SUCCESS
+
+    assert len(spans.all()) == 2
+    assert len(activity_db.rows("file_activities")) == 1
+    for table in ("terminal_activities", "browser_activities", "desktop_activities"):
+        assert activity_db.rows(table) == []
+
+
+def test_a_wrong_typed_attribute_skips_that_span_only_and_logs_no_value(
+    activity_db: ActivityDB, spans: SpanCapture, caplog: pytest.LogCaptureFixture
+) -> None:
+    record(ActivityType.TERMINAL, "execute", **{attr.PROCESS_EXIT_CODE: "exit-code-as-text-5150"})
+    record(ActivityType.DESKTOP, "click", **{attr.DESKTOP_COORDINATES: ["left", "top"]})
+    good = record(ActivityType.TERMINAL, "execute", **{attr.PROCESS_EXIT_CODE: 0})
+
+    with caplog.at_level(logging.WARNING):
+        assert activity_db.export(spans.activities()) is SpanExportResult.SUCCESS
+
+    assert [row["id"] for row in activity_db.rows("terminal_activities")] == [good.activity_id]
+    assert activity_db.rows("desktop_activities") == []
+    assert attr.PROCESS_EXIT_CODE in caplog.text and attr.DESKTOP_COORDINATES in caplog.text
+    assert "5150" not in caplog.text and "left" not in caplog.text
+
+
+def test_an_invalid_user_id_keeps_the_row_unattributed(
+    activity_db: ActivityDB, spans: SpanCapture
+) -> None:
+    activity = ActivityRecord(ActivityType.FILE, "create")
+    activity.set(attr.USER_ID, "alice@example.com")
+    activity.end()
+    record(ActivityType.FILE, "create")  # no user at all
+
+    assert activity_db.export(spans.activities()) is SpanExportResult.SUCCESS
+
+    rows = activity_db.rows("file_activities")
+    assert [row["user_id"] for row in rows] == [None, None]
+    assert rows[0]["metadata"]["invalid_user_id"] == "alice@example.com"
+
+
+def test_nul_bytes_and_lone_surrogates_do_not_fail_the_batch(
+    activity_db: ActivityDB, spans: SpanCapture
+) -> None:
+    activity = ActivityRecord(ActivityType.TERMINAL, "execute")
+    activity.set(attr.PROCESS_COMMAND_LINE, "printf 'a\x00b'")  # raw, past the repair
+    activity.set(attr.TERMINAL_OUTPUT, "bad \ud800 surrogate")
+    activity.end()
+
+    assert activity_db.export(spans.activities()) is SpanExportResult.SUCCESS
+
+    row = one(activity_db.rows("terminal_activities"))
+    assert row["command"] == "printf 'a\u2400b'"
+    assert row["output"].startswith("bad \ufffd") and "\ud800" not in row["output"]
+
+
+@pytest.fixture
+def blackhole_port() -> Iterator[int]:
+    """A port that accepts TCP connections and never answers (a hung database server)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    yield server.getsockname()[1]
+    server.close()
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.parametrize("where", ["refused", "hung"])
+def test_an_unreachable_database_fails_the_export_within_its_timeout(
+    where: str, blackhole_port: int, spans: SpanCapture, caplog: pytest.LogCaptureFixture
+) -> None:
+    port = closed_port() if where == "refused" else blackhole_port
+    url = f"postgresql+asyncpg://postgres:pw-not-logged@127.0.0.1:{port}/nowhere"
+    exporter = ActivitySpanExporter(url, timeout=1.0)
+    record(ActivityType.TERMINAL, "execute", **{attr.PROCESS_EXIT_CODE: 0})
+    try:
+        started = time.monotonic()
+        with caplog.at_level(logging.WARNING):
+            result = exporter.export(spans.activities())
+        elapsed = time.monotonic() - started
+    finally:
+        exporter.shutdown()
+    assert result is SpanExportResult.FAILURE
+    assert elapsed < 5, "export must give up at its timeout, not the driver's"
+    assert "pw-not-logged" not in caplog.text
+
+
+def test_an_unsupported_database_fails_the_export_without_raising(
+    tmp_path: Path, spans: SpanCapture
+) -> None:
+    exporter = ActivitySpanExporter("mysql+nosuchdriver://u@h/db", timeout=2)
+    record(ActivityType.FILE, "read")
+    try:
+        assert exporter.export(spans.activities()) is SpanExportResult.FAILURE
+    finally:
+        exporter.shutdown()
+
+
+def test_the_schema_is_created_on_first_use_unless_disabled(
+    tmp_path: Path, spans: SpanCapture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record(ActivityType.FILE, "read", **{attr.FILE_PATH: "/a"})
+    batch = spans.activities()
+
+    monkeypatch.setenv("AUTOBOT_ACTIVITY_CREATE_SCHEMA", "false")
+    disabled = ActivitySpanExporter(f"sqlite:///{tmp_path / 'bare.db'}", timeout=5)
+    monkeypatch.delenv("AUTOBOT_ACTIVITY_CREATE_SCHEMA")
+    created = ActivitySpanExporter(f"sqlite:///{tmp_path / 'created.db'}", timeout=5)
+    try:
+        assert disabled.export(batch) is SpanExportResult.FAILURE  # no tables, none made
+        assert created.export(batch) is SpanExportResult.SUCCESS
+    finally:
+        disabled.shutdown()
+        created.shutdown()
+
+
+def test_the_default_database_is_an_sqlite_file_in_the_working_directory(
+    tmp_path: Path, spans: SpanCapture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AUTOBOT_ACTIVITY_DATABASE_URL", raising=False)
+    exporter = ActivitySpanExporter()
+    record(ActivityType.FILE, "read")
+    try:
+        assert exporter.export(spans.activities()) is SpanExportResult.SUCCESS
+    finally:
+        exporter.shutdown()
+    assert exporter.database_url == f"sqlite+aiosqlite:///{tmp_path / 'autobot_activity.db'}"
+    assert (tmp_path / "autobot_activity.db").stat().st_size > 0
+
+
+def test_the_exporters_database_work_runs_with_instrumentation_suppressed(
+    activity_db: ActivityDB, spans: SpanCapture
+) -> None:
+    seen: list[bool] = []
+
+    def before_execute(*_args: Any) -> None:
+        if threading.current_thread().name == "autobot-activity-exporter":
+            seen.append(is_instrumentation_enabled())
+
+    record(ActivityType.FILE, "read")
+    event.listen(Engine, "before_cursor_execute", before_execute)
+    try:
+        assert activity_db.export(spans.activities()) is SpanExportResult.SUCCESS
+    finally:
+        event.remove(Engine, "before_cursor_execute", before_execute)
+    assert seen and not any(seen)
+
+
+def test_shutdown_stops_the_loop_thread_and_later_exports_fail(
+    activity_db: ActivityDB, spans: SpanCapture
+) -> None:
+    record(ActivityType.FILE, "read")
+    before = {t for t in threading.enumerate() if t.name == "autobot-activity-exporter"}
+    assert activity_db.export(spans.activities()) is SpanExportResult.SUCCESS
+    assert activity_db.exporter.force_flush() is True
+
+    activity_db.exporter.shutdown()
+    activity_db.exporter.shutdown()
+
+    after = {t for t in threading.enumerate() if t.name == "autobot-activity-exporter"}
+    assert after <= before
+    assert activity_db.export(spans.activities()) is SpanExportResult.FAILURE
