@@ -93,7 +93,7 @@ def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coroutine).result()
 
 
-async def _admin(sql: str) -> None:
+async def pg_admin(sql: str) -> None:
     connection = await asyncpg.connect(
         host=PG_HOST, port=PG_PORT, user="postgres", database="postgres"
     )
@@ -119,14 +119,14 @@ def postgres_activity_url() -> Iterator[str | None]:
         yield None
         return
     name = f"autobot_activity_test_{os.getpid()}"
-    run_async(_admin(f'DROP DATABASE IF EXISTS "{name}"'))
-    run_async(_admin(f'CREATE DATABASE "{name}"'))
+    run_async(pg_admin(f'DROP DATABASE IF EXISTS "{name}"'))
+    run_async(pg_admin(f'CREATE DATABASE "{name}"'))
     url = f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/{name}"
     try:
         run_async(on_engine(url, upgrade))
         yield url
     finally:
-        run_async(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        run_async(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 class ActivityDB:
