@@ -1,0 +1,118 @@
+"""``autobot-activity``: list activities and secret usage, upgrade the schema, run the demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from autobot_activity_exporters import report
+from autobot_activity_exporters.database import (
+    DATABASE_URL_ENV,
+    create_engine,
+    resolve_database_url,
+)
+from autobot_activity_exporters.schema import upgrade
+from autobot_activity_exporters.store import ActivityStore
+from autobot_activity_otel.attributes import ActivityType
+from autobot_activity_otel.ids import parse_uuid
+
+_RELATIVE = re.compile(r"(\d+)([smhd])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def moment(value: str) -> datetime:
+    """``--since``/``--until``: an ISO 8601 time (UTC if no offset), or an age like 15m, 2h, 7d."""
+    match = _RELATIVE.fullmatch(value.strip())
+    if match:
+        return datetime.now(UTC) - timedelta(**{_UNITS[match[2]]: int(match[1])})
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            "expected an ISO 8601 time or an age like 15m, 2h, 7d"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def uuid_argument(value: str) -> Any:
+    try:
+        return parse_uuid(value, "id")
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--database-url",
+        help=f"SQLAlchemy URL (default: ${DATABASE_URL_ENV}, else ./autobot_activity.db)",
+    )
+    query = argparse.ArgumentParser(add_help=False, parents=[common])
+    query.add_argument("--user", type=uuid_argument, help="only this user id")
+    query.add_argument("--session", help="only this session id")
+    query.add_argument("--since", type=moment, help="from this time on (ISO 8601, or 15m, 2h, 7d)")
+    query.add_argument("--until", type=moment, help="before this time")
+    query.add_argument("--limit", type=int, default=100, help="at most this many rows (100)")
+    query.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    parser = argparse.ArgumentParser(prog="autobot-activity", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    activities = commands.add_parser("activities", parents=[query], help="list activities")
+    activities.add_argument("--type", choices=[kind.value for kind in ActivityType])
+    secrets = commands.add_parser("secrets", parents=[query], help="list the secret-usage audit")
+    secrets.add_argument("--secret", type=uuid_argument, help="only this secret id")
+    secrets.add_argument("--activity", type=uuid_argument, help="only this activity id")
+    db = commands.add_parser("db", help="manage the schema")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("upgrade", parents=[common], help="apply the shipped migrations")
+    commands.add_parser("demo", parents=[common], help="record a few real commands and show them")
+    return parser
+
+
+async def _query(args: argparse.Namespace) -> list[dict[str, Any]]:
+    filters = {"user_id": args.user, "session_id": args.session, "since": args.since}
+    filters.update(until=args.until, limit=args.limit)
+    async with ActivityStore(args.database_url) as store:
+        if args.command == "activities":
+            return await store.activities(args.type, **filters)
+        return await store.secret_usage(secret_id=args.secret, activity_id=args.activity, **filters)
+
+
+async def _upgrade(database_url: str | None) -> str | None:
+    engine = create_engine(resolve_database_url(database_url))
+    try:
+        return await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "demo":
+        from autobot_activity_exporters.demo import run_demo
+
+        return run_demo(args.database_url)
+    try:
+        if args.command == "db":
+            print(f"activity schema at revision {asyncio.run(_upgrade(args.database_url))}")
+            return 0
+        rows = asyncio.run(_query(args))
+    except Exception as exc:  # the message may hold a URL with a password: print the type
+        print(
+            f"autobot-activity: {type(exc).__name__} while talking to the database"
+            " (is it reachable, and has `autobot-activity db upgrade` run?)",
+            file=sys.stderr,
+        )
+        return 1
+    columns = report.ACTIVITY_COLUMNS if args.command == "activities" else report.SECRET_COLUMNS
+    print(report.as_json(rows) if args.json else report.table(rows, columns))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
