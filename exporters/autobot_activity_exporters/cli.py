@@ -16,7 +16,6 @@ from autobot_activity_exporters.database import (
     create_engine,
     resolve_database_url,
 )
-from autobot_activity_exporters.schema import upgrade
 from autobot_activity_exporters.store import ActivityStore
 from autobot_activity_otel.attributes import ActivityType
 from autobot_activity_otel.ids import parse_uuid
@@ -84,6 +83,8 @@ async def _query(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 async def _upgrade(database_url: str | None) -> str | None:
+    from autobot_activity_exporters.schema import upgrade  # Alembic only when needed
+
     engine = create_engine(resolve_database_url(database_url))
     try:
         return await upgrade(engine)

@@ -1,0 +1,97 @@
+"""The ``autobot-activity`` command, run as a real subprocess from the project's .venv."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from conftest import ActivityDB, SpanCapture
+from opentelemetry.sdk.trace.export import SpanExportResult
+
+from autobot_activity_otel import attributes as attr
+from autobot_activity_otel.attributes import ActivityType
+from autobot_activity_otel.context import activity_context
+from autobot_activity_otel.recording import ActivityRecord
+
+CLI = str(Path(sys.executable).parent / "autobot-activity")
+USER = uuid.UUID("0192f0c1-0000-7000-8000-00000000c1c1")
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AUTOBOT_"))}
+    env["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = "autobot_file,autobot_playwright,autobot_vnc"
+    return subprocess.run(
+        [CLI, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_activities_and_secrets_as_tables_and_json(
+    activity_db: ActivityDB, spans: SpanCapture
+) -> None:
+    secret = uuid.uuid4()
+    with activity_context(user_id=USER, session_id="cli"):
+        record = ActivityRecord(ActivityType.TERMINAL, "execute")
+        record.set_text(attr.PROCESS_COMMAND_LINE, "psql -c 'select 1'", "command")
+        record.set(attr.PROCESS_EXIT_CODE, 0)
+        record.declare_secrets([secret])
+        record.end()
+        ActivityRecord(ActivityType.FILE, "read").end()
+    ActivityRecord(ActivityType.FILE, "write").end()
+    assert activity_db.export(spans.activities()) is SpanExportResult.SUCCESS
+    url = ["--database-url", activity_db.url]
+
+    with ThreadPoolExecutor(4) as pool:  # independent read-only runs, side by side
+        listed, table, audit, audit_table = pool.map(
+            lambda args: cli(*args, *url),
+            [
+                ("activities", "--user", str(USER), "--json"),
+                ("activities", "--session", "cli", "--type", "terminal", "--since", "1h"),
+                ("secrets", "--secret", str(secret), "--json"),
+                ("secrets",),
+            ],
+        )
+
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    rows = json.loads(listed.stdout)
+    assert [(row["activity_type"], row["user_id"]) for row in rows] == [
+        ("file", str(USER)),
+        ("terminal", str(USER)),
+    ]
+    assert table.returncode == 0
+    lines = table.stdout.splitlines()
+    assert lines[0].split()[:3] == ["time", "(UTC)", "type"] and len(lines) == 3
+    assert "psql -c 'select 1'" in lines[2] and str(USER) in lines[2]
+    assert [row["secret_id"] for row in json.loads(audit.stdout)] == [str(secret)]
+    assert audit_table.returncode == 0 and "declared" in audit_table.stdout
+
+
+def test_db_upgrade_then_an_empty_listing(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    before = cli("activities", "--database-url", url)
+    upgraded = cli("db", "upgrade", "--database-url", url)
+    after = cli("activities", "--json", "--database-url", url)
+
+    assert before.returncode == 1 and "db upgrade" in before.stderr
+    assert upgraded.returncode == 0 and "revision 0001" in upgraded.stdout
+    assert after.returncode == 0 and json.loads(after.stdout) == []
+
+
+def test_a_bad_argument_is_refused_with_a_message(tmp_path: Path) -> None:
+    done = cli("activities", "--user", "not-a-uuid", "--database-url", f"sqlite:///{tmp_path}/x.db")
+    assert done.returncode == 2 and "must be a UUID" in done.stderr
+
+
+def test_the_demo_records_real_commands_and_shows_them_redacted(tmp_path: Path) -> None:
+    done = cli("demo", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "autobot_activity.db").exists()
+    out = done.stdout
+    assert "echo 'hello from the autobot-activity demo'" in out
+    assert "--password=[REDACTED" in out
+    assert "Bearer [REDACTED:secret:" in out
+    assert "Plaintext secrets in the stored rows: none" in out
