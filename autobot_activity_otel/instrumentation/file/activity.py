@@ -1,0 +1,90 @@
+"""One file activity: the attributes every file record carries, instrumented or explicit."""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+from typing import Any
+
+from autobot_activity_otel import attributes as attr
+from autobot_activity_otel.context import Attribution
+from autobot_activity_otel.recording import MAX_TEXT_CHARS, ActivityRecord, to_text
+from autobot_activity_otel.secrets import redact
+
+OPERATIONS = (
+    "create",
+    "read",
+    "update",
+    "delete",
+    "rename",
+    "move",
+    "copy",
+    "mkdir",
+    "rmdir",
+    "upload",
+    "download",
+)
+"""Every file operation recorded; the seed's six first."""
+DIRECTORY_TYPE = "inode/directory"
+
+
+def check_operation(operation: object) -> str:
+    """An explicit caller's operation, or a ``ValueError`` that names the allowed ones."""
+    if operation not in OPERATIONS:
+        raise ValueError(f"unknown file operation; allowed: {', '.join(OPERATIONS)}")
+    return str(operation)
+
+
+def file_type(path: str) -> str | None:
+    """The media type its suffix implies (``text/plain``), or None when unknown."""
+    return mimetypes.guess_type(path, strict=False)[0]
+
+
+def extension(path: str) -> str | None:
+    """The suffix without its dot (``gz`` for ``a.tar.gz``), as the conventions define it."""
+    suffix = os.path.splitext(os.path.basename(path.rstrip("/")))[1]
+    return suffix[1:] or None
+
+
+def start_file_activity(
+    operation: str,
+    path: str,
+    *,
+    new_path: str | None = None,
+    given: str | None = None,
+    traversal: bool = False,
+    kind_of_file: str | None = None,
+    attribution: Attribution | None = None,
+    api: str | None = None,
+) -> ActivityRecord:
+    """A file activity with its paths (redacted), type and extension set.
+
+    ``given`` is the path as the caller wrote it, kept in the metadata when it differs from
+    the recorded one; ``kind_of_file`` overrides the type the suffix implies; ``api`` names
+    the function that did the operation (``os.rename``), for the metadata.
+    """
+    record = ActivityRecord(attr.ActivityType.FILE, operation, attribution=attribution)
+    record.set_text(attr.FILE_PATH, path)
+    record.set_text(attr.FILE_NEW_PATH, new_path)
+    record.set_text(attr.FILE_TYPE, kind_of_file or file_type(path))
+    if kind_of_file != DIRECTORY_TYPE:
+        record.set_text(attr.FILE_EXTENSION, extension(path))
+    if given is not None and given != path:
+        note_text(record, "original_path", given)
+    if traversal:
+        record.metadata["path_traversal"] = True
+    if api is not None:
+        record.metadata["api"] = api
+    return record
+
+
+def note_text(record: ActivityRecord, key: str, value: Any) -> None:
+    """Put a text into the metadata, redacted; findings not already on the record are added."""
+    redaction = redact(to_text(value)[0][:MAX_TEXT_CHARS], kind="text")
+    known = {finding.fingerprint for _, finding in record.findings}
+    record.findings.extend(
+        (attr.ACTIVITY_METADATA, finding)
+        for finding in redaction.findings
+        if finding.fingerprint not in known
+    )
+    record.metadata[key] = redaction.text

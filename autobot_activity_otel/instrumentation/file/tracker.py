@@ -1,0 +1,215 @@
+"""The life of a tracked file operation: re-entrancy guard, outcome, size, read coalescing."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+
+from autobot_activity_otel import attributes as attr
+from autobot_activity_otel.context import current_attribution
+from autobot_activity_otel.instrumentation.file.activity import start_file_activity
+from autobot_activity_otel.instrumentation.file.scope import Target
+from autobot_activity_otel.recording import ActivityRecord
+
+_logger = logging.getLogger(__name__)
+
+COALESCE_ENV = "AUTOBOT_ACTIVITY_FILE_COALESCE_MS"
+DEFAULT_COALESCE_MS = 1000
+
+_busy: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "autobot_activity_file_busy", default=False
+)
+"""Set while a wrapped operation runs, so the wrapped operations it calls are not rows too."""
+
+
+def allowed() -> bool:
+    """Not inside another tracked operation, nor inside ``suppress_instrumentation()``."""
+    return not _busy.get() and is_instrumentation_enabled()
+
+
+class Busy:
+    """Mark the enclosed code as part of a tracked operation (a context manager)."""
+
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> None:
+        self._token = _busy.set(True)
+
+    def __exit__(self, *exc: object) -> None:
+        _busy.reset(self._token)
+
+
+def size_of(path: str, *, follow: bool = True) -> int | None:
+    """A regular file's size in bytes, or None (missing, a directory, unreadable)."""
+    try:
+        info = os.stat(path) if follow else os.lstat(path)
+    except (OSError, ValueError):
+        return None
+    return info.st_size if not _is_dir(info.st_mode) else None
+
+
+def _is_dir(mode: int) -> bool:
+    return mode & 0o170000 == 0o040000
+
+
+class FileOp:
+    """A tracked operation in flight, ended once; every method swallows its own failures."""
+
+    __slots__ = ("_done", "_lock", "counts", "record", "size_path")
+
+    def __init__(self, record: ActivityRecord, *, size_path: str | None = None) -> None:
+        self.record = record
+        self.size_path = size_path
+        self.counts: dict[str, int] = {}
+        self._done = False
+        self._lock = threading.Lock()
+
+    def add(self, key: str, amount: object) -> None:
+        """Count bytes or characters read or written (``bytes_written``, ``chars_read``...)."""
+        if isinstance(amount, int) and amount > 0:
+            self.counts[key] = self.counts.get(key, 0) + amount
+
+    def fail(self, exc: BaseException) -> None:
+        self.size_path = None
+        try:
+            self.record.fail(exc)
+        except Exception as error:
+            _logger.warning("could not record a file operation failure (%s)", type(error).__name__)
+
+    def finish(self, size: int | None = None) -> None:
+        """Set the size (given, or of ``size_path`` now) and the counts; end the activity."""
+        with self._lock:
+            if self._done:
+                return
+            self._done = True
+        try:
+            with Busy():
+                if size is None and self.size_path is not None:
+                    size = size_of(self.size_path)
+                self.record.set(attr.FILE_SIZE, size)
+                self.record.metadata.update(self.counts)
+                self.record.end()
+        except Exception as exc:
+            _logger.warning("could not end a file activity (%s)", type(exc).__name__)
+
+
+def record_failure(api: str, target: Target, exc: BaseException) -> None:
+    """A failed read that coalescing had counted: recorded on its own after all."""
+    try:
+        record = start_file_activity(
+            "read", target.path, given=target.given, traversal=target.traversal, api=api
+        )
+        op = FileOp(record)
+        op.fail(exc)
+        op.finish()
+    except Exception as error:
+        _logger.warning("could not record a failed read (%s)", type(error).__name__)
+
+
+@dataclass(slots=True)
+class _Window:
+    deadline: int
+    count: int = 0
+    record: ActivityRecord | None = None
+
+
+class ReadCoalescer:
+    """Reads of one file in a tight loop become two activities per window instead of hundreds.
+
+    The first read of a file (per user and session) is recorded at once and opens a window;
+    the later reads of that file inside the window are counted into one more ``read``
+    activity (metadata ``coalesced_reads``) that ends when the window closes.
+    """
+
+    def __init__(self) -> None:
+        self.window_ns = DEFAULT_COALESCE_MS * 1_000_000
+        self._windows: OrderedDict[tuple[object, ...], _Window] = OrderedDict()
+        self._lock = threading.Lock()
+        self._flusher: threading.Thread | None = None
+
+    def configure(self, window_ms: float | None) -> None:
+        if window_ms is None:
+            window_ms = float(os.environ.get(COALESCE_ENV, DEFAULT_COALESCE_MS))
+        self.flush()
+        self.window_ns = max(0, int(window_ms * 1_000_000))
+
+    def absorb(self, path: str, start: Callable[[], ActivityRecord]) -> bool:
+        """Whether this read is counted into an open window (True) or recorded on its own."""
+        if self.window_ns <= 0:
+            return False
+        who = current_attribution()
+        key = (path, who.user_id, who.session_id)
+        now = time.monotonic_ns()
+        with self._lock:
+            expired = self._expire(now)
+            window = self._windows.get(key)
+            if window is None:
+                self._windows[key] = _Window(now + self.window_ns)
+            else:
+                window.count += 1
+                if window.record is None:
+                    window.record = start()
+                    self._start_flusher()
+                window.record.metadata["coalesced_reads"] = window.count
+        _end_all(expired)
+        return window is not None
+
+    def flush(self) -> None:
+        """End every pending summary now (uninstrument, exit, tests)."""
+        with self._lock:
+            expired = self._expire(None)
+        _end_all(expired)
+
+    def _expire(self, now: int | None) -> list[ActivityRecord]:
+        """Drop the windows closed by ``now`` (all for None); their summaries, to end. Locked."""
+        ended = []
+        while self._windows:
+            key, window = next(iter(self._windows.items()))
+            if now is not None and window.deadline > now:
+                break
+            del self._windows[key]
+            if window.record is not None:
+                ended.append(window.record)
+        return ended
+
+    def _start_flusher(self) -> None:
+        """Start the thread that closes windows, unless it runs. Locked."""
+        if self._flusher is None:
+            self._flusher = threading.Thread(
+                target=self._flush_loop, name="autobot-file-coalescer", daemon=True
+            )
+            self._flusher.start()
+
+    def _flush_loop(self) -> None:
+        """Close windows as they expire; stop once none is open."""
+        with Busy():
+            while True:
+                time.sleep(max(self.window_ns, 1_000_000) / 4e9)
+                with self._lock:
+                    expired = self._expire(time.monotonic_ns())
+                    idle = not self._windows
+                    if idle:
+                        self._flusher = None
+                _end_all(expired)
+                if idle:
+                    return
+
+
+def _end_all(records: list[ActivityRecord]) -> None:
+    for record in records:
+        try:
+            with Busy():
+                record.end()
+        except Exception as exc:
+            _logger.warning("could not end a coalesced read (%s)", type(exc).__name__)
+
+
+COALESCER = ReadCoalescer()
