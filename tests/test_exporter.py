@@ -17,11 +17,13 @@ import pytest
 from conftest import ActivityDB, SpanCapture
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from autobot_activity_exporters import ActivitySpanExporter
+from autobot_activity_exporters.rows import ActivityRows, rows_from_span
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.attributes import ActivityType
 from autobot_activity_otel.context import activity_context
@@ -264,6 +266,28 @@ def test_a_wrong_typed_attribute_skips_that_span_only_and_logs_no_value(
     assert activity_db.rows("desktop_activities") == []
     assert attr.PROCESS_EXIT_CODE in caplog.text and attr.DESKTOP_COORDINATES in caplog.text
     assert "5150" not in caplog.text and "left" not in caplog.text
+
+
+def test_a_bug_while_mapping_one_span_loses_only_that_span(
+    activity_db: ActivityDB,
+    spans: SpanCapture,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    doomed = record(ActivityType.FILE, "read")
+    kept = record(ActivityType.FILE, "write")
+
+    def buggy(span: ReadableSpan) -> ActivityRows | None:
+        if span.attributes[attr.ACTIVITY_ID] == str(doomed.activity_id):
+            raise RuntimeError("mapping bug holding a value-9931")
+        return rows_from_span(span)
+
+    monkeypatch.setattr("autobot_activity_exporters.exporter.rows_from_span", buggy)
+    with caplog.at_level(logging.WARNING):
+        assert activity_db.export(spans.activities()) is SpanExportResult.SUCCESS
+
+    assert [row["id"] for row in activity_db.rows("file_activities")] == [kept.activity_id]
+    assert "RuntimeError" in caplog.text and "value-9931" not in caplog.text
 
 
 def test_an_invalid_user_id_keeps_the_row_unattributed(

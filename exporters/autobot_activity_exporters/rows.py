@@ -127,7 +127,7 @@ def rows_from_attributes(
     try:
         return _Builder(attributes).build(trace_id, span_id, start_ns, end_ns)
     except InvalidActivity as exc:
-        _logger.warning("activity span skipped: attribute %s is invalid", exc.attribute)
+        _logger.warning("activity span skipped: %s", exc)  # names the attribute, no value
         return None
 
 
