@@ -320,6 +320,19 @@ def test_nul_bytes_and_lone_surrogates_do_not_fail_the_batch(
     assert row["output"].startswith("bad \ufffd") and "\ud800" not in row["output"]
 
 
+def test_long_free_form_values_are_stored_whole(
+    activity_db: ActivityDB, spans: SpanCapture
+) -> None:
+    session, action = "s" * 300, "a" * 300
+    with activity_context(session_id=session):
+        record(ActivityType.FILE, action, **{attr.FILE_TYPE: "t" * 300})
+
+    assert activity_db.export(spans.activities()) is SpanExportResult.SUCCESS
+
+    row = one(activity_db.rows("file_activities"))
+    assert (row["session_id"], row["operation"], row["file_type"]) == (session, action, "t" * 300)
+
+
 @pytest.fixture
 def blackhole_port() -> Iterator[int]:
     """A port that accepts TCP connections and never answers (a hung database server)."""

@@ -92,7 +92,7 @@ class ActivityColumns:
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True, sort_order=-1)
     user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid(), sort_order=-1)
-    session_id: Mapped[str | None] = mapped_column(String(255), sort_order=-1)
+    session_id: Mapped[str | None] = mapped_column(Text(), sort_order=-1)
     org_id: Mapped[uuid.UUID | None] = mapped_column(Uuid(), sort_order=-1)
     team_id: Mapped[uuid.UUID | None] = mapped_column(Uuid(), sort_order=-1)
     trace_id: Mapped[str | None] = mapped_column(String(32), sort_order=-1)
@@ -122,10 +122,10 @@ class TerminalActivity(ActivityColumns, Base):
 class FileActivity(ActivityColumns, Base):
     __tablename__ = "file_activities"
 
-    operation: Mapped[str] = mapped_column(String(64))
+    operation: Mapped[str] = mapped_column(Text())
     path: Mapped[str | None] = mapped_column(Text())
     new_path: Mapped[str | None] = mapped_column(Text())
-    file_type: Mapped[str | None] = mapped_column(String(255))
+    file_type: Mapped[str | None] = mapped_column(Text())
     size_bytes: Mapped[int | None] = mapped_column(BigInteger())
 
 
@@ -133,7 +133,7 @@ class BrowserActivity(ActivityColumns, Base):
     __tablename__ = "browser_activities"
 
     url: Mapped[str | None] = mapped_column(Text())
-    action: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(Text())
     selector: Mapped[str | None] = mapped_column(Text())
     input_value: Mapped[str | None] = mapped_column(Text())
     secrets_used: Mapped[list[uuid.UUID]] = mapped_column(UuidList(), default=list)
@@ -142,7 +142,7 @@ class BrowserActivity(ActivityColumns, Base):
 class DesktopActivity(ActivityColumns, Base):
     __tablename__ = "desktop_activities"
 
-    action: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(Text())
     coordinates: Mapped[list[int] | None] = mapped_column(JSON())
     window_title: Mapped[str | None] = mapped_column(Text())
     input_text: Mapped[str | None] = mapped_column(Text())
@@ -159,8 +159,8 @@ class SecretUsage(ActivityColumns, Base):
     activity_id: Mapped[uuid.UUID] = mapped_column(Uuid())
     access_granted: Mapped[bool] = mapped_column(default=True)
     denial_reason: Mapped[str | None] = mapped_column(Text())
-    rule: Mapped[str | None] = mapped_column(String(64))
-    fingerprint: Mapped[str | None] = mapped_column(String(128))
+    rule: Mapped[str | None] = mapped_column(Text())
+    fingerprint: Mapped[str | None] = mapped_column(Text())
 
     __table_args__ = (
         *_time_indexes("secret_usage"),

@@ -23,7 +23,7 @@ def _common() -> list[sa.Column]:
     return [
         sa.Column("id", sa.Uuid(), primary_key=True),
         sa.Column("user_id", sa.Uuid(), nullable=True),
-        sa.Column("session_id", sa.String(255), nullable=True),
+        sa.Column("session_id", sa.Text(), nullable=True),
         sa.Column("org_id", sa.Uuid(), nullable=True),
         sa.Column("team_id", sa.Uuid(), nullable=True),
         sa.Column("trace_id", sa.String(32), nullable=True),
@@ -51,23 +51,23 @@ def upgrade() -> None:
     )
     _create(
         "file_activities",
-        sa.Column("operation", sa.String(64), nullable=False),
+        sa.Column("operation", sa.Text(), nullable=False),
         sa.Column("path", sa.Text(), nullable=True),
         sa.Column("new_path", sa.Text(), nullable=True),
-        sa.Column("file_type", sa.String(255), nullable=True),
+        sa.Column("file_type", sa.Text(), nullable=True),
         sa.Column("size_bytes", sa.BigInteger(), nullable=True),
     )
     _create(
         "browser_activities",
         sa.Column("url", sa.Text(), nullable=True),
-        sa.Column("action", sa.String(64), nullable=False),
+        sa.Column("action", sa.Text(), nullable=False),
         sa.Column("selector", sa.Text(), nullable=True),
         sa.Column("input_value", sa.Text(), nullable=True),
         sa.Column("secrets_used", UuidList(), nullable=False),
     )
     _create(
         "desktop_activities",
-        sa.Column("action", sa.String(64), nullable=False),
+        sa.Column("action", sa.Text(), nullable=False),
         sa.Column("coordinates", sa.JSON(), nullable=True),
         sa.Column("window_title", sa.Text(), nullable=True),
         sa.Column("input_text", sa.Text(), nullable=True),
@@ -80,8 +80,8 @@ def upgrade() -> None:
         sa.Column("activity_id", sa.Uuid(), nullable=False),
         sa.Column("access_granted", sa.Boolean(), nullable=False),
         sa.Column("denial_reason", sa.Text(), nullable=True),
-        sa.Column("rule", sa.String(64), nullable=True),
-        sa.Column("fingerprint", sa.String(128), nullable=True),
+        sa.Column("rule", sa.Text(), nullable=True),
+        sa.Column("fingerprint", sa.Text(), nullable=True),
     )
     op.create_index("ix_secret_usage_activity", "secret_usage", ["activity_type", "activity_id"])
     op.create_index(
