@@ -4,6 +4,7 @@ The file object handed back is a transparent proxy (``wrapt.ObjectProxy``: ``isi
 attributes and methods are the file's own) that counts what is read and written and ends the
 activity on ``close()``, on leaving a ``with`` block, or when the file is garbage collected.
 Only files under a root are proxied; every other ``open()`` returns the plain file object.
+``aiofiles.open`` returns aiofiles' own object, whose underlying file is the proxy.
 """
 
 from __future__ import annotations
@@ -256,68 +257,9 @@ async def _open_async(
             _claimed_fds.discard(fd)
     if op is None:
         return result
-    try:
-        return TrackedAsyncFile(result, op, _unit(result))
+    try:  # aiofiles runs the file's own methods on a worker thread: proxy that file
+        result._file = TrackedFile(result._file, op, _unit(result._file))
     except Exception as exc:
         _logger.warning("file activity ended early for %s (%s)", api, type(exc).__name__)
         op.finish()
-        return result
-
-
-class TrackedAsyncFile(wrapt.ObjectProxy):  # type: ignore[misc]
-    """An aiofiles file whose reads and writes are counted and whose close ends the activity."""
-
-    def __init__(self, wrapped: Any, op: FileOp, unit: str) -> None:
-        super().__init__(wrapped)
-        self._self_op = op
-        self._self_read = f"{unit}_read"
-        self._self_written = f"{unit}_written"
-
-    async def _self_call(self, method: Callable[..., Any], *args: Any) -> Any:
-        try:
-            return await method(*args)
-        except BaseException as exc:
-            if not isinstance(exc, StopAsyncIteration):
-                self._self_op.fail(exc)
-            raise
-
-    async def read(self, *args: Any) -> Any:
-        data = await self._self_call(self.__wrapped__.read, *args)
-        self._self_op.add(self._self_read, len(data))
-        return data
-
-    async def readline(self, *args: Any) -> Any:
-        line = await self._self_call(self.__wrapped__.readline, *args)
-        self._self_op.add(self._self_read, len(line))
-        return line
-
-    async def write(self, data: Any) -> Any:
-        count = await self._self_call(self.__wrapped__.write, data)
-        self._self_op.add(self._self_written, count)
-        return count
-
-    def __aiter__(self) -> TrackedAsyncFile:
-        return self
-
-    async def __anext__(self) -> Any:
-        line = await self.readline()
-        if not line:
-            raise StopAsyncIteration
-        return line
-
-    async def close(self) -> None:
-        try:
-            await self._self_call(self.__wrapped__.close)
-        finally:
-            self._self_op.finish()
-
-    async def __aenter__(self) -> TrackedAsyncFile:
-        return self
-
-    async def __aexit__(self, *exc_info: Any) -> None:
-        await self.close()
-
-    def __del__(self) -> None:
-        op = getattr(self, "_self_op", None)
-        if op is not None:
-            op.finish()
+    return result
