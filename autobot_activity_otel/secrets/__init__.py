@@ -1,10 +1,8 @@
 """Secret detection and redaction: pure functions, no OpenTelemetry, no I/O on the hot path."""
 
-from autobot_activity_otel.secrets.engine import (
-    Finding,
-    Kind,
-    Redaction,
-    redact,
+from autobot_activity_otel.secrets.engine import Finding, Kind, Redaction, redact
+from autobot_activity_otel.secrets.fingerprint import fingerprint, secret_id_for
+from autobot_activity_otel.secrets.registry import (
     register_secret,
     registered_secret,
     unregister_secret,
@@ -14,8 +12,10 @@ __all__ = [
     "Finding",
     "Kind",
     "Redaction",
+    "fingerprint",
     "redact",
     "register_secret",
     "registered_secret",
+    "secret_id_for",
     "unregister_secret",
 ]

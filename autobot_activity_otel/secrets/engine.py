@@ -1,24 +1,48 @@
-"""PLACEHOLDER engine (to be replaced by the secret-engine work): the contract only."""
+"""The redactor: find every secret in a text, replace only the values, report findings.
+
+Order of evidence, strongest first: a registered (known) value, a vendor token format, a
+tool's password flag, URL credentials, an authorization header, a ``name = value`` assignment.
+Where findings overlap the stronger keeps the characters it covers. A text with no registered
+value, no keyword and no long token-like run is returned after a few substring tests: that is
+the common case on the hot path (a few microseconds per command).
+"""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
+import logging
 import re
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["command", "output", "url", "keystrokes", "text"]
+from autobot_activity_otel.secrets.commands import TOOL_NAMES, command_candidates
+from autobot_activity_otel.secrets.fingerprint import fingerprint, secret_id_for
+from autobot_activity_otel.secrets.registry import REGISTRY
+from autobot_activity_otel.secrets.rules import (
+    KEYWORDS,
+    KNOWN,
+    MARKER,
+    Candidate,
+    assignment_candidates,
+    authorization_candidates,
+    sql_candidates,
+    url_candidates,
+    vendor_candidates,
+)
 
-_KEY = b"placeholder"
-_known: dict[uuid.UUID, str] = {}
+_logger = logging.getLogger(__name__)
+
+Kind = Literal["command", "output", "url", "keystrokes", "text"]
+_COMMAND_KINDS = frozenset({"command", "keystrokes"})
+UNREDACTABLE = "[REDACTED:unredactable]"
+KNOWN_RULE = "known-secret"
 
 
 @dataclass(frozen=True, slots=True)
 class Finding:
+    """One secret found: where it was in the original text, and who it is; never the value."""
+
     rule: str
     start: int
     end: int
@@ -32,43 +56,131 @@ class Redaction:
     findings: tuple[Finding, ...]
 
 
-def register_secret(secret_id: uuid.UUID | str, value: str) -> None:
-    _known[uuid.UUID(str(secret_id))] = value
-
-
-def unregister_secret(secret_id: uuid.UUID | str) -> None:
-    _known.pop(uuid.UUID(str(secret_id)), None)
-
-
-@contextmanager
-def registered_secret(secret_id: uuid.UUID | str, value: str) -> Iterator[None]:
-    register_secret(secret_id, value)
-    try:
-        yield
-    finally:
-        unregister_secret(secret_id)
-
-
-_MYSQL = re.compile(r"(?<=\s-p)(?!\$)\S+|(?<=--password=)(?!\$)\S+")
+_GATES = (
+    "pass",
+    "pw",
+    "secret",
+    "token",
+    "key",
+    "auth",
+    "cred",
+    "bearer",
+    "sig",
+    "://",
+    "-----",
+    "identified",
+    "sql",
+    "mariadb",
+    "login",
+    "-cli",
+    "smb",
+    "rpcclient",
+    "winrm",
+    "openssl",
+    "curl",
+    "ldap",
+    "mongo",
+    "zip",
+    "7z",
+    "rar",
+    "rabbitmq",
+    "sudo",
+    "doas",
+    "[redacted",
+)
+"""Lower-case literals without one of which no rule but the vendor formats can match."""
+_TOKEN_RUN = re.compile(r"[A-Za-z0-9_.-]{20,}")
+"""Every vendor token format is at least this long a run: without one, skip those rules."""
+_ASCII_LOWER = {code: code + 32 for code in range(ord("A"), ord("Z") + 1)}
+_WORD = re.compile(r"[a-z0-9_.-]+")
+_LINE = re.compile(r"[^\n]+")
 
 
 def redact(text: str, kind: Kind = "text") -> Redaction:
-    spans: list[tuple[int, int, str, uuid.UUID | None]] = []
-    for secret_id, value in _known.items():
-        for m in re.finditer(re.escape(value), text):
-            spans.append((m.start(), m.end(), "known-secret", secret_id))
-    if kind == "command" and ("mysql" in text or "--password=" in text):
-        for m in _MYSQL.finditer(text):
-            if not any(s <= m.start() < e for s, e, _, _ in spans):
-                spans.append((m.start(), m.end(), "password-flag", None))
-    spans.sort()
-    out, pos, findings = [], 0, []
-    for start, end, rule, sid in spans:
-        value = text[start:end]
-        fp = hmac.new(_KEY, value.encode("utf-8", "replace"), hashlib.sha256).hexdigest()[:32]
-        findings.append(Finding(rule, start, end, fp, sid))
-        out.append(text[pos:start])
-        out.append(f"[REDACTED:{rule}]" if sid is None else f"[REDACTED:secret:{sid}]")
-        pos = end
-    out.append(text[pos:])
+    """Redact ``text``; never raises (an engine failure drops the whole text instead)."""
+    try:
+        if not isinstance(text, str):
+            text = _as_text(text)
+        return _redact(text, kind)
+    except Exception as exc:  # tracking must not break the caller, nor leak on failure
+        _logger.warning("secret redaction failed (%s); text dropped", type(exc).__name__)
+        return Redaction(UNREDACTABLE, ())
+
+
+def _as_text(value: object) -> str:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8", "replace")
+    return "" if value is None else str(value)
+
+
+def _redact(text: str, kind: str) -> Redaction:
+    known = REGISTRY.find(text)
+    lowered = text.lower()
+    if len(lowered) != len(text):  # a few non-ASCII characters lower-case to two
+        lowered = text.translate(_ASCII_LOWER)
+    keyword = any(gate in lowered for gate in _GATES)
+    if not (known or keyword or _TOKEN_RUN.search(text)):
+        return Redaction(text, ())
+    candidates = [Candidate(m.start, m.end, KNOWN, KNOWN_RULE, "", secret=m.secret) for m in known]
+    candidates.extend(vendor_candidates(text))
+    if keyword:
+        candidates.extend(url_candidates(text, kind))
+        candidates.extend(authorization_candidates(text))
+        candidates.extend(assignment_candidates(text, lowered))
+        candidates.extend(sql_candidates(text))
+        candidates.extend(_command_candidates(text, lowered, kind))
+    if not candidates:
+        return Redaction(text, ())
+    return _apply(text, candidates)
+
+
+def _command_candidates(text: str, lowered: str, kind: str) -> Iterator[Candidate]:
+    """The whole text when it is a command; elsewhere, lines that name a tool or a secret flag."""
+    if kind in _COMMAND_KINDS:
+        yield from command_candidates(text)
+        return
+    tools = TOOL_NAMES.intersection(_WORD.findall(lowered))
+    if not tools and "--" not in text:
+        return
+    for line in _LINE.finditer(lowered):
+        content = line.group()
+        if any(tool in content for tool in tools) or ("--" in content and KEYWORDS.search(content)):
+            yield from command_candidates(text[line.start() : line.end()], line.start())
+
+
+def _apply(text: str, candidates: list[Candidate]) -> Redaction:
+    """Resolve overlaps (stronger evidence first), then replace and report each piece."""
+    covered = bytearray(len(text))
+    for marker in MARKER.finditer(text) if "[REDACTED" in text else ():
+        covered[marker.start() : marker.end()] = b"\x01" * (marker.end() - marker.start())
+    pieces: list[tuple[int, int, Candidate]] = []
+    for candidate in sorted(candidates, key=lambda c: (c.priority, c.start, -c.end)):
+        start = candidate.start
+        while start < candidate.end:
+            start = covered.find(0, start, candidate.end)
+            if start < 0:
+                break
+            end = covered.find(1, start, candidate.end)
+            end = candidate.end if end < 0 else end
+            covered[start:end] = b"\x01" * (end - start)
+            pieces.append((start, end, candidate))
+            start = end
+    pieces.sort(key=lambda piece: piece[0])
+    out: list[str] = []
+    findings: list[Finding] = []
+    position = 0
+    for start, end, candidate in pieces:
+        out.append(text[position:start])
+        position = end
+        secret = candidate.secret
+        if secret is not None:
+            out.append(f"[REDACTED:secret:{secret.secret_id}]")
+            findings.append(Finding(KNOWN_RULE, start, end, secret.fingerprint, secret.secret_id))
+            continue
+        out.append(candidate.replacement or f"[REDACTED:{candidate.rule}]")
+        if candidate.rule:
+            whole = (start, end) == (candidate.start, candidate.end)
+            digest = fingerprint(candidate.value if whole else text[start:end])
+            findings.append(Finding(candidate.rule, start, end, digest, secret_id_for(digest)))
+    out.append(text[position:])
     return Redaction("".join(out), tuple(findings))

@@ -1,0 +1,161 @@
+"""Known secrets: the values the platform itself holds, matched without keeping them in plain form.
+
+A secret broker registers each value it injects; any later occurrence, in any text, is then
+attributed to that secret id. The registry keeps, per secret, its length, Python's (per-process
+keyed) ``hash`` of the whole value and its HMAC fingerprint, plus an index of ``hash`` values of
+the value's first few ``GRAM``-character windows. No field holds the value, so neither ``repr``
+nor a grep of a memory dump shows it. (Whoever holds the dump can still brute-force a short
+window, as with any fingerprint of a guessable value; the rest of a long secret stays behind the
+full-value hash.)
+
+Matching samples the text every ``STRIDE`` characters: a window of ``GRAM`` characters that
+starts on a multiple of ``STRIDE`` falls wholly inside any occurrence of a value of at least
+``GRAM + STRIDE - 1`` characters, at one of the first ``STRIDE`` offsets of that value, so
+indexing those ``STRIDE`` windows per secret finds every occurrence with ``len(text) / STRIDE``
+dictionary probes, whatever the number of registered secrets. Shorter values (``MIN_LENGTH`` up
+to that bound) are probed at every position, one pass per distinct short length.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from autobot_activity_otel.secrets.fingerprint import fingerprint
+
+GRAM = 6
+STRIDE = 3
+MIN_LENGTH = 4
+"""Shorter values would match ordinary text everywhere; ``register_secret`` refuses them."""
+_INDEXED_LENGTH = GRAM + STRIDE - 1
+
+
+@dataclass(frozen=True, slots=True)
+class KnownSecret:
+    """What the registry keeps of one secret: never the value."""
+
+    secret_id: uuid.UUID
+    length: int
+    value_hash: int
+    fingerprint: str
+
+    def __repr__(self) -> str:
+        return f"KnownSecret({self.secret_id}, length={self.length})"
+
+
+@dataclass(frozen=True, slots=True)
+class KnownMatch:
+    start: int
+    end: int
+    secret: KnownSecret
+
+
+class Registry:
+    """Thread-safe registry; readers probe immutable tuples, so scans take no lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_id: dict[uuid.UUID, tuple[KnownSecret, tuple[int, ...]]] = {}
+        self._grams: dict[int, tuple[tuple[KnownSecret, int], ...]] = {}
+        self._short: dict[int, dict[int, tuple[KnownSecret, ...]]] = {}
+
+    def __repr__(self) -> str:
+        return f"Registry({len(self._by_id)} secrets)"
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def register(self, secret_id: uuid.UUID | str, value: str) -> None:
+        """Index ``value`` under ``secret_id`` (replacing an earlier value of that id)."""
+        sid = secret_id if isinstance(secret_id, uuid.UUID) else uuid.UUID(str(secret_id))
+        if isinstance(value, bytes | bytearray):
+            value = bytes(value).decode("utf-8", "replace")
+        if not isinstance(value, str) or len(value) < MIN_LENGTH:
+            raise ValueError(f"secret {sid} is not a string of at least {MIN_LENGTH} characters")
+        secret = KnownSecret(sid, len(value), hash(value), fingerprint(value))
+        keys = tuple(hash(value[o : o + GRAM]) for o in range(STRIDE))
+        with self._lock:
+            self._remove(sid)
+            self._by_id[sid] = (secret, keys)
+            if secret.length >= _INDEXED_LENGTH:
+                for offset, key in enumerate(keys):
+                    self._grams[key] = (*self._grams.get(key, ()), (secret, offset))
+            else:
+                bucket = dict(self._short.get(secret.length, {}))
+                bucket[secret.value_hash] = (*bucket.get(secret.value_hash, ()), secret)
+                self._short[secret.length] = bucket
+
+    def unregister(self, secret_id: uuid.UUID | str) -> None:
+        sid = secret_id if isinstance(secret_id, uuid.UUID) else uuid.UUID(str(secret_id))
+        with self._lock:
+            self._remove(sid)
+
+    def _remove(self, sid: uuid.UUID) -> None:
+        entry = self._by_id.pop(sid, None)
+        if entry is None:
+            return
+        secret, keys = entry
+        if secret.length >= _INDEXED_LENGTH:
+            for key in set(keys):
+                kept = tuple(item for item in self._grams.get(key, ()) if item[0] is not secret)
+                if kept:
+                    self._grams[key] = kept
+                else:
+                    self._grams.pop(key, None)
+            return
+        bucket = dict(self._short.get(secret.length, {}))
+        kept_short = tuple(s for s in bucket.get(secret.value_hash, ()) if s is not secret)
+        if kept_short:
+            bucket[secret.value_hash] = kept_short
+        else:
+            bucket.pop(secret.value_hash, None)
+        if bucket:
+            self._short[secret.length] = bucket
+        else:
+            self._short.pop(secret.length, None)
+
+    def find(self, text: str) -> list[KnownMatch]:
+        """Every occurrence of a registered value in ``text`` (overlaps included)."""
+        if not self._by_id:
+            return []
+        matches: list[KnownMatch] = []
+        grams = self._grams
+        if grams:
+            last = len(text) - GRAM + 1
+            for i in [i for i in range(0, last, STRIDE) if hash(text[i : i + GRAM]) in grams]:
+                for secret, offset in grams.get(hash(text[i : i + GRAM]), ()):
+                    start = i - offset
+                    end = start + secret.length
+                    if start >= 0 and hash(text[start:end]) == secret.value_hash:
+                        matches.append(KnownMatch(start, end, secret))
+        for length, bucket in list(self._short.items()):
+            for i in range(len(text) - length + 1):
+                for secret in bucket.get(hash(text[i : i + length]), ()):
+                    matches.append(KnownMatch(i, i + length, secret))
+        return matches
+
+
+REGISTRY = Registry()
+
+
+def register_secret(secret_id: uuid.UUID | str, value: str) -> None:
+    """Redact every later occurrence of ``value`` as ``[REDACTED:secret:<secret_id>]``."""
+    REGISTRY.register(secret_id, value)
+
+
+def unregister_secret(secret_id: uuid.UUID | str) -> None:
+    """Forget a secret (unknown ids are ignored)."""
+    REGISTRY.unregister(secret_id)
+
+
+@contextmanager
+def registered_secret(secret_id: uuid.UUID | str, value: str) -> Iterator[None]:
+    """Know ``value`` for the time a broker has it injected, e.g. around one command."""
+    register_secret(secret_id, value)
+    try:
+        yield
+    finally:
+        unregister_secret(secret_id)

@@ -1,0 +1,359 @@
+"""Text rules: vendor token formats, URLs, authorization headers and ``name = value`` assignments.
+
+Every rule is anchored on a literal (a vendor prefix, ``://``, a keyword) that is searched first,
+so a text with no anchor costs a few substring tests, and no regex here has nested or unbounded
+ambiguous repetition: the work per anchor is bounded, the whole scan linear in the text.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from autobot_activity_otel.secrets.registry import KnownSecret
+
+# Priorities: when two findings overlap, the lower number keeps the overlapped characters.
+KNOWN, VENDOR, COMMAND, URL, AUTHORIZATION, ASSIGNMENT, COSMETIC = range(7)
+
+URL_REDACTED = "REDACTED"
+"""What OpenTelemetry's ``url.full`` convention puts in place of credentials and signatures."""
+MARKER = re.compile(r"\[REDACTED(?::[A-Za-z0-9._:-]{1,80})?\]")
+"""A marker left by an earlier redaction: never flagged again (redaction is idempotent)."""
+
+
+class Candidate(NamedTuple):
+    """A span to replace. ``value`` is what gets fingerprinted (unquoted); rule ``""`` is cosmetic
+    (replaced for readability or convention, not a secret, no finding)."""
+
+    start: int
+    end: int
+    priority: int
+    rule: str
+    value: str
+    replacement: str | None = None
+    secret: KnownSecret | None = None
+
+
+def word_set(text: str) -> frozenset[str]:
+    """The whitespace-separated words of ``text``: keeps the long tables below readable."""
+    return frozenset(text.split())
+
+
+# --- values -------------------------------------------------------------------------------------
+
+_STOP_WORDS = word_set(
+    """true false null none nil yes no on off required optional string str int bool boolean
+    undefined unset empty hidden redacted masked secret password passwd token key value flag
+    option argument parameter field to or and is are was be not with for the a an in of if
+    when from your my this that it as by at here there see below above expired invalid missing
+    set none provided prompt stdin"""
+)
+_PATH_PREFIXES = ("/", "./", "../", "~/", "@", "file:", "env:", "fd:", "\\\\")
+
+
+def is_reference(value: str) -> bool:
+    """A value that names where a secret is instead of being one: variable, path, placeholder."""
+    if not value or value in {"-", "--", "stdin", "REDACTED"} or value.startswith(_PATH_PREFIXES):
+        return True
+    first = value[0]
+    if first in "$`" or value.startswith(("{{", "[REDACTED", "<<")):
+        return True
+    if first == "%" and value.endswith("%") and len(value) > 2:
+        return True
+    if first == "<" and value.endswith(">"):
+        return True
+    return len(value) >= 3 and set(value) <= set("*xX.•●#?")
+
+
+def is_plain_value(value: str) -> bool:
+    """A value that is evidently not a secret: a reference, a word like ``true``, a URL."""
+    return is_reference(value) or value.lower() in _STOP_WORDS or "://" in value
+
+
+def entropy(value: str) -> float:
+    """Shannon entropy in bits per character (a tie-breaker, never the only signal)."""
+    if not value:
+        return 0.0
+    counts: dict[str, int] = {}
+    for char in value:
+        counts[char] = counts.get(char, 0) + 1
+    size = len(value)
+    return -sum(c / size * math.log2(c / size) for c in counts.values())
+
+
+def key_shaped(value: str) -> bool:
+    """Looks like a generated key: long, letters and digits, high entropy."""
+    return (
+        len(value) >= 16
+        and any(c.isdigit() for c in value)
+        and any(c.isalpha() for c in value)
+        and entropy(value) >= 3.0
+    )
+
+
+# --- names --------------------------------------------------------------------------------------
+
+_NAME_PARTS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+_SECRET_LAST = word_set(
+    """password passwd pwd pass passphrase passcode pw secret token apikey credential
+    credentials auth pat"""
+)
+_SECRET_SUFFIXES = ("password", "passwd", "token", "secret", "apikey", "secretkey", "privatekey")
+_KEY_QUALIFIERS = word_set(
+    """api secret access private signing encryption master client auth session license app
+    account service ssh gpg jwt hmac webhook shared storage encrypt cipher crypt aes sas"""
+)
+_TRAILING_NOISE = word_set("value b64 base64 hex str string text data raw plain base")
+_NOT_SECRET_FIRST = word_set(
+    """no ask prompt show reset forgot change generate rotate require requires use skip with
+    without has is allow enable disable expose hide save store min max"""
+)
+
+
+def secret_name(name: str) -> bool:
+    """Whether a variable, key, header or flag name says its value is a secret."""
+    parts = [part.lower() for part in _NAME_PARTS.findall(name)]
+    if not parts or parts[0] in _NOT_SECRET_FIRST:
+        return False
+    while len(parts) > 1 and parts[-1] in _TRAILING_NOISE:
+        parts.pop()
+    last = parts[-1]
+    if last in _SECRET_LAST or last.endswith(_SECRET_SUFFIXES):
+        return True
+    if last in {"key", "keys"}:
+        return any(part in _KEY_QUALIFIERS for part in parts[:-1])
+    return last == "id" and len(parts) > 1 and parts[-2] == "secret"
+
+
+# --- vendor formats -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class VendorRule:
+    """A token format; ``prefixes`` are the literals without which the regex is not run."""
+
+    name: str
+    prefixes: tuple[str, ...]
+    pattern: re.Pattern[str]
+    check: Callable[[str], bool] | None = None
+
+
+def _mixed(value: str) -> bool:
+    return (
+        any(c.isdigit() for c in value)
+        and any(c.isupper() for c in value)
+        and any(c.islower() for c in value)
+    )
+
+
+VENDOR_RULES: tuple[VendorRule, ...] = (
+    VendorRule(
+        "aws-access-key-id",
+        ("AKIA", "ASIA", "ABIA", "ACCA"),
+        re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16}\b"),
+    ),
+    VendorRule(
+        "github-token",
+        ("gh",),
+        re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_\w{22,240})\b"),
+    ),
+    VendorRule("gitlab-token", ("glpat-",), re.compile(r"\bglpat-[A-Za-z0-9_-]{20,80}")),
+    VendorRule("slack-token", ("xox",), re.compile(r"\bxox[abprse]-[A-Za-z0-9-]{10,250}")),
+    VendorRule(
+        "slack-webhook",
+        ("hooks.slack.com",),
+        re.compile(r"(?<=hooks\.slack\.com/services/)T[A-Z0-9]{6,12}/B[A-Z0-9]{6,12}/\w{16,40}"),
+    ),
+    VendorRule(
+        "stripe-key", ("k_live_", "k_test_"), re.compile(r"\b[rs]k_(?:live|test)_\w{16,247}")
+    ),
+    VendorRule("google-api-key", ("AIza",), re.compile(r"\bAIza[\w-]{35}(?![\w-])")),
+    VendorRule("anthropic-key", ("sk-ant-",), re.compile(r"\bsk-ant-[\w-]{20,200}")),
+    VendorRule(
+        "openai-key",
+        ("sk-",),
+        re.compile(r"\bsk-(?!ant-)(?:proj-|svcacct-|admin-)?[\w-]{20,200}"),
+        lambda value: _mixed(value) or entropy(value) >= 4.0,
+    ),
+    VendorRule("npm-token", ("npm_",), re.compile(r"\bnpm_[A-Za-z0-9]{36}\b")),
+    VendorRule(
+        "vault-token",
+        ("hvs.", "hvb.", "s."),
+        re.compile(r"\b(?:hv[sb]\.[\w-]{24,300}|s\.[A-Za-z0-9]{24})(?![\w.-])"),
+        lambda value: not value.startswith("s.") or _mixed(value),
+    ),
+    VendorRule("pypi-token", ("pypi-AgE",), re.compile(r"\bpypi-AgE[\w-]{50,300}")),
+    VendorRule("docker-hub-token", ("dckr_pat_",), re.compile(r"\bdckr_pat_[\w-]{20,100}")),
+    VendorRule("huggingface-token", ("hf_",), re.compile(r"\bhf_[A-Za-z]{34}\b")),
+    VendorRule("sendgrid-key", ("SG.",), re.compile(r"\bSG\.[\w-]{22}\.[\w-]{43}\b")),
+    VendorRule(
+        "jwt",
+        ("eyJ",),
+        re.compile(r"\beyJ[\w-]{8,4096}\.eyJ[\w-]{8,8192}\.[\w-]{0,4096}"),
+    ),
+    VendorRule(
+        "aws-secret-access-key",
+        ("aws", "AWS", "Aws"),
+        re.compile(
+            r"(?i:aws)\w{0,20}(?i:secret)\w{0,20}[\"']?\s{0,3}[:=]{1,2}\s{0,3}[\"']?"
+            r"([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+])"
+        ),
+    ),
+)
+
+_PEM_BEGIN = re.compile(r"-----BEGIN ([A-Z0-9]+ ){0,4}PRIVATE KEY( BLOCK)?-----")
+
+
+def vendor_candidates(text: str) -> Iterator[Candidate]:
+    """Vendor token formats, each regex run only when one of its prefixes is in the text."""
+    for rule in VENDOR_RULES:
+        if not any(prefix in text for prefix in rule.prefixes):
+            continue
+        for match in rule.pattern.finditer(text):
+            group = 1 if rule.pattern.groups else 0
+            value = match.group(group)
+            if rule.check is None or rule.check(value):
+                yield Candidate(match.start(group), match.end(group), VENDOR, rule.name, value)
+    if "-----BEGIN" in text:
+        for match in _PEM_BEGIN.finditer(text):
+            end = text.find("-----END", match.end())
+            end = len(text) if end < 0 else end  # a cut-off block: redact to the end
+            body = text[match.end() : end]
+            start = match.end() + len(body) - len(body.lstrip())
+            end -= len(body) - len(body.rstrip())
+            if end > start:
+                yield Candidate(start, end, VENDOR, "private-key", body.strip())
+
+
+# --- URLs ---------------------------------------------------------------------------------------
+
+_USERINFO = re.compile(r"://([^\s/?#@:'\"<>\[\]]{0,256}):([^\s/?#'\"<>]{1,1024})@")
+_QUERY = re.compile(r"[?&#]([\w.-]{1,64})=([^&#\s'\"<>]{1,4096})")
+_QUERY_NAMES = word_set(
+    """token access_token refresh_token id_token auth_token api_key apikey api-key password
+    passwd pwd pass secret client_secret sig signature x-amz-signature x-amz-credential
+    x-amz-security-token x-goog-signature x-goog-credential awsaccesskeyid private_token
+    session_token"""
+)
+
+
+def url_candidates(text: str, kind: str) -> Iterator[Candidate]:
+    """Userinfo passwords and secret query/fragment parameters, replaced by ``REDACTED``."""
+    if "://" in text:
+        for match in _USERINFO.finditer(text):
+            password = match.group(2)
+            if not is_reference(password):
+                yield Candidate(
+                    match.start(2), match.end(2), URL, "url-password", password, URL_REDACTED
+                )
+                user = match.group(1)
+                if kind == "url" and user and user != URL_REDACTED:
+                    yield Candidate(match.start(1), match.end(1), COSMETIC, "", user, URL_REDACTED)
+    if "=" in text:
+        for match in _QUERY.finditer(text):
+            name, value = match.group(1), match.group(2)
+            lowered = name.lower()
+            if lowered == "key":
+                secret = key_shaped(value)
+            else:
+                secret = lowered in _QUERY_NAMES or secret_name(name)
+            if secret and not is_reference(value) and value.lower() not in _STOP_WORDS:
+                yield Candidate(match.start(2), match.end(2), URL, "url-query", value, URL_REDACTED)
+
+
+# --- authorization headers and assignments ----------------------------------------------------
+
+_AUTHORIZATION = re.compile(
+    r"(?i:\b(?:proxy-)?authorization[\"']?\s{0,8}[:=]\s{0,8}[\"']?"
+    r"(?:(?:bearer|basic|token|bot|apikey|digest|negotiate|ntlm|sso-key)\s{1,8})?"
+    r"|\bbearer\s{1,8})"
+    r"([^\s\"'`,;]{1,8192})"
+)
+_ASSIGN_OP = re.compile(r"([\"']?)[ \t]{0,8}(=>|:=|=|:)[ \t]{0,8}")
+_QUOTED = re.compile(r"\"((?:[^\"\\\n]|\\.){0,4096})\"|'([^'\n]{0,4096})'")
+_BARE_EQUALS_VALUE = re.compile(r"[^\s'\"`;|&<>]{1,4096}")
+_BARE_COLON_VALUE = re.compile(r"[^\n,;}\]\"'`]{1,512}")
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+_NAME_TAIL = re.compile(r"[\w.-]{0,64}")
+_EXPRESSION = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+|.*[(\[]")
+KEYWORDS = re.compile(r"pass|pwd|pw\b|secret|token|key|auth|credential|pat\b")
+"""Searched in the lower-cased text: the anchors of assignments."""
+
+
+def authorization_candidates(text: str) -> Iterator[Candidate]:
+    for match in _AUTHORIZATION.finditer(text):
+        value = match.group(1)
+        if len(value) >= 8 and not is_plain_value(value):
+            yield Candidate(match.start(1), match.end(1), AUTHORIZATION, "authorization", value)
+
+
+def assignment_candidates(text: str, lowered: str) -> Iterator[Candidate]:
+    """``NAME=value``, ``name: value``, ``"name": "value"`` where the name says secret."""
+    done = 0
+    for hit in KEYWORDS.finditer(lowered):
+        if hit.start() < done:
+            continue
+        start = hit.start()
+        floor = max(done, start - 64)
+        while start > floor and text[start - 1] in _NAME_CHARS:
+            start -= 1
+        end = _NAME_TAIL.match(text, hit.end()).end()
+        done = end
+        name = text[start:end].lstrip("-.")
+        if not name or (start and text[start - 1] in "${%"):
+            continue  # a reference such as $DB_PASSWORD or ${TOKEN}
+        op = _ASSIGN_OP.match(text, end)
+        if op is None or not secret_name(name):
+            continue
+        candidate = _assigned_value(text, op, quoted_name=start > 0 and text[start - 1] in "\"'")
+        if candidate is not None:
+            done = candidate.end
+            yield candidate
+
+
+def _assigned_value(text: str, op: re.Match[str], quoted_name: bool) -> Candidate | None:
+    at = op.end()
+    operator = op.group(2)
+    if at >= len(text) or (operator == "=" and text[at] in "=~"):
+        return None  # a comparison, not an assignment
+    quoted = _QUOTED.match(text, at)
+    if quoted is not None:
+        group = 1 if quoted.group(1) is not None else 2
+        start, end, value = quoted.start(group), quoted.end(group), quoted.group(group)
+        if len(value) < 3 or is_plain_value(value):
+            return None
+        return Candidate(start, end, ASSIGNMENT, "assignment", value)
+    if operator == ":" and not (quoted_name or op.group(0)[-1:] in " \t"):
+        return None  # ``word:word`` (a marker, a scheme, a port) is no assignment
+    pattern = _BARE_COLON_VALUE if operator == ":" else _BARE_EQUALS_VALUE
+    bare = pattern.match(text, at)
+    if bare is None:
+        return None
+    value = bare.group(0).rstrip().rstrip(",)}]")
+    if operator == ":" and " #" in value:
+        value = value[: value.index(" #")].rstrip()
+    spaced = op.group(0).endswith((" ", "\t"))
+    if (
+        len(value) < 3
+        or is_plain_value(value)
+        or is_plain_value(value.split()[0])
+        or (spaced and _EXPRESSION.match(value))
+    ):
+        return None
+    return Candidate(at, at + len(value), ASSIGNMENT, "assignment", value)
+
+
+_SQL_PASSWORD = re.compile(
+    r"(?i:\bidentified\s{1,8}(?:with\s{1,8}\w{1,40}\s{1,8})?by|\bpassword)\s{1,8}'([^'\n]{1,512})'"
+)
+
+
+def sql_candidates(text: str) -> Iterator[Candidate]:
+    """``CREATE USER ... IDENTIFIED BY 'x'``, ``ALTER ROLE ... PASSWORD 'x'``."""
+    for match in _SQL_PASSWORD.finditer(text):
+        value = match.group(1)
+        if not is_plain_value(value):
+            yield Candidate(match.start(1), match.end(1), ASSIGNMENT, "sql-password", value)
