@@ -23,7 +23,14 @@ from opentelemetry.trace import StatusCode
 
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.context import activity_context
-from autobot_activity_otel.instrumentation.file import FileInstrumentor, flush, ignore_path
+from autobot_activity_otel.instrumentation.file import (
+    FileInstrumentor,
+    flush,
+    ignore_path,
+    opening,
+    wrappers,
+)
+from autobot_activity_otel.instrumentation.file.scope import SCOPE
 from autobot_activity_otel.secrets import registered_secret
 
 USER = uuid.UUID("0192f0c1-0000-7000-8000-00000000f11e")
@@ -553,3 +560,27 @@ def test_roots_come_from_the_environment(
         instrumentor.uninstrument()
     recorded = [(span.attributes or {})[attr.FILE_PATH] for span in spans.activities("file")]
     assert recorded == [real(first / "a"), real(second / "b")]
+
+
+def test_a_tracking_failure_never_reaches_the_caller(
+    roots: Roots,
+    spans: SpanCapture,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("tracking bug with /secret/detail")
+
+    monkeypatch.setattr(wrappers, "start_file_activity", broken)
+    monkeypatch.setattr(opening, "start_file_activity", broken)
+    with caplog.at_level(logging.WARNING):
+        with open(roots.root / "a.txt", "w") as handle:
+            handle.write("still works")
+        os.rename(roots.root / "a.txt", roots.root / "b.txt")
+        assert (roots.root / "b.txt").read_text() == "still works"
+    assert spans.activities("file") == []
+    assert "RuntimeError" in caplog.text
+    assert "/secret/detail" not in caplog.text
+    monkeypatch.setattr(SCOPE, "resolve", broken)
+    shutil.copy(roots.root / "b.txt", roots.root / "c.txt")
+    assert (roots.root / "c.txt").read_text() == "still works"
