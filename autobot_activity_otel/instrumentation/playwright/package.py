@@ -1,0 +1,1 @@
+_instruments = ("playwright >= 1.40, < 2",)
