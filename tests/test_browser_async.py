@@ -28,7 +28,7 @@ import autobot_activity_otel.instrumentation.playwright as pw_instrumentation
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.context import activity_context
 from autobot_activity_otel.instrumentation.playwright import PlaywrightInstrumentor
-from autobot_activity_otel.secrets import registered_secret
+from autobot_activity_otel.secrets import registered_secret, secret_id_for
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -136,7 +136,8 @@ async def test_each_action_is_one_row_and_the_password_is_only_audited(
     assert [(u["activity_id"], u["activity_type"], u["rule"]) for u in usage] == [
         (rows[9]["id"], "browser", "password-field")
     ]
-    assert usage[0]["fingerprint"] and usage[0]["secret_id"] is None
+    assert usage[0]["secret_id"] == secret_id_for(usage[0]["fingerprint"])
+    assert rows[9]["secrets_used"] == [usage[0]["secret_id"]]
     dumped = json.dumps([*rows, *usage], default=str)
     assert PASSWORD not in dumped, "planted password leaked into a row"
 

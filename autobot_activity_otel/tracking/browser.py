@@ -16,7 +16,8 @@ from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.context import explicit_attribution
 from autobot_activity_otel.decorators import activity_handler
 from autobot_activity_otel.recording import ActivityRecord, persist, to_text
-from autobot_activity_otel.secrets import Finding, fingerprint, redact
+from autobot_activity_otel.secrets import Finding, fingerprint, redact, secret_id_for
+from autobot_activity_otel.secrets.engine import KNOWN_RULE
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,17 +50,20 @@ def secret_field_rule(input_type: str, name: str, element_id: str, autocomplete:
 def set_input_value(record: ActivityRecord, value: object, secret_rule: str | None) -> None:
     """Record a typed value: a secret field's value only as a marker and a finding.
 
-    The finding (whole value, keyed fingerprint) becomes a ``secret_usage`` row; when the value
-    is a registered secret, the finding carries that secret's id. Any other value goes through
-    the redactor like every text.
+    The finding (whole value, keyed fingerprint) becomes a ``secret_usage`` row. Its secret id
+    is the registered secret's when the value holds one, else the stable id the engine derives
+    from the fingerprint, so the same password typed twice is recognisably the same secret.
+    Any other value goes through the redactor like every text.
     """
     if secret_rule is None:
         record.set_text(attr.BROWSER_INPUT_VALUE, value, "text")
         return
     text, _ = to_text(value)
     if text:
-        known = next((f.secret_id for f in redact(text, "text").findings if f.secret_id), None)
-        finding = Finding(secret_rule, 0, len(text), fingerprint(text), known)
+        digest = fingerprint(text)
+        findings = redact(text, "text").findings
+        known = next((f.secret_id for f in findings if f.rule == KNOWN_RULE), None)
+        finding = Finding(secret_rule, 0, len(text), digest, known or secret_id_for(digest))
         record.findings.append((attr.BROWSER_INPUT_VALUE, finding))
     record.set(attr.BROWSER_INPUT_VALUE, f"[REDACTED:{secret_rule}]" if text else "")
 
