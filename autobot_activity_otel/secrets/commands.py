@@ -58,6 +58,8 @@ class Tool:
     """Flags that read the secret from stdin: ``echo X |`` before them gives X away."""
     wrapper: bool = False
     """Its options end at the first positional: the wrapped command's own flags follow."""
+    long_options: bool = False
+    """Single-dash words are whole option names (``-passin``), never runs of letters."""
 
 
 _V, _A = Mode.VALUE, Mode.ATTACHED
@@ -137,6 +139,7 @@ TOOLS: tuple[Tool, ...] = (
             "-K": _V,
         },
         value_flags=word_set("-in -out -inkey -key -keyout -config -subj -days -name -certfile"),
+        long_options=True,
     ),
     Tool(
         "curl-credentials",
@@ -223,6 +226,7 @@ TOOLS: tuple[Tool, ...] = (
             ]
         },
         value_flags=word_set("-alias -keystore -file -dname -keyalg -keysize -validity -storetype"),
+        long_options=True,
     ),
     Tool(
         "ssh-keygen-passphrase",
@@ -432,6 +436,9 @@ def _scan(words: list[Word]) -> Generator[Candidate, None, bool]:
                 yield from _positional_secrets(context)
             context = _Context(tools)
         elif not raw.startswith("-") or raw == "-":
+            if raw[0] in "'\"" and " " in raw:  # a quoted command: bash -c '...', ssh host "..."
+                inner = raw[1:-1] if len(raw) > 1 and raw[-1] == raw[0] else raw[1:]
+                yield from command_candidates(inner, word.start + 1)
             if context is not None and any(tool.wrapper for tool in context.tools):
                 context = None  # the wrapped command starts here
             elif context is not None:
@@ -467,7 +474,9 @@ def _flag(word: Word, following: Word | None, context: _Context | None) -> _Read
             if mode is Mode.ATTACHED:
                 return 0, [], False
             return _separate(following, mode, tool.rule)
-        if not raw.startswith("--"):
+        if context.takes_value(name):
+            return (0 if eq or following is None else 1), [], False
+        if not raw.startswith("--") and not any(tool.long_options for tool in context.tools):
             found = _cluster(word, following, context)
             if found is not None:
                 return found
@@ -478,8 +487,6 @@ def _flag(word: Word, following: Word | None, context: _Context | None) -> _Read
         if eq:
             return 0, _value(word, len(name) + 1, Mode.VALUE, GENERIC_RULE), False
         return _separate(following, Mode.VALUE, GENERIC_RULE)
-    if context is not None and not eq and context.takes_value(name) and following is not None:
-        return 1, [], False
     return 0, [], False
 
 

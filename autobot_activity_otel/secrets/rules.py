@@ -157,7 +157,7 @@ VENDOR_RULES: tuple[VendorRule, ...] = (
     ),
     VendorRule(
         "github-token",
-        ("gh",),
+        ("gh", "github_pat_"),
         re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_\w{22,240})\b"),
     ),
     VendorRule("gitlab-token", ("glpat-",), re.compile(r"\bglpat-[A-Za-z0-9_-]{20,80}")),
@@ -188,7 +188,7 @@ VENDOR_RULES: tuple[VendorRule, ...] = (
     VendorRule("pypi-token", ("pypi-AgE",), re.compile(r"\bpypi-AgE[\w-]{50,300}")),
     VendorRule("docker-hub-token", ("dckr_pat_",), re.compile(r"\bdckr_pat_[\w-]{20,100}")),
     VendorRule("huggingface-token", ("hf_",), re.compile(r"\bhf_[A-Za-z]{34}\b")),
-    VendorRule("sendgrid-key", ("SG.",), re.compile(r"\bSG\.[\w-]{22}\.[\w-]{43}\b")),
+    VendorRule("sendgrid-key", ("SG.",), re.compile(r"\bSG\.[\w-]{16,32}\.[\w-]{16,64}")),
     VendorRule(
         "jwt",
         ("eyJ",),
