@@ -37,6 +37,8 @@ Kind = Literal["command", "output", "url", "keystrokes", "text"]
 _COMMAND_KINDS = frozenset({"command", "keystrokes"})
 UNREDACTABLE = "[REDACTED:unredactable]"
 KNOWN_RULE = "known-secret"
+MIN_REPEAT = 4
+"""Other occurrences of a found value this long are redacted too (shorter ones would hit words)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +88,6 @@ _GATES = (
     "rabbitmq",
     "sudo",
     "doas",
-    "[redacted",
 )
 """Lower-case literals without one of which no rule but the vendor formats can match."""
 _TOKEN_RUN = re.compile(r"[A-Za-z0-9_.-]{20,}")
@@ -149,25 +150,18 @@ def _command_candidates(text: str, lowered: str, kind: str) -> Iterator[Candidat
 
 
 def _apply(text: str, candidates: list[Candidate]) -> Redaction:
-    """Resolve overlaps (stronger evidence first), then replace and report each piece."""
+    """Resolve overlaps (stronger evidence first), redact every other occurrence of each value
+    found, then replace and report each piece."""
     covered = bytearray(len(text))
-    for marker in MARKER.finditer(text) if "[REDACTED" in text else ():
+    for marker in MARKER.finditer(text) if "REDACTED" in text else ():
         covered[marker.start() : marker.end()] = b"\x01" * (marker.end() - marker.start())
     pieces: list[tuple[int, int, Candidate]] = []
-    for candidate in sorted(candidates, key=lambda c: (c.priority, c.start, -c.end)):
-        start = candidate.start
-        while start < candidate.end:
-            start = covered.find(0, start, candidate.end)
-            if start < 0:
-                break
-            end = covered.find(1, start, candidate.end)
-            end = candidate.end if end < 0 else end
-            covered[start:end] = b"\x01" * (end - start)
-            pieces.append((start, end, candidate))
-            start = end
+    _cover(sorted(candidates, key=lambda c: (c.priority, c.start, -c.end)), covered, pieces)
+    _cover(list(_repeats(text, pieces)), covered, pieces)
     pieces.sort(key=lambda piece: piece[0])
     out: list[str] = []
     findings: list[Finding] = []
+    identities: dict[str, tuple[str, uuid.UUID]] = {}
     position = 0
     for start, end, candidate in pieces:
         out.append(text[position:start])
@@ -180,7 +174,47 @@ def _apply(text: str, candidates: list[Candidate]) -> Redaction:
         out.append(candidate.replacement or f"[REDACTED:{candidate.rule}]")
         if candidate.rule:
             whole = (start, end) == (candidate.start, candidate.end)
-            digest = fingerprint(candidate.value if whole else text[start:end])
-            findings.append(Finding(candidate.rule, start, end, digest, secret_id_for(digest)))
+            value = candidate.value if whole else text[start:end]
+            if value not in identities:  # a value repeated in a long output is hashed once
+                digest = fingerprint(value)
+                identities[value] = (digest, secret_id_for(digest))
+            digest, secret_id = identities[value]
+            findings.append(Finding(candidate.rule, start, end, digest, secret_id))
     out.append(text[position:])
     return Redaction("".join(out), tuple(findings))
+
+
+def _cover(
+    candidates: list[Candidate], covered: bytearray, pieces: list[tuple[int, int, Candidate]]
+) -> None:
+    """Add each candidate that no earlier (stronger) one overlaps; of a known value, whose every
+    part is a secret, add the parts no other known value covers."""
+    for candidate in candidates:
+        if candidate.secret is None and covered.find(1, candidate.start, candidate.end) >= 0:
+            continue
+        start = candidate.start
+        while start < candidate.end:
+            start = covered.find(0, start, candidate.end)
+            if start < 0:
+                break
+            end = covered.find(1, start, candidate.end)
+            end = candidate.end if end < 0 else end
+            covered[start:end] = b"\x01" * (end - start)
+            pieces.append((start, end, candidate))
+            start = end
+
+
+def _repeats(text: str, pieces: list[tuple[int, int, Candidate]]) -> Iterator[Candidate]:
+    """A value found once is a secret everywhere in the text (an echo, a log line, a retry)."""
+    seen: set[str] = set()
+    for _, _, candidate in list(pieces):
+        value = candidate.value
+        if candidate.secret is not None or not candidate.rule or len(value) < MIN_REPEAT:
+            continue
+        if value in seen:
+            continue
+        seen.add(value)
+        at = text.find(value)
+        while at >= 0:
+            yield candidate._replace(start=at, end=at + len(value))
+            at = text.find(value, at + len(value))

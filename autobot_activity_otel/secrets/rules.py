@@ -20,7 +20,7 @@ KNOWN, VENDOR, COMMAND, URL, AUTHORIZATION, ASSIGNMENT, COSMETIC = range(7)
 
 URL_REDACTED = "REDACTED"
 """What OpenTelemetry's ``url.full`` convention puts in place of credentials and signatures."""
-MARKER = re.compile(r"\[REDACTED(?::[A-Za-z0-9._:-]{1,80})?\]")
+MARKER = re.compile(r"\[REDACTED(?::[A-Za-z0-9._:-]{1,80})?\]|\bREDACTED\b")
 """A marker left by an earlier redaction: never flagged again (redaction is idempotent)."""
 
 
@@ -59,7 +59,7 @@ def is_reference(value: str) -> bool:
     if not value or value in {"-", "--", "stdin", "REDACTED"} or value.startswith(_PATH_PREFIXES):
         return True
     first = value[0]
-    if first in "$`" or value.startswith(("{{", "[REDACTED", "<<")):
+    if first in "$`" or value.startswith(("{{", "[REDACTED", "REDACTED", "<<")):
         return True
     if first == "%" and value.endswith("%") and len(value) > 2:
         return True
@@ -217,15 +217,19 @@ def vendor_candidates(text: str) -> Iterator[Candidate]:
             value = match.group(group)
             if rule.check is None or rule.check(value):
                 yield Candidate(match.start(group), match.end(group), VENDOR, rule.name, value)
-    if "-----BEGIN" in text:
-        for match in _PEM_BEGIN.finditer(text):
-            end = text.find("-----END", match.end())
-            end = len(text) if end < 0 else end  # a cut-off block: redact to the end
-            body = text[match.end() : end]
-            start = match.end() + len(body) - len(body.lstrip())
-            end -= len(body) - len(body.rstrip())
-            if end > start:
-                yield Candidate(start, end, VENDOR, "private-key", body.strip())
+    position = text.find("-----BEGIN")
+    while position >= 0:
+        match = _PEM_BEGIN.search(text, position)
+        if match is None:
+            return
+        end = text.find("-----END", match.end())
+        end = len(text) if end < 0 else end  # a cut-off block: redact to the end
+        body = text[match.end() : end]
+        start = match.end() + len(body) - len(body.lstrip())
+        stop = end - (len(body) - len(body.rstrip()))
+        if stop > start:
+            yield Candidate(start, stop, VENDOR, "private-key", body.strip())
+        position = text.find("-----BEGIN", end)
 
 
 # --- URLs ---------------------------------------------------------------------------------------

@@ -1,0 +1,150 @@
+"""Properties of ``redact`` on generated input: idempotent, leaves no found value, exact offsets,
+never raises, and finishes pathological megabyte inputs in bounded time (no regex backtracking).
+"""
+
+from __future__ import annotations
+
+import signal
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from autobot_activity_otel.secrets import Redaction, redact, registered_secret
+from autobot_activity_otel.secrets.engine import MIN_REPEAT, UNREDACTABLE
+from autobot_activity_otel.secrets.rules import MARKER, URL_REDACTED
+
+KINDS = ("command", "output", "url", "keystrokes", "text")
+FRAGMENTS = (
+    "mysql", "-p", "-pS3cret9", "--password", "--password=", "sshpass", "docker", "login",
+    "htpasswd", "-b", "-nb", "smbclient", "-U", "bob%", "openssl", "pass:", "curl", "-u",
+    "admin:", "redis-cli", "-a", "kubectl", "secret", "--from-literal=", "vault", "echo",
+    "--password-stdin", "<<<", "|", "||", "&&", ";", "\n", "'", '"', "\\", "$PW", "${TOKEN}",
+    "=", ":", ": ", "://", "@", "?token=", "&key=", "#access_token=", "password", "TOKEN",
+    "API_KEY", "export", "Authorization: Bearer ", "X-API-Key: ", '"password": "',
+    "IDENTIFIED BY '", "PASSWORD '", "[REDACTED:mysql-password]", "REDACTED", "[REDACTED",
+    "ghp_", "AKIA", "eyJ", "sk-", "hvs.", "s.", "xoxb-", "-----BEGIN RSA PRIVATE KEY-----",
+    "-----END RSA PRIVATE KEY-----", "\x00", "İ", "é", "🔑", " ",
+)  # fmt: skip
+_words = st.text(alphabet="abcXYZ0189_-./+=%", min_size=1, max_size=12)
+shellish = st.lists(st.sampled_from(FRAGMENTS) | _words, max_size=24).map("".join)
+texts = shellish | st.text(max_size=200)
+kinds = st.sampled_from(KINDS)
+PROPERTY = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _replacement(rule: str, secret_id: uuid.UUID | None) -> str:
+    if rule == "known-secret":
+        return f"[REDACTED:secret:{secret_id}]"
+    if rule.startswith("url-"):
+        return URL_REDACTED
+    return f"[REDACTED:{rule}]"
+
+
+def _check(text: str, kind: str, result: Redaction) -> None:
+    assert isinstance(result.text, str)
+    assert result.text != UNREDACTABLE or text == UNREDACTABLE  # the engine did not fail
+    position = 0
+    rebuilt: list[str] = []
+    for finding in result.findings:
+        assert position <= finding.start < finding.end <= len(text)
+        assert len(finding.fingerprint) == 64
+        assert finding.secret_id is not None
+        rebuilt += [text[position : finding.start], _replacement(finding.rule, finding.secret_id)]
+        position = finding.end
+    rebuilt.append(text[position:])
+    if kind != "url":  # url also replaces user names (no finding), as OpenTelemetry asks
+        assert "".join(rebuilt) == result.text
+    residue = MARKER.sub("", result.text).replace(URL_REDACTED, "")
+    survived = [
+        text[f.start : f.end] in residue
+        for f in result.findings
+        if f.end - f.start >= MIN_REPEAT and f.rule != "known-secret"
+    ]
+    assert not any(survived), "a found value survived"
+
+
+@PROPERTY
+@given(text=texts, kind=kinds)
+def test_redaction_is_idempotent_exact_and_complete(text: str, kind: str) -> None:
+    first = redact(text, kind)
+    _check(text, kind, first)
+    second = redact(first.text, kind)
+    assert second.text == first.text
+    assert second.findings == ()
+
+
+@PROPERTY
+@given(
+    secret=st.text(min_size=4, max_size=40).filter(lambda s: s.strip() == s and s.strip()),
+    before=texts,
+    after=texts,
+    kind=kinds,
+)
+def test_a_registered_value_never_survives(secret: str, before: str, after: str, kind: str) -> None:
+    secret_id = uuid.uuid4()
+    text = f"{before} {secret} {after}"
+    with registered_secret(secret_id, secret):
+        result = redact(text, kind)
+    leaked = secret in MARKER.sub("", result.text)
+    assert not leaked, "registered secret leaked"
+    assert secret_id in {finding.secret_id for finding in result.findings}
+
+
+@settings(max_examples=60, deadline=None)
+@given(value=st.one_of(st.binary(max_size=64), st.integers(), st.none(), st.floats()))
+def test_anything_that_is_not_a_string_is_handled(value: object) -> None:
+    assert isinstance(redact(value).text, str)  # type: ignore[arg-type]
+
+
+@contextmanager
+def deadline(seconds: int) -> Iterator[None]:
+    """Fail instead of hanging: catastrophic backtracking on a megabyte takes hours, not seconds."""
+
+    def expire(signum: int, frame: object) -> None:
+        raise TimeoutError("redaction did not finish: unbounded work on a pathological input")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+MEGABYTE = 1 << 20
+PATHOLOGICAL = {
+    "one-word": ("a" * MEGABYTE, "command"),
+    "keywords": ("password" * (MEGABYTE // 8), "output"),
+    "assignments": ("password=x " * (MEGABYTE // 11), "text"),
+    "colons": ("token: " * (MEGABYTE // 7), "output"),
+    "schemes": ("a://b:" * (MEGABYTE // 6), "url"),
+    "userinfo": ("https://u:" + "p" * MEGABYTE, "url"),
+    "queries": ("?token=" * (MEGABYTE // 7), "url"),
+    "quotes": ("'\"" * (MEGABYTE // 2), "command"),
+    "open-quote": ("mysql -p'" + "x " * (MEGABYTE // 2), "command"),
+    "flags": ("mysql -p " * (MEGABYTE // 9), "command"),
+    "tools": ("sshpass " * (MEGABYTE // 8), "output"),
+    "pipes": ("echo x | docker login --password-stdin " * (MEGABYTE // 40), "command"),
+    "backslashes": ("\\" * MEGABYTE, "keystrokes"),
+    "pem": ("-----BEGIN RSA PRIVATE KEY-----" * (MEGABYTE // 31), "output"),
+    "jwt-prefix": ("eyJ" * (MEGABYTE // 3), "text"),
+    "token-run": ("ghp_" + "A" * MEGABYTE, "text"),
+    "markers": ("[REDACTED:x]" * (MEGABYTE // 12), "text"),
+    "nul": ("\x00" * MEGABYTE, "output"),
+    "unicode": ("İ🔑é" * (MEGABYTE // 3), "text"),
+    "secret-lines": ("curl -u a:b\n" * (MEGABYTE // 48), "output"),
+}
+"""A megabyte each (``secret-lines``: a quarter, since every line holds a secret to hash)."""
+
+
+@pytest.mark.parametrize("name", sorted(PATHOLOGICAL))
+def test_a_pathological_megabyte_finishes(name: str) -> None:
+    text, kind = PATHOLOGICAL[name]
+    with deadline(30):
+        result = redact(text, kind)
+    assert result.text != UNREDACTABLE
