@@ -109,7 +109,6 @@ class _Target:
 
     element: Any
     selector: str | None
-    strict: bool | None
     url: str | None
     first: int
 
@@ -131,10 +130,10 @@ Kwargs = dict[str, Any]
 
 def _frame_target(frame: Any, spec: _Spec, args: Args, kwargs: Kwargs) -> _Target:
     if not spec.on_element:
-        return _Target(frame, None, None, _url_of(frame), 0)
+        return _Target(frame, None, _url_of(frame), 0)
     selector = _arg(args, kwargs, 0, "selector")
     selector = selector if isinstance(selector, str) else None
-    return _Target(frame, selector, kwargs.get("strict"), _url_of(frame), 1)
+    return _Target(frame, selector, _url_of(frame), 1)
 
 
 def _page(instance: Any, spec: _Spec, args: Args, kwargs: Kwargs) -> _Target:
@@ -147,16 +146,16 @@ def _frame(instance: Any, spec: _Spec, args: Args, kwargs: Kwargs) -> _Target:
 
 def _locator(instance: Any, spec: _Spec, args: Args, kwargs: Kwargs) -> _Target:
     impl = instance._impl_obj
-    return _Target(impl._frame, impl._selector, True, _url_of(impl._frame), 0)
+    return _Target(impl._frame, impl._selector, _url_of(impl._frame), 0)
 
 
 def _handle(instance: Any, spec: _Spec, args: Args, kwargs: Kwargs) -> _Target:
     impl = instance._impl_obj
-    return _Target(impl, None, None, _url_of(getattr(impl, "_frame", None)), 0)
+    return _Target(impl, None, _url_of(getattr(impl, "_frame", None)), 0)
 
 
 def _mouse(instance: Any, spec: _Spec, args: Args, kwargs: Kwargs) -> _Target:
-    return _Target(None, None, None, _url_of(instance._impl_obj._page), 0)
+    return _Target(None, None, _url_of(instance._impl_obj._page), 0)
 
 
 _ELEMENT_METHODS = (
@@ -223,7 +222,7 @@ class _Call:
             _logger.warning("element not inspected (%s)", type(exc).__name__)
 
     def probe(self) -> Any:
-        return fields.probe(self.target.element, self.target.selector, self.target.strict)
+        return fields.probe(self.target.element, self.target.selector)
 
     def needs_second_probe(self) -> bool:
         """A typed value whose element was not there yet when the first look ran."""
