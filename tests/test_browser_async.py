@@ -168,10 +168,24 @@ async def test_fields_named_for_secrets_are_redacted_whatever_their_type(
     await page.goto(f"{site}/login")
     await page.locator("#key").press_sequentially("abc123")
     await page.fill("#pw", "")
+    await page.press("#pw", "x")
+    await page.press("#pw", "Tab")
+    await page.fill("#note", "nul\x00byte")
     typed = [span.attributes or {} for span in spans.activities("browser")[1:]]
-    assert [a[attr.BROWSER_INPUT_VALUE] for a in typed] == ["[REDACTED:secret-field]", ""]
-    assert typed[0][attr.SECRETS_RULES] == ("secret-field",)
-    assert attr.SECRETS_COUNT not in typed[1]
+    assert [a[attr.BROWSER_INPUT_VALUE] for a in typed] == [
+        "[REDACTED:secret-field]",
+        "",
+        "[REDACTED:password-field]",
+        "Tab",
+        "nul\u2400byte",
+    ]
+    assert [a.get(attr.SECRETS_RULES) for a in typed] == [
+        ("secret-field",),
+        None,
+        ("password-field",),
+        None,
+        None,
+    ]
 
 
 async def test_enter_in_a_form_field_and_request_submit_are_submits(
@@ -214,6 +228,29 @@ async def test_select_files_check_and_frame_methods_are_recorded_once(
         ("click", None),
         ("click", None),
     ]
+
+
+COUNT_LOOKS = """
+window.looks = 0;
+const closest = Element.prototype.closest;
+Element.prototype.closest = function (...args) {
+  window.looks++;
+  return closest.apply(this, args);
+};
+"""
+
+
+async def test_an_element_is_looked_at_once_per_page(page: Any, site: str) -> None:
+    await page.add_init_script(COUNT_LOOKS)
+    await page.goto(f"{site}/login")
+    for _ in range(3):
+        await page.fill("#username", "alice")
+    assert await page.evaluate("window.looks") == 1
+    await page.locator("#note").fill("x")
+    assert await page.evaluate("window.looks") == 2
+    await page.goto(f"{site}/login?again")
+    await page.fill("#username", "alice")
+    assert await page.evaluate("window.looks") == 1
 
 
 async def test_errors_return_values_and_signatures_pass_through(

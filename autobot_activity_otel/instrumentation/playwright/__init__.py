@@ -288,11 +288,13 @@ class _Call:
 
     def _typed(self, result: Any) -> None:
         field, record = self.field, self.record
-        enter = self.spec.value == "key" and self.value == "Enter"
-        if enter and field is not None and field.submits_on_enter:
+        named_key = self.spec.value == "key" and isinstance(self.value, str) and len(self.value) > 1
+        if named_key and self.value == "Enter" and field is not None and field.submits_on_enter:
             self._rename("submit")
             return
-        if self.spec.value is None:  # select_option: what ended up selected
+        if named_key:  # "Tab", "Control+A": a key's name is no field content, even in a password
+            record.set_text(attr.BROWSER_INPUT_VALUE, self.value)
+        elif self.spec.value is None:  # select_option: what ended up selected
             record.set_text(attr.BROWSER_INPUT_VALUE, ", ".join(map(str, result or ())))
         elif self.spec.value == "files":
             record.set_text(attr.BROWSER_INPUT_VALUE, ", ".join(_file_names(self.value)))
