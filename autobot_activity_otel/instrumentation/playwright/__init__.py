@@ -40,6 +40,7 @@ from typing import Any
 from opentelemetry import trace
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
+from opentelemetry.trace import Span
 from wrapt import wrap_function_wrapper
 
 from autobot_activity_otel import attributes as attr
@@ -205,6 +206,7 @@ class _Call:
                 delta = _arg(args, kwargs, index, name)
                 if isinstance(delta, int | float):
                     self.record.metadata[name] = delta
+        self.span: Span = self.record.span  # started here, where a failure is still harmless
 
     @property
     def _cache_key(self) -> tuple[Any, str, str]:
@@ -240,7 +242,7 @@ class _Call:
     def current(self) -> Iterator[None]:
         """The activity's span is current during the call; the call's exception propagates."""
         with trace.use_span(
-            self.record.span,
+            self.span,
             end_on_exit=False,
             record_exception=False,
             set_status_on_exception=False,
@@ -306,7 +308,7 @@ class _Call:
 
     def _rename(self, action: str) -> None:
         self.record.set(attr.ACTIVITY_ACTION, action)
-        self.record.span.update_name(f"{attr.ActivityType.BROWSER.value} {action}")
+        self.span.update_name(f"{attr.ActivityType.BROWSER.value} {action}")
 
 
 def _redirect_chain(response: Any) -> list[str]:
@@ -341,10 +343,10 @@ def _begin(
             return None
     try:
         call = _Call(spec, locate(instance, spec, args, kwargs), args, kwargs)
+        call.start_probe(instance._loop)
     except Exception as exc:
         _logger.warning("browser action not tracked (%s)", type(exc).__name__)
         return None
-    call.start_probe(instance._loop)
     return call
 
 
