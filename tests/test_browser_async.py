@@ -230,6 +230,25 @@ async def test_select_files_check_and_frame_methods_are_recorded_once(
     ]
 
 
+async def test_child_frames_and_frame_locators_are_recorded_once_with_their_field_kind(
+    page: Any, site: str, spans: SpanCapture
+) -> None:
+    await page.goto(f"{site}/")
+    await page.set_content(f'<iframe src="{site}/login"></iframe>')
+    child = page.frames[1]
+    await child.wait_for_selector("#pw")
+    await child.fill("#pw", PASSWORD)
+    await page.frame_locator("iframe").locator("#pw").fill(PASSWORD)
+    await page.frame_locator("iframe").locator("#username").fill("bob")
+    typed = [span.attributes or {} for span in spans.activities("browser")[1:]]
+    assert [(a[attr.URL_FULL], a[attr.BROWSER_INPUT_VALUE]) for a in typed] == [
+        (f"{site}/login", "[REDACTED:password-field]"),
+        (f"{site}/", "[REDACTED:password-field]"),
+        (f"{site}/", "bob"),
+    ]
+    assert not leaked(PASSWORD, spans.all()), "planted password leaked"
+
+
 COUNT_LOOKS = """
 window.looks = 0;
 const closest = Element.prototype.closest;

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
+import textwrap
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -114,3 +119,51 @@ def test_sync_api_errors_pass_through_unchanged(page: Any, site: str, spans: Spa
     assert str(raised.value).startswith("Locator.click: Timeout 200ms exceeded")
     failed = spans.activities("browser")[-1]
     assert (failed.attributes or {})[attr.ERROR_TYPE] == "TimeoutError"
+
+
+SCRIPT = """
+import sys
+from playwright.sync_api import sync_playwright
+
+site, password = sys.argv[1], sys.argv[2]
+with sync_playwright() as playwright:
+    browser = playwright.chromium.launch(executable_path={chromium!r}, args={args!r})
+    page = browser.new_page()
+    page.goto(site + "/login")
+    page.fill("#username", "carol")
+    page.fill("#pw", password)
+    with page.expect_navigation():
+        page.click("#go")
+    browser.close()
+"""
+
+
+def test_opentelemetry_instrument_loads_the_playwright_instrumentor(
+    browser: Any, site: str, tmp_path: Path
+) -> None:
+    script = tmp_path / "agent.py"
+    script.write_text(textwrap.dedent(SCRIPT.format(chromium=CHROMIUM, args=CHROMIUM_ARGS)))
+    url = f"sqlite+aiosqlite:///{tmp_path / 'activity.db'}"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AUTOBOT_"))}
+    instrument = str(Path(sys.executable).parent / "opentelemetry-instrument")
+    done = subprocess.run(
+        [instrument, sys.executable, str(script), site, PASSWORD],
+        env=clean
+        | {
+            "OTEL_TRACES_EXPORTER": "autobot_activity",
+            "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "autobot_terminal,autobot_file,autobot_vnc",
+            "AUTOBOT_ACTIVITY_DATABASE_URL": url,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-2000:].replace(PASSWORD, "<planted>")
+    rows = ActivityDB(url, "sqlite").rows("browser_activities")
+    assert [(r["action"], r["selector"], r["input_value"]) for r in rows] == [
+        ("navigate", None, None),
+        ("type", "#username", "carol"),
+        ("type", "#pw", "[REDACTED:password-field]"),
+        ("submit", "#go", None),
+    ]
+    assert PASSWORD not in done.stdout + done.stderr, "planted password leaked in output"
