@@ -280,11 +280,36 @@ TOOLS: tuple[Tool, ...] = (
     Tool("passwd-stdin", word_set("passwd chpasswd"), stdin_flags=word_set("--stdin -e")),
 )
 
-_TOOLS_BY_NAME: dict[str, tuple[Tool, ...]] = {}
+
+@dataclass(frozen=True, slots=True)
+class _Family:
+    """The tools answering to one command name, their word sets merged once (hot path)."""
+
+    tools: tuple[Tool, ...]
+    value_flags: frozenset[str]
+    switches: frozenset[str]
+    stdin_flags: frozenset[str]
+    wrapper: bool
+    long_options: bool
+
+    @classmethod
+    def of(cls, tools: tuple[Tool, ...]) -> _Family:
+        return cls(
+            tools,
+            frozenset().union(*(tool.value_flags for tool in tools)),
+            frozenset().union(*(tool.switches for tool in tools)),
+            frozenset().union(*(tool.stdin_flags for tool in tools)),
+            any(tool.wrapper for tool in tools),
+            any(tool.long_options for tool in tools),
+        )
+
+
+_by_name: dict[str, tuple[Tool, ...]] = {}
 for _tool in TOOLS:
     for _name in _tool.names:
-        _TOOLS_BY_NAME[_name] = (*_TOOLS_BY_NAME.get(_name, ()), _tool)
-TOOL_NAMES = frozenset(_TOOLS_BY_NAME)
+        _by_name[_name] = (*_by_name.get(_name, ()), _tool)
+_FAMILIES = {name: _Family.of(tools) for name, tools in _by_name.items()}
+TOOL_NAMES = frozenset(_FAMILIES)
 _STDIN_SECRET = re.compile(r"--(?:[\w-]*-)?(?:password|passwd|passphrase|token|secret)-stdin")
 GENERIC_RULE = "secret-flag"
 _ECHO = frozenset({"echo", "printf"})
@@ -335,8 +360,20 @@ class Word:
         return "".join(chars), where
 
 
+_SHELL_SYNTAX = re.compile(r"['\"\\|;&()<>\n]")
+
+
 def _segments(text: str, offset: int) -> Iterator[tuple[str, list[Word], Word | None]]:
     """(operator before, words, here-string) per simple command."""
+    if _SHELL_SYNTAX.search(text) is None:  # the common case: plain words, split them fast
+        position = 0
+        plain: list[Word] = []
+        for raw in text.split():
+            position = text.index(raw, position)
+            plain.append(Word(raw, offset + position))
+            position += len(raw)
+        yield "", plain, None
+        return
     words: list[Word] = []
     before = ""
     here: Word | None = None
@@ -389,11 +426,11 @@ def _echoed(words: list[Word]) -> Iterator[Candidate]:
 class _Context:
     """The tools whose rules apply to the words being read, and what was seen so far."""
 
-    __slots__ = ("active", "positionals", "switches", "tools")
+    __slots__ = ("active", "family", "positionals", "switches")
 
-    def __init__(self, tools: tuple[Tool, ...]) -> None:
-        self.tools = tools
-        self.active: list[Tool] = [tool for tool in tools if not tool.subcommands]
+    def __init__(self, family: _Family) -> None:
+        self.family = family
+        self.active: list[Tool] = [tool for tool in family.tools if not tool.subcommands]
         self.positionals: list[Word] = []
         self.switches = ""
 
@@ -404,21 +441,20 @@ class _Context:
                 return tool, mode
         return None
 
-    def takes_value(self, name: str) -> bool:
-        return any(name in tool.value_flags for tool in self.tools)
-
-    def is_switch(self, name: str) -> bool:
-        return any(name in tool.switches for tool in self.tools)
-
-    def reads_stdin(self, name: str) -> bool:
-        return any(name in tool.stdin_flags for tool in self.tools)
-
     def positional(self, word: Word) -> None:
         """Count a positional; a subcommand word activates the tools waiting for it."""
-        for tool in self.tools:
-            if tool not in self.active and word.raw in tool.subcommands:
+        for tool in self.family.tools:
+            if word.raw in tool.subcommands and tool not in self.active:
                 self.active.append(tool)
         self.positionals.append(word)
+
+
+def _family(raw: str) -> _Family | None:
+    """The tools a word names, if it is a command name (``/usr/bin/mysql`` included)."""
+    family = _FAMILIES.get(raw)
+    if family is None and ("/" in raw or raw[:1] in ("'", '"')) and "=" not in raw:
+        family = _FAMILIES.get(_basename(raw))
+    return family
 
 
 def _scan(words: list[Word]) -> Generator[Candidate, None, bool]:
@@ -430,16 +466,16 @@ def _scan(words: list[Word]) -> Generator[Candidate, None, bool]:
         word = words[i]
         raw = word.raw
         i += 1
-        tools = _TOOLS_BY_NAME.get(_basename(raw)) if "=" not in raw else None
-        if tools is not None:
+        family = _family(raw)
+        if family is not None:
             if context is not None:
                 yield from _positional_secrets(context)
-            context = _Context(tools)
+            context = _Context(family)
         elif not raw.startswith("-") or raw == "-":
             if raw[0] in "'\"" and " " in raw:  # a quoted command: bash -c '...', ssh host "..."
                 inner = raw[1:-1] if len(raw) > 1 and raw[-1] == raw[0] else raw[1:]
                 yield from command_candidates(inner, word.start + 1)
-            if context is not None and any(tool.wrapper for tool in context.tools):
+            if context is not None and context.family.wrapper:
                 context = None  # the wrapped command starts here
             elif context is not None:
                 context.positional(word)
@@ -462,9 +498,10 @@ def _flag(word: Word, following: Word | None, context: _Context | None) -> _Read
     raw = word.raw
     name, eq, _ = raw.partition("=")
     if context is not None:
-        if context.reads_stdin(name):
+        family = context.family
+        if name in family.stdin_flags:
             return 0, [], True
-        if context.is_switch(name):
+        if name in family.switches:
             return 0, [], False
         known = context.flag(name)
         if known is not None:
@@ -474,9 +511,9 @@ def _flag(word: Word, following: Word | None, context: _Context | None) -> _Read
             if mode is Mode.ATTACHED:
                 return 0, [], False
             return _separate(following, mode, tool.rule)
-        if context.takes_value(name):
+        if name in family.value_flags:
             return (0 if eq or following is None else 1), [], False
-        if not raw.startswith("--") and not any(tool.long_options for tool in context.tools):
+        if not raw.startswith("--") and not family.long_options:
             found = _cluster(word, following, context)
             if found is not None:
                 return found
@@ -503,7 +540,7 @@ def _cluster(word: Word, following: Word | None, context: _Context) -> _Read | N
             if mode is Mode.ATTACHED:
                 return 0, [], False
             return _separate(following, mode, tool.rule)
-        if context.takes_value(letter):
+        if letter in context.family.value_flags:
             context.switches += raw[1:index]
             attached = index + 1 < len(raw) or following is None
             return (0 if attached else 1), [], False

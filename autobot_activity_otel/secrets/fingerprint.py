@@ -12,7 +12,6 @@ activities.
 from __future__ import annotations
 
 import functools
-import hashlib
 import hmac
 import logging
 import os
@@ -80,10 +79,10 @@ def _read_key(path: Path) -> bytes:
 
 def fingerprint(value: str) -> str:
     """Hex HMAC-SHA256 of ``value`` under the installation key."""
-    data = value.encode("utf-8", "surrogatepass")
-    return hmac.new(fingerprint_key(), data, hashlib.sha256).hexdigest()
+    return hmac.digest(fingerprint_key(), value.encode("utf-8", "surrogatepass"), "sha256").hex()
 
 
+@functools.lru_cache(maxsize=4096)
 def secret_id_for(fingerprint_hex: str) -> uuid.UUID:
     """The stable id of a pattern-detected secret: the same value gets the same id everywhere."""
     return uuid.uuid5(SECRET_ID_NAMESPACE, fingerprint_hex)

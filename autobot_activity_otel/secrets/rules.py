@@ -207,11 +207,13 @@ VENDOR_RULES: tuple[VendorRule, ...] = (
 _PEM_BEGIN = re.compile(r"-----BEGIN ([A-Z0-9]+ ){0,4}PRIVATE KEY( BLOCK)?-----")
 
 
+_PREFIXES = tuple((prefix, rule) for rule in VENDOR_RULES for prefix in rule.prefixes)
+
+
 def vendor_candidates(text: str) -> Iterator[Candidate]:
     """Vendor token formats, each regex run only when one of its prefixes is in the text."""
-    for rule in VENDOR_RULES:
-        if not any(prefix in text for prefix in rule.prefixes):
-            continue
+    present = [rule for prefix, rule in _PREFIXES if prefix in text]
+    for rule in dict.fromkeys(present):
         for match in rule.pattern.finditer(text):
             group = 1 if rule.pattern.groups else 0
             value = match.group(group)
