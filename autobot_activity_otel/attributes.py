@@ -57,6 +57,8 @@ SECRETS_IDS: Final = "activity.secrets.ids"
 SECRETS_FINGERPRINTS: Final = "activity.secrets.fingerprints"
 SECRETS_FIELDS: Final = "activity.secrets.fields"
 """For each finding, the attribute whose value held the secret."""
+SECRETS_ACCESS_GRANTED: Final = "activity.secrets.access_granted"  # bool per entry; absent: True
+SECRETS_DENIAL_REASONS: Final = "activity.secrets.denial_reasons"  # per entry, "" when granted
 
 # Terminal.
 TERMINAL_OUTPUT: Final = "activity.terminal.output"
@@ -105,7 +107,9 @@ __all__ = [
     "PROCESS_EXIT_CODE",
     "PROCESS_PID",
     "PROCESS_WORKING_DIRECTORY",
+    "SECRETS_ACCESS_GRANTED",
     "SECRETS_COUNT",
+    "SECRETS_DENIAL_REASONS",
     "SECRETS_FIELDS",
     "SECRETS_FINGERPRINTS",
     "SECRETS_IDS",

@@ -1,0 +1,58 @@
+"""A broker's granted and denied accesses become activity spans with a one-entry secret summary."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import pytest
+
+from autobot_activity_otel import activity_context
+from autobot_activity_otel import attributes as attr
+from autobot_activity_otel.secrets import record_secret_access
+
+USER = uuid.UUID("0195f000-0000-7000-8000-0000000000a1")
+SECRET_ID = uuid.UUID("0195f000-0000-7000-8000-0000000000a2")
+
+
+def test_a_denied_access_is_recorded_with_its_reason(spans) -> None:
+    with activity_context(user_id=USER, session_id="chat-9", window_title="Vault – token"):
+        activity_id = record_secret_access(
+            SECRET_ID, granted=False, denial_reason="policy: no prod secrets for agents"
+        )
+    [span] = spans.activities("terminal")
+    a = span.attributes
+    assert a[attr.ACTIVITY_ID] == str(activity_id)
+    assert a[attr.ACTIVITY_ACTION] == "secret_access"
+    assert a[attr.USER_ID] == str(USER)
+    assert a[attr.SESSION_ID] == "chat-9"
+    assert attr.ACTIVITY_WINDOW_TITLE not in a  # the broker's window is not the activity's
+    assert a[attr.SECRETS_COUNT] == 1
+    assert list(a[attr.SECRETS_IDS]) == [str(SECRET_ID)]
+    assert list(a[attr.SECRETS_RULES]) == ["broker-access"]
+    assert list(a[attr.SECRETS_ACCESS_GRANTED]) == [False]
+    assert list(a[attr.SECRETS_DENIAL_REASONS]) == ["policy: no prod secrets for agents"]
+    lengths = {len(a[name]) for name in (attr.SECRETS_FINGERPRINTS, attr.SECRETS_FIELDS)}
+    assert lengths == {1}
+
+
+def test_a_granted_access_has_no_reason(spans) -> None:
+    record_secret_access(str(SECRET_ID), granted=True, denial_reason="ignored when granted")
+    [span] = spans.activities()
+    assert list(span.attributes[attr.SECRETS_ACCESS_GRANTED]) == [True]
+    assert list(span.attributes[attr.SECRETS_DENIAL_REASONS]) == [""]
+
+
+def test_a_secret_in_the_denial_reason_is_redacted(spans) -> None:
+    planted = "Zq8-denied-Pw-4471"
+    record_secret_access(SECRET_ID, granted=False, denial_reason=f"rejected password={planted}")
+    [span] = spans.activities()
+    values = [str(v) for v in span.attributes.values()]
+    assert not any(planted in v for v in values), "planted secret leaked"
+
+
+def test_a_bad_id_is_logged_not_raised(spans, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        assert record_secret_access("not-a-uuid", granted=False) is None
+    assert spans.activities() == []
+    assert "ValueError" in caplog.text
