@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import mimetypes
 import os
 from typing import Any
@@ -36,14 +37,23 @@ def check_operation(operation: object) -> str:
 
 
 def file_type(path: str) -> str | None:
-    """The media type its suffix implies (``text/plain``), or None when unknown."""
-    return mimetypes.guess_type(path, strict=False)[0]
+    """The media type its suffixes imply (``text/plain``), or None when unknown."""
+    name = os.path.basename(path)
+    dot = name.find(".", 1)
+    return None if dot < 0 else _type_of_suffixes(name[dot:].lower())
+
+
+@functools.lru_cache(maxsize=1024)
+def _type_of_suffixes(suffixes: str) -> str | None:
+    """``mimetypes`` parses a URL on every call; the answer depends on the suffixes only."""
+    return mimetypes.guess_type(f"file{suffixes}", strict=False)[0]
 
 
 def extension(path: str) -> str | None:
-    """The suffix without its dot (``gz`` for ``a.tar.gz``), as the conventions define it."""
-    suffix = os.path.splitext(os.path.basename(path.rstrip("/")))[1]
-    return suffix[1:] or None
+    """The last suffix without its dot (``gz`` for ``a.tar.gz``), as the conventions define it."""
+    name = path.rstrip("/").rpartition("/")[2]
+    dot = name.rfind(".")
+    return name[dot + 1 :] or None if dot > 0 else None
 
 
 def start_file_activity(
@@ -64,18 +74,34 @@ def start_file_activity(
     the function that did the operation (``os.rename``), for the metadata.
     """
     record = ActivityRecord(attr.ActivityType.FILE, operation, attribution=attribution)
-    record.set_text(attr.FILE_PATH, path)
+    describe_path(record, path, kind_of_file)
     record.set_text(attr.FILE_NEW_PATH, new_path)
-    record.set_text(attr.FILE_TYPE, kind_of_file or file_type(path))
+    note_origin(record, path, given, traversal)
+    if api is not None:
+        record.metadata["api"] = api
+    return record
+
+
+def describe_path(record: ActivityRecord, path: str, kind_of_file: str | None = None) -> None:
+    """Set the path (redacted), and the type and extension it implies."""
+    recorded = record.set_text(attr.FILE_PATH, path) or ""
+    # Type and extension come from the redacted path: nothing there is left to redact.
+    if kind_of_file is None:
+        record.set(attr.FILE_TYPE, file_type(recorded))
+    elif kind_of_file == DIRECTORY_TYPE:
+        record.set(attr.FILE_TYPE, DIRECTORY_TYPE)
+    else:
+        record.set_text(attr.FILE_TYPE, kind_of_file)
     if kind_of_file != DIRECTORY_TYPE:
-        record.set_text(attr.FILE_EXTENSION, extension(path))
+        record.set(attr.FILE_EXTENSION, extension(recorded))
+
+
+def note_origin(record: ActivityRecord, path: str, given: str | None, traversal: bool) -> None:
+    """The path as the caller wrote it, when it differs; whether it escaped its root."""
     if given is not None and given != path:
         note_text(record, "original_path", given)
     if traversal:
         record.metadata["path_traversal"] = True
-    if api is not None:
-        record.metadata["api"] = api
-    return record
 
 
 def note_text(record: ActivityRecord, key: str, value: Any) -> None:

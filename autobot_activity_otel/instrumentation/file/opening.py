@@ -16,8 +16,12 @@ from typing import Any
 
 import wrapt
 
-from autobot_activity_otel.instrumentation.file.activity import start_file_activity
-from autobot_activity_otel.instrumentation.file.scope import SCOPE, Target
+from autobot_activity_otel.instrumentation.file.activity import (
+    describe_path,
+    note_origin,
+    start_file_activity,
+)
+from autobot_activity_otel.instrumentation.file.scope import SCOPE, fd_path
 from autobot_activity_otel.instrumentation.file.tracker import (
     COALESCER,
     Busy,
@@ -51,42 +55,87 @@ def _claimed(file: object) -> bool:
     return isinstance(file, Claimed) or (type(file) is int and file in _claimed_fds)
 
 
-def _plan(
-    api: str, file: object, candidate: str, mode: object
-) -> tuple[FileOp | None, Target] | None:
-    """Start the activity of an open; no FileOp for a read counted into a coalesced window."""
-    target = SCOPE.resolve(candidate, file)
-    if target is None:
+def _plan(api: str, file: object, candidate: str, mode: object) -> tuple[FileOp | None, str] | None:
+    """Start the activity of an open under the path as written (normalised); no FileOp for a
+    read counted into a coalesced window. Where the file really lies is settled after the open,
+    from its descriptor: one ``readlink`` instead of ``realpath``'s ``lstat`` per component."""
+    written = os.path.normpath(candidate)
+    if SCOPE.ignored(written):
         return None
     mode = mode if isinstance(mode, str) else "r"
     if not _WRITING.intersection(mode):
         operation = "read"
     elif "x" in mode:
         operation = "create"
-    elif isinstance(file, int) or os.path.exists(target.path):
+    elif isinstance(file, int) or os.path.exists(written):
         operation = "update"
     else:
         operation = "create"
 
     def start() -> ActivityRecord:
-        return start_file_activity(
-            operation, target.path, given=target.given, traversal=target.traversal, api=api
-        )
+        return start_file_activity(operation, written, api=api)
 
-    if operation == "read" and COALESCER.absorb(target.path, start):
-        return None, target
-    return FileOp(start(), size_path=target.path), target
+    if operation == "read" and COALESCER.absorb(written, start):
+        return None, written
+    return FileOp(start(), size_path=written), written
+
+
+def _settle(op: FileOp, file: object, candidate: str, written: str, opened: Any) -> bool:
+    """Record where the file really lies; False when it is one of the tracker's own."""
+    real = None if opened is None or type(file) is int else fd_path(opened.fileno())
+    if real is None:
+        real = os.path.realpath(candidate)
+    target = SCOPE.target(candidate, real, file)
+    if target is None:
+        op.discard()
+        return False
+    if target.path != written:
+        describe_path(op.record, target.path)
+    note_origin(op.record, target.path, target.given, target.traversal)
+    op.size_path = target.path
+    return True
 
 
 def _safe_plan(
     api: str, file: object, candidate: str, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[FileOp | None, Target] | None:
+) -> tuple[FileOp | None, str] | None:
     mode = args[1] if len(args) > 1 else kwargs.get("mode", "r")
     try:
         return _plan(api, file, candidate, mode)
     except Exception as exc:
         _logger.warning("file activity skipped for %s (%s)", api, type(exc).__name__)
         return None
+
+
+def _opened(
+    api: str, op: FileOp | None, file: object, candidate: str, written: str, result: Any
+) -> bool:
+    """After a successful open: whether ``result`` is to be proxied for ``op``."""
+    if op is None:
+        return False
+    try:
+        return _settle(op, file, candidate, written, result)
+    except Exception as exc:
+        _logger.warning("file activity ended early for %s (%s)", api, type(exc).__name__)
+        op.finish()
+        return False
+
+
+def _failed(
+    api: str, op: FileOp | None, file: object, candidate: str, written: str, exc: BaseException
+) -> None:
+    """After an open that raised: the failure recorded on the activity."""
+    try:
+        if op is None:  # counted into a window: recorded on its own after all
+            target = SCOPE.resolve(candidate, file)
+            if target is not None:
+                record_failure(api, target, exc)
+            return
+        if _settle(op, file, candidate, written, None):
+            op.fail(exc)
+            op.finish()
+    except Exception as error:
+        _logger.warning("could not record a failed open (%s)", type(error).__name__)
 
 
 def open_wrapper(api: str) -> Callable[..., Any]:
@@ -102,27 +151,31 @@ def open_wrapper(api: str) -> Callable[..., Any]:
         plan = _safe_plan(api, file, candidate, args, kwargs)
         if plan is None:
             return wrapped(*args, **kwargs)
-        op, target = plan
+        op, written = plan
         try:
             with Busy():
                 result = wrapped(*args, **kwargs)
         except BaseException as exc:
-            if op is None:
-                record_failure(api, target, exc)
-            else:
-                op.fail(exc)
-                op.finish()
+            _failed(api, op, file, candidate, written, exc)
             raise
-        if op is None:
+        if op is None or not _opened(api, op, file, candidate, written, result):
             return result
-        try:
-            return TrackedFile(result, op, _unit(result))
-        except Exception as exc:
-            _logger.warning("file activity ended early for %s (%s)", api, type(exc).__name__)
-            op.finish()
-            return result
+        return _proxied(api, op, result, None)
 
     return wrapper
+
+
+def _proxied(api: str, op: FileOp, opened: Any, inner: Any) -> Any:
+    """The opened file behind a counting proxy; aiofiles' object gets its inner file proxied,
+    because aiofiles runs that file's own methods (and its ``__exit__``) on a worker thread."""
+    try:
+        if inner is None:
+            return TrackedFile(opened, op, _unit(opened))
+        opened._file = TrackedFile(inner, op, _unit(inner))
+    except Exception as exc:
+        _logger.warning("file activity ended early for %s (%s)", api, type(exc).__name__)
+        op.finish()
+    return opened
 
 
 def _unit(file: Any) -> str:
@@ -232,7 +285,7 @@ async def _open_async(
     plan = _safe_plan(api, file, candidate, args, kwargs)
     if plan is None:
         return await wrapped(*args, **kwargs)
-    op, target = plan
+    op, written = plan
     fd = file if type(file) is int else None
     if fd is not None:
         _claimed_fds.add(fd)
@@ -246,20 +299,15 @@ async def _open_async(
         with Busy():
             result = await wrapped(*args, **kwargs)
     except BaseException as exc:
-        if op is None:
-            record_failure(api, target, exc)
-        else:
-            op.fail(exc)
-            op.finish()
+        _failed(api, op, file, candidate, written, exc)
         raise
     finally:
         if fd is not None:
             _claimed_fds.discard(fd)
-    if op is None:
+    inner = getattr(result, "_file", None)
+    if op is None or not _opened(api, op, file, candidate, written, inner):
         return result
-    try:  # aiofiles runs the file's own methods on a worker thread: proxy that file
-        result._file = TrackedFile(result._file, op, _unit(result._file))
-    except Exception as exc:
-        _logger.warning("file activity ended early for %s (%s)", api, type(exc).__name__)
+    if inner is None:  # not the aiofiles object we know: no file to proxy, end at once
         op.finish()
-    return result
+        return result
+    return _proxied(api, op, result, inner)

@@ -63,7 +63,7 @@ class Scope:
             text = _as_text(root)
             if text:
                 forms |= _forms(text)
-        self.roots = frozenset(forms)
+        self.roots = frozenset(root.rstrip(os.sep) or os.sep for root in forms)
         self._prefixes = tuple(root.rstrip(os.sep) + os.sep for root in forms)
 
     def ignore(self, path: str | bytes | os.PathLike[str]) -> None:
@@ -73,28 +73,33 @@ class Scope:
         self._ignored_prefixes = tuple(form.rstrip(os.sep) + os.sep for form in self._ignored)
 
     def candidate(self, path: object, dir_fd: int | None = None) -> str | None:
-        """The absolute path if it may lie under a root, else None; the cheap test comes first."""
-        if not self._prefixes:
+        """The absolute path if it may lie under a root, else None; the cheap test comes first.
+
+        An absolute path with no ``.`` or empty component is decided by two string tests;
+        only a relative or unnormalised one costs a ``getcwd`` or a ``normpath``.
+        """
+        prefixes = self._prefixes
+        if not prefixes:
             return None
-        if type(path) is str:
-            text: str | None = path
-        else:
-            text = _path_text(path)
+        text = path if type(path) is str else _path_text(path)
         if text is None:
             return None
-        if text.startswith(self._prefixes):
+        if text.startswith(prefixes):
             return text
-        if not os.path.isabs(text):
-            text = _join(text, dir_fd)
-            if text is None:
-                return None
-            if text.startswith(self._prefixes):
+        if text[:1] != "/":
+            if os.path.isabs(text):  # not POSIX
+                text = os.path.normpath(text)
+            else:
+                text = _join(text, dir_fd)
+                if text is None:
+                    return None
+            if text.startswith(prefixes):
                 return text
         if "/." in text or "//" in text:
             text = os.path.normpath(text)
-            if text.startswith(self._prefixes):
+            if text.startswith(prefixes):
                 return text
-        return text if text.rstrip(os.sep) in self.roots else None
+        return text if text in self.roots else None
 
     def resolve(
         self, path: object, given: object, *, dir_fd: int | None = None, follow: bool = True
@@ -116,15 +121,21 @@ class Scope:
         else:
             head, tail = os.path.split(os.path.normpath(text))
             real = os.path.join(os.path.realpath(head), tail)
-        if self._ignored and (
-            real in self._ignored
-            or text in self._ignored
-            or real.startswith(self._ignored_prefixes)
-        ):
+        return self.target(text, real, given)
+
+    def target(self, written: str, real: str, given: object) -> Target | None:
+        """A path written one way that really lies at ``real``; None for our own files."""
+        if self.ignored(real) or self.ignored(written):
             return None
-        written_inside = text.startswith(self._prefixes) or text.rstrip(os.sep) in self.roots
+        written_inside = written.startswith(self._prefixes) or written in self.roots
         really_inside = real.startswith(self._prefixes) or real in self.roots
         return Target(real, given_text(given), traversal=written_inside and not really_inside)
+
+    def ignored(self, path: str) -> bool:
+        """One of the tracker's own files (``ignore_path``)."""
+        return bool(self._ignored) and (
+            path in self._ignored or path.startswith(self._ignored_prefixes)
+        )
 
 
 def _path_text(path: object) -> str | None:

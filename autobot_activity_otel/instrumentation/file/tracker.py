@@ -77,6 +77,11 @@ class FileOp:
         if isinstance(amount, int) and amount > 0:
             self.counts[key] = self.counts.get(key, 0) + amount
 
+    def discard(self) -> None:
+        """Never end this activity: it turned out to be about one of the tracker's own files."""
+        with self._lock:
+            self._done = True
+
     def fail(self, exc: BaseException) -> None:
         self.size_path = None
         try:
