@@ -145,7 +145,7 @@ def run(number: int = 10, rounds: int = 15) -> list[Row]:
 
 
 METHOD = f"""
-Each candidate runs {{number}} calls per round, {{rounds}} rounds, round-robin; the median
+Each candidate runs 10 calls per round, 15 rounds, round-robin; the median
 round is reported, as wall time and as the CPU time of the calling thread (Playwright's
 client plus the instrumentation; Chromium and the driver run in other processes).
 Playwright's sync API drives Debian's Chromium (headless) on a page set with
@@ -164,6 +164,6 @@ if __name__ == "__main__":
         markdown(
             "Playwright instrumentation overhead",
             run(number),
-            METHOD.format(number=number, rounds=15),
+            METHOD,
         )
     )
