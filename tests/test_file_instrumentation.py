@@ -345,6 +345,28 @@ def test_invalid_utf8_and_nul_bytes_in_paths_never_break_the_call(
     with pytest.raises(ValueError, match="null"):
         open(str(roots.root / "nul\x00.txt"), "w")  # noqa: SIM115
 
+    class Broken:
+        def __fspath__(self) -> str:
+            raise RuntimeError("a path-like that fails")
+
+    with pytest.raises(RuntimeError, match="fails"):
+        open(Broken())  # type: ignore[call-overload]  # noqa: SIM115
+    with pytest.raises(TypeError):
+        open(3.5)  # type: ignore[call-overload]  # noqa: SIM115
+    assert spans.activities("file") == []
+
+
+def test_a_removed_working_directory_does_not_break_relative_paths(
+    roots: Roots, spans: SpanCapture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gone = roots.outside / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    with pytest.raises(FileNotFoundError):
+        open("relative.txt", "w")  # noqa: SIM115
+    assert spans.activities("file") == []
+
 
 def test_a_path_escaping_its_root_is_flagged(roots: Roots, spans: SpanCapture) -> None:
     (roots.root / "link").symlink_to(roots.outside)

@@ -246,7 +246,7 @@ class TrackedFile(wrapt.ObjectProxy):  # type: ignore[misc]
 
     def __exit__(self, *exc_info: Any) -> Any:
         try:
-            return self.__wrapped__.__exit__(*exc_info)
+            return self._self_call(self.__wrapped__.__exit__, *exc_info)
         finally:
             self._self_op.finish()
 

@@ -144,13 +144,19 @@ def _path_text(path: object) -> str | None:
         return fd_path(path)
     try:
         return _as_text(path)  # type: ignore[arg-type]
-    except TypeError:
+    except Exception:  # not a path, or a path-like that fails: the wrapped call will say so
         return None
 
 
 def _join(relative: str, dir_fd: int | None) -> str | None:
     """A relative path made absolute against ``dir_fd`` or the working directory."""
-    base = fd_path(dir_fd) if dir_fd is not None else os.getcwd()
+    if dir_fd is not None:
+        base = fd_path(dir_fd)
+    else:
+        try:
+            base = os.getcwd()
+        except OSError:  # the working directory was removed
+            return None
     return None if base is None else os.path.join(base, relative)
 
 
@@ -160,8 +166,8 @@ def given_text(path: object) -> str:
         return f"fd:{path}"
     try:
         return _as_text(path)  # type: ignore[arg-type]
-    except TypeError:
-        return repr(path)
+    except Exception:
+        return f"<{type(path).__name__}>"
 
 
 SCOPE = Scope()
