@@ -184,7 +184,12 @@ def _unit(file: Any) -> str:
 
 
 class TrackedFile(wrapt.ObjectProxy):  # type: ignore[misc]
-    """A file object whose reads and writes are counted and whose close ends the activity."""
+    """A file object whose reads and writes are counted and whose close ends the activity.
+
+    Only methods every file object of ``open()`` has are overridden, so ``hasattr`` answers
+    as for the file itself; other methods (``readinto``, ``writelines``...) pass through,
+    uncounted.
+    """
 
     def __init__(self, wrapped: Any, op: FileOp, unit: str) -> None:
         super().__init__(wrapped)
@@ -215,11 +220,6 @@ class TrackedFile(wrapt.ObjectProxy):  # type: ignore[misc]
         lines = self._self_call(self.__wrapped__.readlines, *args)
         self._self_op.add(self._self_read, sum(map(len, lines)))
         return lines
-
-    def readinto(self, buffer: Any) -> Any:
-        count = self._self_call(self.__wrapped__.readinto, buffer)
-        self._self_op.add(self._self_read, count)
-        return count
 
     def write(self, data: Any) -> Any:
         count = self._self_call(self.__wrapped__.write, data)
@@ -290,7 +290,12 @@ async def _open_async(
     if fd is not None:
         _claimed_fds.add(fd)
     else:
-        claimed = Claimed(os.fspath(file))
+        try:
+            claimed = Claimed(os.fspath(file))
+        except Exception:  # a path-like that failed this time: leave the call to fail alone
+            if op is not None:
+                op.discard()
+            return await wrapped(*args, **kwargs)
         if args:
             args = (claimed, *args[1:])
         else:

@@ -141,8 +141,15 @@ class ReadCoalescer:
         self._flusher: threading.Thread | None = None
 
     def configure(self, window_ms: float | None) -> None:
+        """Set the window: the argument, else ``AUTOBOT_ACTIVITY_FILE_COALESCE_MS``, else 1 s."""
         if window_ms is None:
-            window_ms = float(os.environ.get(COALESCE_ENV, DEFAULT_COALESCE_MS))
+            try:
+                window_ms = float(os.environ.get(COALESCE_ENV, DEFAULT_COALESCE_MS))
+            except ValueError:
+                _logger.warning(
+                    "%s is not a number of milliseconds; using the default", COALESCE_ENV
+                )
+                window_ms = DEFAULT_COALESCE_MS
         self.flush()
         self.window_ns = max(0, int(window_ms * 1_000_000))
 
