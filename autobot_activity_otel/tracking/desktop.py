@@ -259,14 +259,14 @@ def vnc_handler(action: str) -> Callable[[F], F]:
 
         def derive(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[dict[str, Any], Any]:
             """The adaptor's keyword arguments and the typed text, from the handler's call."""
-            params = read(args, kwargs)
-            point = params["coordinates"]
-            if point is None and params["x"] is not None and params["y"] is not None:
+            params = read(args, kwargs)  # only the parameters the handler has
+            point = params.get("coordinates")
+            if point is None and params.get("x") is not None and params.get("y") is not None:
                 point = (params["x"], params["y"])
-            values = {name: params[name] for name in _PASSED}
+            values = {name: params.get(name) for name in _PASSED}
             values["position"] = None if point is None else coordinates(point)
-            text = params["text"] if params["text"] is not None else params["input_text"]
-            return values, text
+            text = params.get("text")
+            return values, params.get("input_text") if text is None else text
 
         if is_async:
 
