@@ -9,6 +9,7 @@ import logging
 import os
 import pathlib
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -511,6 +512,25 @@ def test_reads_in_a_tight_loop_are_coalesced(tmp_path: Path, spans: SpanCapture)
         with activity_context(user_id=USER):
             target.read_text()  # another user: a window of its own
         assert len(spans.activities("file")) == 1
+    finally:
+        instrumentor.uninstrument()
+
+
+def test_a_coalesced_window_closes_by_itself(tmp_path: Path, spans: SpanCapture) -> None:
+    layout = Roots(tmp_path)
+    instrumentor = FileInstrumentor()
+    instrumentor.instrument(roots=[layout.root], coalesce_window_ms=100)
+    try:
+        target = layout.root / "poll.txt"
+        target.write_bytes(b"1")
+        for _ in range(6):
+            target.read_bytes()
+        deadline = time.monotonic() + 5
+        while len(spans.activities("file")) < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        found = [span.attributes or {} for span in spans.activities("file")]
+        assert [a[attr.ACTIVITY_ACTION] for a in found] == ["create", "read", "read"]
+        assert json.loads(str(found[2][attr.ACTIVITY_METADATA]))["coalesced_reads"] == 5
     finally:
         instrumentor.uninstrument()
 

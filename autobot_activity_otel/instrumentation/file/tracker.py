@@ -138,6 +138,7 @@ class ReadCoalescer:
         self.window_ns = DEFAULT_COALESCE_MS * 1_000_000
         self._windows: OrderedDict[tuple[object, ...], _Window] = OrderedDict()
         self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
         self._flusher: threading.Thread | None = None
 
     def configure(self, window_ms: float | None) -> None:
@@ -178,6 +179,7 @@ class ReadCoalescer:
         """End every pending summary now (uninstrument, exit, tests)."""
         with self._lock:
             expired = self._expire(None)
+            self._wake.notify()
         _end_all(expired)
 
     def _expire(self, now: int | None) -> list[ActivityRecord]:
@@ -193,19 +195,21 @@ class ReadCoalescer:
         return ended
 
     def _start_flusher(self) -> None:
-        """Start the thread that closes windows, unless it runs. Locked."""
+        """Start the thread that closes windows, or wake it to the current window. Locked."""
         if self._flusher is None:
             self._flusher = threading.Thread(
                 target=self._flush_loop, name="autobot-file-coalescer", daemon=True
             )
             self._flusher.start()
+        else:
+            self._wake.notify()
 
     def _flush_loop(self) -> None:
-        """Close windows as they expire; stop once none is open."""
+        """Close windows as they expire, checking four times a window; stop once none is open."""
         with Busy():
             while True:
-                time.sleep(max(self.window_ns, 1_000_000) / 4e9)
                 with self._lock:
+                    self._wake.wait(max(self.window_ns, 1_000_000) / 4e9)
                     expired = self._expire(time.monotonic_ns())
                     idle = not self._windows
                     if idle:
