@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ActivityDB, SpanCapture
+from conftest import ActivityDB, SpanCapture, require
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.trace import ReadableSpan
-from vnc_server import HEIGHT, WIDTH, VNCServer, running_vnc_server
+from vnc_server import HEIGHT, MISSING, WIDTH, VNCServer, installed, running_vnc_server
 
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.context import activity_context
@@ -32,6 +32,7 @@ CLIENTS = ["vncdotool", "asyncvnc"]
 
 @pytest.fixture(scope="module")
 def vnc() -> Iterator[VNCServer]:
+    require(installed(), MISSING)
     with running_vnc_server() as server:
         yield server
 

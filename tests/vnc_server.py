@@ -1,4 +1,4 @@
-"""A real VNC server for tests: Xvfb on a free display, x11vnc on a free loopback port."""
+"""A real VNC server for tests and benchmarks: Xvfb on a free display, x11vnc on a free port."""
 
 from __future__ import annotations
 
@@ -11,9 +11,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 
-from conftest import require
-
 WIDTH, HEIGHT = 800, 600
+MISSING = "Xvfb/x11vnc not installed (apt-get install xvfb x11vnc)"
+
+
+def installed() -> bool:
+    return bool(shutil.which("Xvfb") and shutil.which("x11vnc"))
 
 
 @dataclass(frozen=True)
@@ -79,10 +82,6 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 @contextmanager
 def running_vnc_server() -> Iterator[VNCServer]:
     """Start Xvfb and x11vnc (loopback only, no password), stop both on exit."""
-    require(
-        bool(shutil.which("Xvfb") and shutil.which("x11vnc")),
-        "Xvfb/x11vnc not installed (apt-get install xvfb x11vnc)",
-    )
     xvfb, display = _start_xvfb()
     try:
         for _attempt in range(3):  # another process may take the probed port first

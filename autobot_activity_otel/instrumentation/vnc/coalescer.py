@@ -27,7 +27,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.context import Attribution, current_attribution
@@ -56,7 +56,9 @@ class _Run:
     count: int = 0
     start: list[int] | None = None
     end: list[int] | None = None
-    text: str = ""
+    parts: list[str] = field(default_factory=list)
+    tail: str = ""
+    """The last ``SECRET_TAIL`` characters typed, for the per-event secret check."""
 
 
 def start_record(action: str, connection: object, server_of: ServerOf) -> ActivityRecord:
@@ -107,10 +109,10 @@ class Coalescer:
         with self._lock:
             run, done = self._event(TYPE, connection, server_of)
             if run.mode != "off":
-                run.text += text
+                run.parts.append(text)
                 run.count += 1
             key = (id(connection), TYPE)
-            if key in self._runs and (text.endswith("\n") or _completes_secret(run, len(text))):
+            if key in self._runs and (text.endswith("\n") or _completes_secret(run, text)):
                 done.append(self._runs.pop(key))
         self._finish(done)
 
@@ -201,15 +203,16 @@ class Coalescer:
                 else:
                     if run.mode != "off":
                         record.metadata["key_events"] = run.count
-                    record_input_text(record, run.text, run.mode)
+                    record_input_text(record, "".join(run.parts), run.mode)
             except Exception as exc:
                 _logger.warning("a coalesced desktop activity lost detail (%s)", type(exc).__name__)
             end_quietly(run.record)
 
 
-def _completes_secret(run: _Run, added: int) -> bool:
+def _completes_secret(run: _Run, text: str) -> bool:
     """Whether the latest keys complete a registered secret (checked while it is registered)."""
     if run.mode == "off":
         return False
-    tail = run.text[-(added + SECRET_TAIL) :]
-    return any(finding.secret_id is not None for finding in redact(tail, "keystrokes").findings)
+    scan = run.tail + text
+    run.tail = scan[-SECRET_TAIL:]
+    return any(finding.secret_id is not None for finding in redact(scan, "keystrokes").findings)
