@@ -535,6 +535,34 @@ def test_a_coalesced_window_closes_by_itself(tmp_path: Path, spans: SpanCapture)
         instrumentor.uninstrument()
 
 
+def test_a_forked_child_coalesces_its_own_reads(tmp_path: Path, spans: SpanCapture) -> None:
+    layout = Roots(tmp_path)
+    instrumentor = FileInstrumentor()
+    instrumentor.instrument(roots=[layout.root], coalesce_window_ms=100)
+    try:
+        target = layout.root / "shared.txt"
+        target.write_bytes(b"1")
+        target.read_bytes()
+        target.read_bytes()  # the parent now has a window and a flusher thread
+        read_end, write_end = os.pipe()
+        child = os.fork()
+        if child == 0:  # pragma: no cover - runs in the child
+            try:
+                spans.clear()
+                for _ in range(3):
+                    target.read_bytes()
+                time.sleep(0.6)
+                os.write(write_end, bytes([len(spans.activities("file"))]))
+            finally:
+                os._exit(0)
+        os.waitpid(child, 0)
+        assert os.read(read_end, 1) == bytes([2])  # its first read, and its own summary
+        os.close(read_end)
+        os.close(write_end)
+    finally:
+        instrumentor.uninstrument()
+
+
 def test_uninstrument_restores_the_very_originals(tmp_path: Path) -> None:
     names = {
         os: ["remove", "unlink", "rename", "replace", "mkdir", "makedirs", "rmdir"],

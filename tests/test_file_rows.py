@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -125,3 +127,42 @@ async def test_track_file_operation_with_db_writes_the_row_at_once(
         10,
     )
     assert row["file_type"] == "application/zip"
+
+
+def test_opentelemetry_instrument_tracks_files_under_the_configured_roots(
+    tmp_path: Path, activity_db: ActivityDB
+) -> None:
+    """The entry point, roots from the environment, and the exporter's own SQLite file (in
+    the root when the database is SQLite) recording nothing about itself."""
+    script = (
+        "import pathlib, sys\n"
+        "root = pathlib.Path(sys.argv[1])\n"
+        "(root / 'app.txt').write_text('from the app')\n"
+        "print((root / 'app.txt').read_text())\n"
+        "open('/dev/null', 'w').close()\n"
+    )
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AUTOBOT_"))}
+    instrument = str(Path(sys.executable).parent / "opentelemetry-instrument")
+    done = subprocess.run(
+        [instrument, sys.executable, "-c", script, str(tmp_path)],
+        env=clean
+        | {
+            "OTEL_TRACES_EXPORTER": "autobot_activity",
+            "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "autobot_terminal,autobot_playwright,"
+            "autobot_vnc",
+            "AUTOBOT_ACTIVITY_DATABASE_URL": activity_db.url,
+            "AUTOBOT_ACTIVITY_FILE_ROOTS": str(tmp_path),
+        },
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "from the app"
+    rows = activity_db.rows("file_activities")
+    app = os.path.realpath(tmp_path / "app.txt")
+    assert [(row["operation"], row["path"], row["size_bytes"]) for row in rows] == [
+        ("create", app, 12),
+        ("read", app, 12),
+    ]

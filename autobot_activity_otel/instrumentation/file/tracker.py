@@ -194,6 +194,13 @@ class ReadCoalescer:
                 ended.append(window.record)
         return ended
 
+    def after_fork(self) -> None:
+        """In a forked child: no flusher thread, and the parent's windows are the parent's."""
+        self._lock = threading.Lock()
+        self._wake = threading.Condition(self._lock)
+        self._windows.clear()
+        self._flusher = None
+
     def _start_flusher(self) -> None:
         """Start the thread that closes windows, or wake it to the current window. Locked."""
         if self._flusher is None:
@@ -229,3 +236,4 @@ def _end_all(records: list[ActivityRecord]) -> None:
 
 
 COALESCER = ReadCoalescer()
+os.register_at_fork(after_in_child=COALESCER.after_fork)
