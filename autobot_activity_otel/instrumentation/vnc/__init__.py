@@ -248,7 +248,8 @@ def _describe_screenshot(target: object, region: list[int] | None) -> Describe:
 
 def _vncdotool_server(proxy: Any) -> Server:
     peer = proxy.protocol.transport.getPeer()
-    return getattr(peer, "host", None) or getattr(peer, "name", None), getattr(peer, "port", None)
+    host = getattr(peer, "host", None) or getattr(peer, "name", None)
+    return None if host is None else str(host), getattr(peer, "port", None)
 
 
 def _vncdotool_position(proxy: Any) -> tuple[Any, Any] | None:

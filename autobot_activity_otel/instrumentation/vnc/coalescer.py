@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.context import Attribution, current_attribution
 from autobot_activity_otel.recording import ActivityRecord
-from autobot_activity_otel.secrets import redact
+from autobot_activity_otel.secrets.registry import REGISTRY
 from autobot_activity_otel.tracking.desktop import KeystrokeMode, keystroke_mode, record_input_text
 
 _logger = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ def start_record(action: str, connection: object, server_of: ServerOf) -> Activi
     except Exception as exc:  # an unconnected or closed client: the activity stays
         _logger.debug("VNC server address unknown (%s)", type(exc).__name__)
         return record
-    record.set_text(attr.SERVER_ADDRESS, host)
+    record.set(attr.SERVER_ADDRESS, host)  # the socket's peer address, not caller text
     record.set(attr.SERVER_PORT, port)
     return record
 
@@ -215,4 +215,4 @@ def _completes_secret(run: _Run, text: str) -> bool:
         return False
     scan = run.tail + text
     run.tail = scan[-SECRET_TAIL:]
-    return any(finding.secret_id is not None for finding in redact(scan, "keystrokes").findings)
+    return bool(REGISTRY.find(scan))  # known secrets only: no pattern scan per key
