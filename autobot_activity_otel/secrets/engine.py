@@ -37,8 +37,13 @@ Kind = Literal["command", "output", "url", "keystrokes", "text"]
 _COMMAND_KINDS = frozenset({"command", "keystrokes"})
 UNREDACTABLE = "[REDACTED:unredactable]"
 KNOWN_RULE = "known-secret"
-MIN_REPEAT = 4
-"""Other occurrences of a found value this long are redacted too (shorter ones would hit words)."""
+MIN_REPEAT = 5
+
+
+def repeatable(value: str) -> bool:
+    """Whether other occurrences of a found value are redacted too: not for short values or
+    plain words, which would hit ordinary text (and multiply any false positive)."""
+    return len(value) >= MIN_REPEAT and not value.isalpha()
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +145,7 @@ def _redact(text: str, kind: str) -> Redaction:
         candidates.extend(url_candidates(text, kind))
     if keyword:
         candidates.extend(authorization_candidates(text))
-        candidates.extend(assignment_candidates(text, lowered))
+        candidates.extend(assignment_candidates(text, lowered, kind in _COMMAND_KINDS))
         candidates.extend(sql_candidates(text))
     if keyword or tool:
         candidates.extend(_command_candidates(text, lowered, kind))
@@ -223,12 +228,14 @@ def _repeats(text: str, pieces: list[tuple[int, int, Candidate]]) -> Iterator[Ca
     seen: set[str] = set()
     for _, _, candidate in list(pieces):
         value = candidate.value
-        if candidate.secret is not None or not candidate.rule or len(value) < MIN_REPEAT:
+        if candidate.secret is not None or not candidate.rule or not repeatable(value):
             continue
         if value in seen:
             continue
         seen.add(value)
         at = text.find(value)
         while at >= 0:
-            yield candidate._replace(start=at, end=at + len(value))
-            at = text.find(value, at + len(value))
+            end = at + len(value)
+            if not (text[at - 1 : at].isalnum() or text[end : end + 1].isalnum()):
+                yield candidate._replace(start=at, end=end)  # whole, not inside a longer word
+            at = text.find(value, end)

@@ -49,8 +49,10 @@ _STOP_WORDS = word_set(
     undefined unset empty hidden redacted masked secret password passwd token key value flag
     option argument parameter field to or and is are was be not with for the a an in of if
     when from your my this that it as by at here there see below above expired invalid missing
-    set none provided prompt stdin"""
+    set none provided prompt stdin bytes float dict list any object callable tuple type
+    sequence mapping self cls bearer basic digest"""
 )
+_IDENTIFIER = re.compile(r"[A-Za-z]+(?:_[A-Za-z]+)+")
 _PATH_PREFIXES = ("/", "./", "../", "~/", "@", "file:", "env:", "fd:", "\\\\")
 
 
@@ -59,12 +61,14 @@ def is_reference(value: str) -> bool:
     if not value or value in {"-", "--", "stdin", "REDACTED"} or value.startswith(_PATH_PREFIXES):
         return True
     first = value[0]
-    if first in "$`" or value.startswith(("{{", "[REDACTED", "REDACTED", "<<")):
-        return True
+    if first in "$`{" or value.startswith(("[REDACTED", "REDACTED", "<<")):
+        return True  # a variable, a command, a template: {{ x }}, {0}, {token}
+    if "{" in value and "}" in value:
+        return True  # a format string
     if first == "%" and value.endswith("%") and len(value) > 2:
         return True
-    if first == "<" and value.endswith(">"):
-        return True
+    if first == "<":
+        return True  # a placeholder: <password>, <missing
     return len(value) >= 3 and set(value) <= set("*xX.•●#?")
 
 
@@ -99,13 +103,14 @@ def key_shaped(value: str) -> bool:
 _NAME_PARTS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 _SECRET_LAST = word_set(
     """password passwd pwd pass passphrase passcode pw secret token apikey credential
-    credentials auth pat"""
+    credentials"""
 )
 _SECRET_SUFFIXES = ("password", "passwd", "token", "secret", "apikey", "secretkey", "privatekey")
 _KEY_QUALIFIERS = word_set(
     """api secret access private signing encryption master client auth session license app
     account service ssh gpg jwt hmac webhook shared storage encrypt cipher crypt aes sas"""
 )
+_AUTH_QUALIFIERS = word_set("basic http https proxy api bearer digest")
 _TRAILING_NOISE = word_set("value b64 base64 hex str string text data raw plain base")
 _NOT_SECRET_FIRST = word_set(
     """no ask prompt show reset forgot change generate rotate require requires use skip with
@@ -118,13 +123,15 @@ def secret_name(name: str) -> bool:
     parts = [part.lower() for part in _NAME_PARTS.findall(name)]
     if not parts or parts[0] in _NOT_SECRET_FIRST:
         return False
-    while len(parts) > 1 and parts[-1] in _TRAILING_NOISE:
-        parts.pop()
+    while len(parts) > 1 and parts[-1] in _TRAILING_NOISE and "." not in name:
+        parts.pop()  # SECRET_KEY_BASE, api_key_value (but not Token.String, an attribute)
     last = parts[-1]
     if last in _SECRET_LAST or last.endswith(_SECRET_SUFFIXES):
-        return True
+        return len(parts) > 1 or len(last) > 4 or name.isupper()  # ``pass:``, ``pw =``: prose, code
     if last in {"key", "keys"}:
         return any(part in _KEY_QUALIFIERS for part in parts[:-1])
+    if last == "auth":  # BASIC_AUTH=user:pass, but not LOG_AUTH or auth=None
+        return len(parts) > 1 and parts[-2] in _AUTH_QUALIFIERS
     return last == "id" and len(parts) > 1 and parts[-2] == "secret"
 
 
@@ -251,7 +258,7 @@ def url_candidates(text: str, kind: str) -> Iterator[Candidate]:
     if "://" in text:
         for match in _USERINFO.finditer(text):
             password = match.group(2)
-            if not is_reference(password):
+            if not is_plain_value(password):
                 yield Candidate(
                     match.start(2), match.end(2), URL, "url-password", password, URL_REDACTED
                 )
@@ -284,7 +291,18 @@ _BARE_EQUALS_VALUE = re.compile(r"[^\s'\"`;|&<>]{1,4096}")
 _BARE_COLON_VALUE = re.compile(r"[^\n,;}\]\"'`]{1,512}")
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 _NAME_TAIL = re.compile(r"[\w.-]{0,64}")
-_EXPRESSION = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+|.*[(\[]")
+_DOC_FIELD = re.compile(r":(?:param|type|arg|key|keyword|var|ivar|cvar|vartype|raises)\s+\Z")
+_CALL_OR_INDEX = re.compile(r"[^(\[]*[(\[]")
+_DOTTED_NAME = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")
+_CODE_NAME = re.compile(r"[A-Za-z_]+|[A-Za-z_]\w*_\w*")
+"""A bare value that reads as a program's variable (``token = next_tok``, ``token=text``)."""
+
+
+def looks_like_code(value: str) -> bool:
+    """A call, an index or an attribute path: ``self.headers.get(``, ``os.environ[``."""
+    return _CALL_OR_INDEX.match(value) is not None or _DOTTED_NAME.fullmatch(value) is not None
+
+
 KEYWORDS = re.compile(r"pass|pwd|pw\b|secret|token|key|auth|credential|pat\b")
 """Searched in the lower-cased text: the anchors of assignments."""
 
@@ -292,12 +310,17 @@ KEYWORDS = re.compile(r"pass|pwd|pw\b|secret|token|key|auth|credential|pat\b")
 def authorization_candidates(text: str) -> Iterator[Candidate]:
     for match in _AUTHORIZATION.finditer(text):
         value = match.group(1)
-        if len(value) >= 8 and not is_plain_value(value):
+        name = value.rstrip("})]")
+        if len(value) >= 8 and not (
+            is_plain_value(value) or looks_like_code(value) or _IDENTIFIER.fullmatch(name)
+        ):
             yield Candidate(match.start(1), match.end(1), AUTHORIZATION, "authorization", value)
 
 
-def assignment_candidates(text: str, lowered: str) -> Iterator[Candidate]:
-    """``NAME=value``, ``name: value``, ``"name": "value"`` where the name says secret."""
+def assignment_candidates(text: str, lowered: str, shell: bool) -> Iterator[Candidate]:
+    """``NAME=value``, ``name: value``, ``"name": "value"`` where the name says secret; in
+    ``shell`` text (a command line) every bare ``name=word`` is an assignment, elsewhere a
+    lower-case ``name=word`` is more likely a program's keyword argument."""
     done = 0
     for hit in KEYWORDS.finditer(lowered):
         if hit.start() < done:
@@ -311,16 +334,23 @@ def assignment_candidates(text: str, lowered: str) -> Iterator[Candidate]:
         name = text[start:end].lstrip("-.")
         if not name or (start and text[start - 1] in "${%"):
             continue  # a reference such as $DB_PASSWORD or ${TOKEN}
+        if _DOC_FIELD.search(text, max(0, start - 12), start):
+            continue  # a docstring field: ``:param token: ...``, ``:type token: str``
         op = _ASSIGN_OP.match(text, end)
         if op is None or not secret_name(name):
             continue
-        candidate = _assigned_value(text, op, quoted_name=start > 0 and text[start - 1] in "\"'")
+        quoted_name = start > 0 and text[start - 1] in "\"'"
+        candidate = _assigned_value(text, op, quoted_name, shell or name.isupper())
         if candidate is not None:
             done = candidate.end
             yield candidate
 
 
-def _assigned_value(text: str, op: re.Match[str], quoted_name: bool) -> Candidate | None:
+def _assigned_value(
+    text: str, op: re.Match[str], quoted_name: bool, variable: bool
+) -> Candidate | None:
+    """The value after ``op``; a bare word is code (``token=text``) unless the name is a
+    shell or environment variable (``DB_PASSWORD=letmein``)."""
     at = op.end()
     operator = op.group(2)
     if at >= len(text) or (operator == "=" and text[at] in "=~"):
@@ -329,8 +359,8 @@ def _assigned_value(text: str, op: re.Match[str], quoted_name: bool) -> Candidat
     if quoted is not None:
         group = 1 if quoted.group(1) is not None else 2
         start, end, value = quoted.start(group), quoted.end(group), quoted.group(group)
-        if len(value) < 3 or is_plain_value(value):
-            return None
+        if len(value) < 3 or is_plain_value(value) or _IDENTIFIER.fullmatch(value):
+            return None  # ``SECRET_KEY = 'aws_secret_access_key'`` names a setting
         return Candidate(start, end, ASSIGNMENT, "assignment", value)
     if operator == ":" and not (quoted_name or op.group(0)[-1:] in " \t"):
         return None  # ``word:word`` (a marker, a scheme, a port) is no assignment
@@ -338,15 +368,20 @@ def _assigned_value(text: str, op: re.Match[str], quoted_name: bool) -> Candidat
     bare = pattern.match(text, at)
     if bare is None:
         return None
-    value = bare.group(0).rstrip().rstrip(",)}]")
+    value = bare.group(0).rstrip().rstrip(",)}]:;")
     if operator == ":" and " #" in value:
         value = value[: value.index(" #")].rstrip()
+    if operator == ":" and value.count(" ") > 1:
+        return None  # prose after a label (``:param token: the API token``), not a value
     spaced = op.group(0).endswith((" ", "\t"))
     if (
-        len(value) < 3
+        len(value) < 4
         or is_plain_value(value)
         or is_plain_value(value.split()[0])
-        or (spaced and _EXPRESSION.match(value))
+        or looks_like_code(value)
+        or _IDENTIFIER.fullmatch(value)
+        or (operator == ":" and value.startswith("#"))
+        or (operator != ":" and (spaced or not variable) and _CODE_NAME.fullmatch(value))
     ):
         return None
     return Candidate(at, at + len(value), ASSIGNMENT, "assignment", value)
@@ -357,9 +392,14 @@ _SQL_PASSWORD = re.compile(
 )
 
 
+_SQL_ACCOUNT = re.compile(r"(?i:\b(?:user|role|login|grant)\b)")
+"""``identified by 'x'`` is English too: only a statement about an account holds a password."""
+
+
 def sql_candidates(text: str) -> Iterator[Candidate]:
     """``CREATE USER ... IDENTIFIED BY 'x'``, ``ALTER ROLE ... PASSWORD 'x'``."""
     for match in _SQL_PASSWORD.finditer(text):
         value = match.group(1)
-        if not is_plain_value(value):
+        line = text[text.rfind("\n", 0, match.start()) + 1 : match.start()]
+        if _SQL_ACCOUNT.search(line) and not is_plain_value(value):
             yield Candidate(match.start(1), match.end(1), ASSIGNMENT, "sql-password", value)

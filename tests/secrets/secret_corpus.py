@@ -391,6 +391,22 @@ NEGATIVES: tuple[Case, ...] = (
     _N("[REDACTED:mysql-password]", "text"),
     _N("mysql -u root -p[REDACTED:mysql-password] shop", "command"),
     _N("https://REDACTED:REDACTED@example.com/", "url"),
+    # --- code and documentation that names secrets without holding one -----------------------
+    _N("                    self.token = nextchar", "output"),
+    _N("    userid = passwd = acct = ''", "output"),
+    _N("        self.user, self.password = user, password", "output"),
+    _N("    def post_to_server(self, data, auth=None):", "output"),
+    _N('        auth = "Basic " + standard_b64encode(user_pass)', "output"),
+    _N("            completer.complete(token=text, cursor=pos)", "output"),
+    _N("        authorization = self.headers.get('authorization')", "output"),
+    _N('HEX_PAT = "[0-9A-Fa-f]{1,4}"', "output"),
+    _N("        # First pass: determine maximum length of long option names", "output"),
+    _N("    :param aws_secret_access_key: AWS secret access key", "output"),
+    _N("    SECRET_KEY = 'aws_secret_access_key'", "output"),
+    _N("    token.STRING     : Colors.Blue,", "output"),
+    _N("    fmt = 'password={0}\\n'.format(signature)", "output"),
+    _N("    password: str = field(repr=False)", "output"),
+    _N('"""Load and return a dynamic library identified by \'name\'."""', "output"),
 )
 
 CORPUS: tuple[Case, ...] = POSITIVES + NEGATIVES

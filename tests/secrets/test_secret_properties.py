@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from autobot_activity_otel.secrets import Redaction, redact, registered_secret
-from autobot_activity_otel.secrets.engine import MIN_REPEAT, UNREDACTABLE
+from autobot_activity_otel.secrets.engine import UNREDACTABLE, repeatable
 from autobot_activity_otel.secrets.rules import MARKER, URL_REDACTED
 
 KINDS = ("command", "output", "url", "keystrokes", "text")
@@ -60,11 +60,22 @@ def _check(text: str, kind: str, result: Redaction) -> None:
         assert "".join(rebuilt) == result.text
     residue = MARKER.sub("", result.text).replace(URL_REDACTED, "")
     survived = [
-        text[f.start : f.end] in residue
+        _whole_word_in(text[f.start : f.end], residue)
         for f in result.findings
-        if f.end - f.start >= MIN_REPEAT and f.rule != "known-secret"
+        if repeatable(text[f.start : f.end]) and f.rule != "known-secret"
     ]
     assert not any(survived), "a found value survived"
+
+
+def _whole_word_in(value: str, text: str) -> bool:
+    """``value`` occurs in ``text`` not glued to letters or digits on either side."""
+    at = text.find(value)
+    while at >= 0:
+        end = at + len(value)
+        if not (text[at - 1 : at].isalnum() or text[end : end + 1].isalnum()):
+            return True
+        at = text.find(value, at + 1)
+    return False
 
 
 @PROPERTY
