@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -296,6 +298,48 @@ def test_the_tail_of_a_run_is_recorded_at_uninstrument(
     finally:
         instrumentor.uninstrument()
     assert [s.attributes[attr.ACTIVITY_ACTION] for s in desktop(spans)] == ["move", "type"]
+
+
+EXIT_SCRIPT = """
+import asyncio, sys
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+
+class Print(SpanExporter):
+    def export(self, spans):
+        for span in spans:
+            attributes = span.attributes
+            print(attributes["activity.action"], attributes.get("activity.desktop.input_text"))
+        return SpanExportResult.SUCCESS
+
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(Print()))
+trace.set_tracer_provider(provider)
+
+import asyncvnc
+from autobot_activity_otel.instrumentation.vnc import VNCInstrumentor
+
+VNCInstrumentor().instrument(move_window=60, keystroke_window=60)
+
+async def main():
+    async with asyncvnc.connect("127.0.0.1", int(sys.argv[1])) as client:
+        client.mouse.move(7, 7)
+        client.keyboard.write("tail")
+
+asyncio.run(main())
+"""
+
+
+def test_the_tail_of_a_run_is_recorded_at_interpreter_exit(vnc: VNCServer) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", EXIT_SCRIPT, str(vnc.port)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines() == ["move None", "type tail"]
 
 
 def test_a_failing_call_raises_unchanged_and_records_no_event(
