@@ -36,6 +36,7 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.dependencies import DependencyConflict, get_dependency_conflicts
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
+from opentelemetry.trace import Span
 from wrapt import wrap_function_wrapper
 
 from autobot_activity_otel import attributes as attr
@@ -120,8 +121,8 @@ def _coalesced(
 
 def _start(
     connection: object, server_of: ServerOf, action: str, describe: Describe
-) -> ActivityRecord | None:
-    """The record of a discrete action, after closing the connection's open runs; or None."""
+) -> tuple[ActivityRecord, Span] | None:
+    """A discrete action's record and started span, after closing the connection's runs."""
     coalescer = _coalescer
     if coalescer is None or _inside.get() or not is_instrumentation_enabled():
         return None
@@ -129,7 +130,7 @@ def _start(
         coalescer.flush(connection)
         record = start_record(action, connection, server_of)
         describe(record)
-        return record
+        return record, record.span
     except Exception as exc:
         _logger.warning("a desktop action was not recorded (%s)", type(exc).__name__)
         return None
@@ -161,13 +162,14 @@ def _discrete(
     **kwargs: Any,
 ) -> Any:
     """Run a click, scroll, paste or screenshot call as one activity."""
-    record = _start(connection, server_of, action, describe)
-    if record is None:
+    started = _start(connection, server_of, action, describe)
+    if started is None:
         return call(*args, **kwargs)
+    record, span = started
     token = _inside.set(True)
     try:
         with trace.use_span(
-            record.span, end_on_exit=False, record_exception=False, set_status_on_exception=False
+            span, end_on_exit=False, record_exception=False, set_status_on_exception=False
         ):
             result = call(*args, **kwargs)
     except BaseException as exc:
@@ -192,13 +194,14 @@ async def _discrete_async(
     **kwargs: Any,
 ) -> Any:
     """``_discrete`` for a coroutine function: the activity lasts until it completes."""
-    record = _start(connection, server_of, action, describe)
-    if record is None:
+    started = _start(connection, server_of, action, describe)
+    if started is None:
         return await call(*args, **kwargs)
+    record, span = started
     token = _inside.set(True)
     try:
         with trace.use_span(
-            record.span, end_on_exit=False, record_exception=False, set_status_on_exception=False
+            span, end_on_exit=False, record_exception=False, set_status_on_exception=False
         ):
             result = await call(*args, **kwargs)
     except BaseException as exc:
