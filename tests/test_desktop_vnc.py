@@ -394,3 +394,71 @@ def test_uninstrument_restores_the_very_originals(
     )
     vncdotool_client.mousePress(1)
     assert desktop(spans) == []
+
+
+def test_runs_are_kept_apart_per_connection_and_per_attribution(
+    instrumented: VNCInstrumentor, vnc: VNCServer, spans: SpanCapture
+) -> None:
+    import asyncvnc
+
+    other_user = uuid.UUID("0195f000-0000-7000-8000-00000000de53")
+
+    async def session() -> None:
+        async with (
+            asyncvnc.connect(vnc.host, vnc.port) as first,
+            asyncvnc.connect(vnc.host, vnc.port) as second,
+        ):
+            with activity_context(user_id=USER):
+                for step in range(5):  # interleaved on two connections
+                    first.mouse.move(step, 1)
+                    second.mouse.move(step, 2)
+            with activity_context(user_id=other_user):
+                first.mouse.move(9, 9)
+
+    asyncio.run(session())
+    instrumented.flush()
+
+    runs = sorted(
+        (
+            span.attributes[attr.USER_ID],
+            json.loads(span.attributes[attr.ACTIVITY_METADATA])["count"],
+            list(span.attributes[attr.DESKTOP_COORDINATES]),
+        )
+        for span in desktop(spans, "move")
+    )
+    assert runs == sorted(
+        [(str(USER), 5, [4, 1]), (str(USER), 5, [4, 2]), (str(other_user), 1, [9, 9])]
+    )
+
+
+def test_a_tracking_failure_never_reaches_the_caller(
+    instrumented: VNCInstrumentor,
+    vnc: VNCServer,
+    spans: SpanCapture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import asyncvnc
+
+    import autobot_activity_otel.instrumentation.vnc as vnc_instrumentation
+    from autobot_activity_otel.instrumentation.vnc.coalescer import Coalescer
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("tracking bug")
+
+    monkeypatch.setattr(vnc_instrumentation, "start_record", broken)
+    monkeypatch.setattr(Coalescer, "move", broken)
+    monkeypatch.setattr(Coalescer, "keys", broken)
+    shapes: list[tuple[int, ...]] = []
+
+    async def session() -> None:
+        async with asyncvnc.connect(vnc.host, vnc.port) as client:
+            client.mouse.move(50, 60)
+            client.mouse.click()
+            client.keyboard.write("still typed")
+            shapes.append((await client.screenshot()).shape)
+            assert (client.mouse.x, client.mouse.y) == (50, 60)
+
+    asyncio.run(session())
+    instrumented.flush()
+    assert shapes == [(HEIGHT, WIDTH, 4)]
+    assert desktop(spans) == []
