@@ -19,6 +19,8 @@ import aiofiles
 import aiofiles.threadpool
 import pytest
 from conftest import SpanCapture
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import StatusCode
 
@@ -31,7 +33,7 @@ from autobot_activity_otel.instrumentation.file import (
     opening,
     wrappers,
 )
-from autobot_activity_otel.instrumentation.file.scope import SCOPE
+from autobot_activity_otel.instrumentation.file.scope import SCOPE, Scope, given_text
 from autobot_activity_otel.secrets import registered_secret
 
 USER = uuid.UUID("0192f0c1-0000-7000-8000-00000000f11e")
@@ -654,3 +656,16 @@ def test_a_tracking_failure_never_reaches_the_caller(
     monkeypatch.setattr(SCOPE, "resolve", broken)
     shutil.copy(roots.root / "b.txt", roots.root / "c.txt")
     assert (roots.root / "c.txt").read_text() == "still works"
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(raw=st.one_of(st.text(), st.binary(), st.integers(-5, 10**6)))
+def test_any_path_value_is_classified_without_raising(raw: object) -> None:
+    scope = Scope()
+    scope.set_roots(["/srv/root", b"/srv/other"])
+    scope.ignore("/srv/root/own.db")
+    for value in (raw, f"/srv/root/{raw!s}", pathlib.PurePosixPath("/srv/root", str(raw))):
+        candidate = scope.candidate(value, dir_fd=None)
+        if candidate is not None:
+            scope.resolve(candidate, value, follow=False)
+        given_text(value).encode("utf-8", errors="surrogateescape")
