@@ -28,7 +28,7 @@ from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.attributes import ActivityType
 from autobot_activity_otel.context import activity_context
 from autobot_activity_otel.recording import ActivityRecord
-from autobot_activity_otel.secrets import registered_secret
+from autobot_activity_otel.secrets import record_secret_access, registered_secret
 
 USER = uuid.UUID("0192f0c1-0000-7000-8000-00000000a11c")
 ORG = uuid.UUID("0192f0c1-0000-7000-8000-0000000000e9")
@@ -212,6 +212,32 @@ def test_secret_findings_become_secret_usage_rows_without_values(
         assert usage_row["trace_id"] == row["trace_id"]
     fingerprints = {u["fingerprint"] for u in usage if u["rule"] == "known-secret"}
     assert len(fingerprints) == 1 and None not in fingerprints
+
+
+def test_a_brokers_granted_and_denied_accesses_are_audited(
+    activity_db: ActivityDB, spans: SpanCapture
+) -> None:
+    secret_id, planted = uuid.uuid4(), "Zq8-denied-Pw-5521"
+    with activity_context(user_id=USER, session_id="broker"):
+        denied = record_secret_access(
+            secret_id, granted=False, denial_reason=f"rejected password={planted}"
+        )
+        granted = record_secret_access(secret_id, granted=True)
+
+    assert activity_db.export(spans.activities()) is SpanExportResult.SUCCESS
+
+    usage = {row["activity_id"]: row for row in activity_db.rows("secret_usage")}
+    assert planted not in json.dumps(list(usage.values()), default=str), "planted secret leaked"
+    assert set(usage) == {denied, granted}
+    assert usage[denied]["access_granted"] is False
+    assert usage[denied]["denial_reason"].startswith("rejected password=")
+    assert (usage[granted]["access_granted"], usage[granted]["denial_reason"]) == (True, None)
+    assert {row["secret_id"] for row in usage.values()} == {secret_id}
+    terminal = {row["id"]: row for row in activity_db.rows("terminal_activities")}
+    assert (terminal[denied]["secrets_used"], terminal[granted]["secrets_used"]) == (
+        [],
+        [secret_id],
+    )
 
 
 def test_exporter_redacts_and_audits_a_secret_the_instrumentation_missed(

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry.sdk.trace import ReadableSpan
 
@@ -74,9 +74,18 @@ _CONSUMED = frozenset(
         attr.SECRETS_IDS,
         attr.SECRETS_FINGERPRINTS,
         attr.SECRETS_FIELDS,
+        attr.SECRETS_ACCESS_GRANTED,
+        attr.SECRETS_DENIAL_REASONS,
     }
 )
 """Attributes with a place of their own; every other one goes into ``metadata``."""
+_SUMMARY_TEXTS = (
+    attr.SECRETS_RULES,
+    attr.SECRETS_IDS,
+    attr.SECRETS_FINGERPRINTS,
+    attr.SECRETS_FIELDS,
+)
+"""The secret summary's parallel string arrays, one entry per secret (never a value)."""
 _SECRETS_USED_TYPES = frozenset({ActivityType.TERMINAL, ActivityType.BROWSER})
 
 
@@ -168,7 +177,8 @@ class _Builder:
             )
         secret_usage = self._secret_usage(activity_type, activity_id, common)
         if activity_type in _SECRETS_USED_TYPES:
-            used = (row["secret_id"] for row in secret_usage if row["secret_id"] is not None)
+            used = (row["secret_id"] for row in secret_usage if row["access_granted"])
+            used = (secret_id for secret_id in used if secret_id is not None)
             activity["secrets_used"] = list(dict.fromkeys(used))
         return ActivityRows(activity_type, table.name, activity, secret_usage)
 
@@ -259,57 +269,73 @@ class _Builder:
         self, activity_type: ActivityType, activity_id: uuid.UUID, common: Row
     ) -> list[Row]:
         """One row per secret: the span's own summary first, then the exporter's new findings."""
-        entries: list[tuple[str, uuid.UUID | None, str | None, Row]] = []
-        for rule, secret_id, fingerprint, field_name in self._secret_summary():
-            entries.append(
-                (rule, secret_id, fingerprint, {"field": field_name} if field_name else {})
-            )
+        entries = self._secret_summary()
         for field_name, finding in self.findings:
             extra = {"field": field_name, "detected_by": "exporter"}
-            entries.append((finding.rule, finding.secret_id, finding.fingerprint, extra))
+            entries.append(
+                _SecretEntry(
+                    finding.rule, finding.secret_id, finding.fingerprint, True, None, extra
+                )
+            )
         rows = []
-        for index, (rule, secret_id, fingerprint, metadata) in enumerate(entries):
+        for index, entry in enumerate(entries):
             row: Row = dict.fromkeys(SECRET_USAGE.columns.keys())
             row.update(
                 common,
                 id=uuid.uuid5(activity_id, str(index)),
-                secret_id=secret_id,
+                secret_id=entry.secret_id,
                 activity_type=activity_type.value,
                 activity_id=activity_id,
-                access_granted=True,
-                rule=rule,
-                fingerprint=fingerprint,
-                metadata=metadata,
+                access_granted=entry.granted,
+                denial_reason=entry.denial_reason,
+                rule=entry.rule,
+                fingerprint=entry.fingerprint,
+                metadata=entry.metadata,
             )
             rows.append(row)
         return rows
 
-    def _secret_summary(self) -> list[tuple[str, uuid.UUID | None, str | None, str]]:
-        """The span's parallel arrays (rules, ids, fingerprints, fields), zipped and checked."""
-        names = (
-            attr.SECRETS_RULES,
-            attr.SECRETS_IDS,
-            attr.SECRETS_FINGERPRINTS,
-            attr.SECRETS_FIELDS,
-        )
-        arrays = [self.attributes.get(name, ()) for name in names]
-        for name, array in zip(names, arrays, strict=True):
-            if isinstance(array, str) or not all(isinstance(item, str) for item in array):
-                raise InvalidActivity(name, "is not a sequence of strings")
-        if len({len(array) for array in arrays}) > 1:
-            raise InvalidActivity(
-                attr.SECRETS_RULES, "differs in length from the other secret arrays"
-            )
-        summary = []
-        for rule, secret_id, fingerprint, field_name in zip(*arrays, strict=True):
+    def _secret_summary(self) -> list[_SecretEntry]:
+        """The span's parallel secret arrays, zipped and checked; access defaults to granted."""
+        texts = [self._array(name, str) for name in _SUMMARY_TEXTS]
+        if len({len(array) for array in texts}) > 1:
+            raise InvalidActivity(attr.SECRETS_RULES, "differs in length from the other arrays")
+        count = len(texts[0])
+        granted = self._array(attr.SECRETS_ACCESS_GRANTED, bool) or (True,) * count
+        reasons = self._array(attr.SECRETS_DENIAL_REASONS, str) or ("",) * count
+        if len(granted) != count or len(reasons) != count:
+            raise InvalidActivity(attr.SECRETS_ACCESS_GRANTED, "differs in length from the rules")
+        entries = []
+        for (rule, secret_id, fingerprint, field_name), ok, reason in zip(
+            zip(*texts, strict=True), granted, reasons, strict=True
+        ):
             try:
                 parsed = uuid.UUID(secret_id) if secret_id else None
             except ValueError:
                 raise InvalidActivity(
                     attr.SECRETS_IDS, "holds a value that is not a UUID"
                 ) from None
-            summary.append((rule, parsed, fingerprint or None, field_name))
-        return summary
+            denial = self._scrub(attr.SECRETS_DENIAL_REASONS, reason, "text") if reason else None
+            metadata = {"field": field_name} if field_name else {}
+            entries.append(_SecretEntry(rule, parsed, fingerprint or None, ok, denial, metadata))
+        return entries
+
+    def _array(self, attribute: str, item_type: type) -> tuple[Any, ...]:
+        value = self.attributes.get(attribute, ())
+        if not isinstance(value, Sequence) or isinstance(value, str):
+            raise InvalidActivity(attribute, f"is not a sequence of {item_type.__name__}")
+        if not all(type(item) is item_type for item in value):
+            raise InvalidActivity(attribute, f"is not a sequence of {item_type.__name__}")
+        return tuple(value)
+
+
+class _SecretEntry(NamedTuple):
+    rule: str
+    secret_id: uuid.UUID | None
+    fingerprint: str | None
+    granted: bool
+    denial_reason: str | None
+    metadata: Row
 
 
 def _is_int(value: object) -> bool:
