@@ -18,13 +18,13 @@ from autobot_activity_otel.context import activity_context
 from autobot_activity_otel.secrets import registered_secret
 from autobot_activity_otel.tracking.desktop import (
     KEYSTROKES_ENV,
+    desktop_activity,
     keystroke_mode,
     track_desktop_action,
     track_keyboard_input,
     track_mouse_click,
     track_screenshot_capture,
     track_window_focus,
-    vnc_handler,
 )
 
 USER = uuid.UUID("0195f000-0000-7000-8000-00000000de52")
@@ -147,7 +147,7 @@ async def test_bad_input_is_recorded_never_raised(spans: SpanCapture) -> None:
 
 
 def test_decorated_sync_handler_reads_position_title_and_user(spans: SpanCapture) -> None:
-    @vnc_handler("click")
+    @desktop_activity("click")
     def handle_vnc_click(user_id: str, x: int, y: int, window_title: str | None = None) -> dict:
         return {"clicked": (x, y)}
 
@@ -165,7 +165,7 @@ def test_decorated_sync_handler_reads_position_title_and_user(spans: SpanCapture
 async def test_decorated_async_handler_applies_the_capture_mode_and_propagates_failure(
     spans: SpanCapture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    @vnc_handler("type")
+    @desktop_activity("type")
     async def handle_vnc_type(user_id: Any, text: str, session_id: str | None = None) -> int:
         if text == "boom":
             raise ConnectionError("vnc gone")
@@ -182,7 +182,7 @@ async def test_decorated_async_handler_applies_the_capture_mode_and_propagates_f
 
 
 def test_a_handler_with_a_non_uuid_user_still_runs_and_is_kept(spans: SpanCapture) -> None:
-    @vnc_handler("screenshot")
+    @desktop_activity("screenshot")
     def capture(user_id: str, screenshot_path: str) -> str:
         return screenshot_path
 

@@ -32,7 +32,7 @@ MOVE_WINDOW = 0.2
 CLIENTS = ["vncdotool", "asyncvnc"]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def vnc() -> Iterator[VNCServer]:
     require(installed(), MISSING)
     with running_vnc_server() as server:

@@ -202,7 +202,7 @@ def _record_typed(record: ActivityRecord, outcome: _Outcome) -> None:
     record_input_text(record, outcome.typed, outcome.mode)
 
 
-def vnc_handler(action: str) -> Callable[[F], F]:
+def desktop_activity(action: str) -> Callable[[F], F]:
     """Decorator: each call of a VNC handler function (sync or async) is one desktop activity.
 
     Read by name from the handler's parameters: ``user_id``, ``session_id``, ``window_title``,
