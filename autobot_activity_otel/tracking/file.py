@@ -114,10 +114,10 @@ def _describe(record: ActivityRecord, result: Any) -> None:
     handler's parameters did not give one.
     """
     path = record.attributes.get(attr.FILE_PATH)
-    if isinstance(path, str) and path:
+    if isinstance(path, str) and path:  # already redacted: type and extension need not be
         if attr.FILE_TYPE not in record.attributes:
             record.set(attr.FILE_TYPE, type_of(path))
-        record.set_text(attr.FILE_EXTENSION, extension(path))
+        record.set(attr.FILE_EXTENSION, extension(path))
     size = record.attributes.get(attr.FILE_SIZE)
     if size is None:
         get = result.get if isinstance(result, Mapping) else lambda key: getattr(result, key, None)
