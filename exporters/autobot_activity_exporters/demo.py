@@ -41,7 +41,7 @@ def run_demo(database_url: str | None = None) -> int:
                 [
                     "sh",
                     "-c",
-                    "echo connecting to the shop database",
+                    "echo connecting to the shop",
                     "--",
                     f"--password={password}",
                 ],
