@@ -69,7 +69,7 @@ def record_input_text(record: ActivityRecord, text: object, mode: KeystrokeMode)
         _logger.warning("typed text not recorded (%s)", type(exc).__name__)
 
 
-def coordinates(value: Any) -> list[int] | None:
+def as_coordinates(value: Any) -> list[int] | None:
     """``[x, y]`` from a pair of numbers, or None for anything that is not one."""
     try:
         x, y = value
@@ -108,27 +108,16 @@ async def track_desktop_action(
             application=attribution.application if app_name is None else app_name,
         )
     record = ActivityRecord(attr.ActivityType.DESKTOP, action, attribution=attribution)
-    describe(record, coordinates, input_text, screenshot_path)
-    record.declare_secrets(secrets_used)
-    return await persist(record, db)
-
-
-def describe(
-    record: ActivityRecord,
-    position: Any = None,
-    input_text: object = None,
-    screenshot_path: object = None,
-) -> None:
-    """Set the desktop columns of a record from caller-supplied values; bad values are noted."""
-    if position is not None:
-        point = coordinates(position)
+    if coordinates is not None:
+        point = as_coordinates(coordinates)
         if point is None:
             record.metadata["coordinates_invalid"] = True
         record.set(attr.DESKTOP_COORDINATES, point)
     if input_text is not None:
         record_input_text(record, input_text, keystroke_mode())
-    if screenshot_path is not None:
-        record.set_text(attr.DESKTOP_SCREENSHOT_PATH, screenshot_path)
+    record.set_text(attr.DESKTOP_SCREENSHOT_PATH, screenshot_path)
+    record.declare_secrets(secrets_used)
+    return await persist(record, db)
 
 
 async def track_mouse_click(
@@ -264,7 +253,7 @@ def desktop_activity(action: str) -> Callable[[F], F]:
             if point is None and params.get("x") is not None and params.get("y") is not None:
                 point = (params["x"], params["y"])
             values = {name: params.get(name) for name in _PASSED}
-            values["position"] = None if point is None else coordinates(point)
+            values["position"] = None if point is None else as_coordinates(point)
             text = params.get("text")
             return values, params.get("input_text") if text is None else text
 

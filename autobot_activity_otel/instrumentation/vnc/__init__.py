@@ -49,7 +49,7 @@ from autobot_activity_otel.instrumentation.vnc.coalescer import (
 )
 from autobot_activity_otel.instrumentation.vnc.package import _instruments, _instruments_any
 from autobot_activity_otel.recording import ActivityRecord
-from autobot_activity_otel.tracking.desktop import coordinates, keystroke_mode, record_input_text
+from autobot_activity_otel.tracking.desktop import as_coordinates, keystroke_mode, record_input_text
 
 _logger = logging.getLogger(__name__)
 
@@ -217,7 +217,7 @@ async def _discrete_async(
 
 def _describe_button(position: object, button: str, **extra: Any) -> Describe:
     def describe(record: ActivityRecord) -> None:
-        record.set(attr.DESKTOP_COORDINATES, coordinates(position))
+        record.set(attr.DESKTOP_COORDINATES, as_coordinates(position))
         record.metadata["button"] = button
         record.metadata.update(extra)
 
