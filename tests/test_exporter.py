@@ -346,6 +346,14 @@ def test_nul_bytes_and_lone_surrogates_do_not_fail_the_batch(
     assert row["output"].startswith("bad \ufffd") and "\ud800" not in row["output"]
 
 
+def test_an_unsigned_32_bit_exit_code_is_stored(
+    activity_db: ActivityDB, spans: SpanCapture
+) -> None:
+    record(ActivityType.TERMINAL, "execute", **{attr.PROCESS_EXIT_CODE: 3221225477})
+    assert activity_db.export(spans.activities()) is SpanExportResult.SUCCESS
+    assert one(activity_db.rows("terminal_activities"))["exit_code"] == 3221225477
+
+
 def test_long_free_form_values_are_stored_whole(
     activity_db: ActivityDB, spans: SpanCapture
 ) -> None:

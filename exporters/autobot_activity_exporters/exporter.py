@@ -109,6 +109,8 @@ class ActivitySpanExporter(SpanExporter):
     def _event_loop(self) -> asyncio.AbstractEventLoop:
         """This exporter's loop thread, started on first use (and again in a forked child)."""
         with self._lock:
+            if self._shut_down:
+                raise RuntimeError("the exporter is shut down")
             if self._loop is None or self._pid != os.getpid():
                 loop = asyncio.new_event_loop()
                 thread = threading.Thread(

@@ -18,7 +18,6 @@ from sqlalchemy import (
     DateTime,
     Float,
     Index,
-    Integer,
     String,
     Table,
     Text,
@@ -114,7 +113,7 @@ class TerminalActivity(ActivityColumns, Base):
 
     command: Mapped[str | None] = mapped_column(Text())
     working_directory: Mapped[str | None] = mapped_column(Text())
-    exit_code: Mapped[int | None] = mapped_column(Integer())
+    exit_code: Mapped[int | None] = mapped_column(BigInteger())
     output: Mapped[str | None] = mapped_column(Text())
     secrets_used: Mapped[list[uuid.UUID]] = mapped_column(UuidList(), default=list)
 

@@ -233,9 +233,9 @@ class _Builder:
                 and all(map(_is_int, value))
             ):
                 return list(value)
-            raise InvalidActivity(attribute, "is not a sequence of integers")
+            raise InvalidActivity(attribute, "is not a sequence of 64-bit integers")
         if not _is_int(value):
-            raise InvalidActivity(attribute, "is not an integer")
+            raise InvalidActivity(attribute, "is not a 64-bit integer")
         return int(value)
 
     def _metadata(self, activity_type: ActivityType) -> Row:
@@ -339,7 +339,8 @@ class _SecretEntry(NamedTuple):
 
 
 def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    """An integer that fits a BIGINT (a bool is not one)."""
+    return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
 
 
 def _utc(time_ns: int) -> datetime:

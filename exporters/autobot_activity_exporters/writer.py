@@ -31,7 +31,7 @@ def group_by_table(batch: Iterable[ActivityRows]) -> dict[Table, list[Row]]:
 
 
 def insert_ignoring_duplicates(table: Table, dialect_name: str) -> Insert:
-    """``INSERT`` that skips rows whose id already exists (ON CONFLICT DO NOTHING / OR IGNORE)."""
+    """``INSERT`` that skips rows whose id already exists (``ON CONFLICT DO NOTHING``)."""
     if dialect_name == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing(index_elements=["id"])
     if dialect_name == "sqlite":

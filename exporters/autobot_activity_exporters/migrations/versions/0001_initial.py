@@ -45,7 +45,7 @@ def upgrade() -> None:
         "terminal_activities",
         sa.Column("command", sa.Text(), nullable=True),
         sa.Column("working_directory", sa.Text(), nullable=True),
-        sa.Column("exit_code", sa.Integer(), nullable=True),
+        sa.Column("exit_code", sa.BigInteger(), nullable=True),
         sa.Column("output", sa.Text(), nullable=True),
         sa.Column("secrets_used", UuidList(), nullable=False),
     )
