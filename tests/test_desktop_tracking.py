@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import uuid
 from typing import Any
 
@@ -190,3 +191,19 @@ def test_a_handler_with_a_non_uuid_user_still_runs_and_is_kept(spans: SpanCaptur
     attributes = only(spans)
     assert attr.USER_ID not in attributes
     assert attributes[attr.DESKTOP_SCREENSHOT_PATH] == "/tmp/s.png"
+
+
+def test_the_instrumentor_needs_either_client_and_skips_quietly_without_both(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from autobot_activity_otel.instrumentation.vnc import VNCInstrumentor
+
+    instrumentor = VNCInstrumentor()
+    assert instrumentor.instrumentation_dependencies() == ()
+    assert instrumentor._check_dependency_conflicts() is None  # both installed here
+    monkeypatch.setitem(sys.modules, "vncdotool.api", None)  # import now fails
+    monkeypatch.setitem(sys.modules, "asyncvnc", None)
+    # opentelemetry-instrument skips an instrumentor whose _instrument raises this.
+    with pytest.raises(ModuleNotFoundError):
+        instrumentor._instrument()
+    assert not instrumentor.is_instrumented_by_opentelemetry
