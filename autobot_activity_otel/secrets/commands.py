@@ -312,6 +312,7 @@ _FAMILIES = {name: _Family.of(tools) for name, tools in _by_name.items()}
 TOOL_NAMES = frozenset(_FAMILIES)
 _STDIN_SECRET = re.compile(r"--(?:[\w-]*-)?(?:password|passwd|passphrase|token|secret)-stdin")
 GENERIC_RULE = "secret-flag"
+_FLAG_NAME = re.compile(r"[A-Za-z][\w.-]*")
 _ECHO = frozenset({"echo", "printf"})
 
 _TOKEN = re.compile(
@@ -520,7 +521,7 @@ def _flag(word: Word, following: Word | None, context: _Context | None) -> _Read
     if _STDIN_SECRET.fullmatch(name):
         return 0, [], True
     bare = name.lstrip("-")
-    if len(bare) > 3 and secret_name(bare):
+    if len(bare) > 3 and _FLAG_NAME.fullmatch(bare) and secret_name(bare):
         if eq:
             return 0, _value(word, len(name) + 1, Mode.VALUE, GENERIC_RULE), False
         return _separate(following, Mode.VALUE, GENERIC_RULE)

@@ -244,7 +244,7 @@ def vendor_candidates(text: str) -> Iterator[Candidate]:
 # --- URLs ---------------------------------------------------------------------------------------
 
 _USERINFO = re.compile(r"://([^\s/?#@:'\"<>\[\]]{0,256}):([^\s/?#'\"<>]{1,1024})@")
-_QUERY = re.compile(r"[?&#]([\w.-]{1,64})=([^&#\s'\"<>]{1,4096})")
+_QUERY = re.compile(r"[?&#]([\w.-]{1,64})=([^?&#\s'\"<>]{1,4096})")
 _QUERY_NAMES = word_set(
     """token access_token refresh_token id_token auth_token api_key apikey api-key password
     passwd pwd pass secret client_secret sig signature x-amz-signature x-amz-credential
@@ -340,42 +340,42 @@ def assignment_candidates(text: str, lowered: str, shell: bool) -> Iterator[Cand
         if op is None or not secret_name(name):
             continue
         quoted_name = start > 0 and text[start - 1] in "\"'"
-        candidate = _assigned_value(text, op, quoted_name, shell or name.isupper())
+        done, candidate = _assigned_value(text, op, quoted_name, shell or name.isupper())
         if candidate is not None:
-            done = candidate.end
             yield candidate
 
 
 def _assigned_value(
     text: str, op: re.Match[str], quoted_name: bool, variable: bool
-) -> Candidate | None:
-    """The value after ``op``; a bare word is code (``token=text``) unless the name is a
-    shell or environment variable (``DB_PASSWORD=letmein``)."""
+) -> tuple[int, Candidate | None]:
+    """Where the value after ``op`` ends, and the candidate if it is a secret. A bare word is
+    code (``token=text``) unless the name is a shell or environment variable
+    (``DB_PASSWORD=letmein``). The end counts even for a value that is no secret, so the same
+    span is skipped whether it holds a value or (redacted before) a marker: idempotence."""
     at = op.end()
     operator = op.group(2)
     if at >= len(text) or (operator == "=" and text[at] in "=~"):
-        return None  # a comparison, not an assignment
+        return at, None  # a comparison, not an assignment
     quoted = _QUOTED.match(text, at)
     if quoted is not None:
         group = 1 if quoted.group(1) is not None else 2
         start, end, value = quoted.start(group), quoted.end(group), quoted.group(group)
         if len(value) < 3 or is_plain_value(value) or _IDENTIFIER.fullmatch(value):
-            return None  # ``SECRET_KEY = 'aws_secret_access_key'`` names a setting
-        return Candidate(start, end, ASSIGNMENT, "assignment", value)
+            return quoted.end(), None  # ``SECRET_KEY = 'aws_secret_access_key'`` names one
+        return quoted.end(), Candidate(start, end, ASSIGNMENT, "assignment", value)
     if operator == ":" and not (quoted_name or op.group(0)[-1:] in " \t"):
-        return None  # ``word:word`` (a marker, a scheme, a port) is no assignment
+        return at, None  # ``word:word`` (a marker, a scheme, a port) is no assignment
     pattern = _BARE_COLON_VALUE if operator == ":" else _BARE_EQUALS_VALUE
     bare = pattern.match(text, at)
     if bare is None:
-        return None
+        return at, None
     value = bare.group(0).rstrip().rstrip(",)}]:;")
     if operator == ":" and " #" in value:
         value = value[: value.index(" #")].rstrip()
-    if operator == ":" and value.count(" ") > 1:
-        return None  # prose after a label (``:param token: the API token``), not a value
     spaced = op.group(0).endswith((" ", "\t"))
     if (
         len(value) < 4
+        or (operator == ":" and value.count(" ") > 1)  # prose after a label
         or is_plain_value(value)
         or is_plain_value(value.split()[0])
         or looks_like_code(value)
@@ -383,8 +383,8 @@ def _assigned_value(
         or (operator == ":" and value.startswith("#"))
         or (operator != ":" and (spaced or not variable) and _CODE_NAME.fullmatch(value))
     ):
-        return None
-    return Candidate(at, at + len(value), ASSIGNMENT, "assignment", value)
+        return bare.end(), None
+    return bare.end(), Candidate(at, at + len(value), ASSIGNMENT, "assignment", value)
 
 
 _SQL_PASSWORD = re.compile(

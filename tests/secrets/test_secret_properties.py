@@ -58,24 +58,28 @@ def _check(text: str, kind: str, result: Redaction) -> None:
     rebuilt.append(text[position:])
     if kind != "url":  # url also replaces user names (no finding), as OpenTelemetry asks
         assert "".join(rebuilt) == result.text
-    residue = MARKER.sub("", result.text).replace(URL_REDACTED, "")
-    survived = [
-        _whole_word_in(text[f.start : f.end], residue)
-        for f in result.findings
-        if repeatable(text[f.start : f.end]) and f.rule != "known-secret"
+    spans = [(f.start, f.end) for f in result.findings]
+    spans += [(m.start(), m.end()) for m in MARKER.finditer(text)]
+    uncovered = [
+        (at, at + len(value))
+        for value in {text[f.start : f.end] for f in result.findings if f.rule != "known-secret"}
+        if repeatable(value)
+        for at in _whole_occurrences(value, text)
+        if not any(start < at + len(value) and at < end for start, end in spans)
     ]
-    assert not any(survived), "a found value survived"
+    assert not uncovered, "a found value survived elsewhere in the text"
 
 
-def _whole_word_in(value: str, text: str) -> bool:
-    """``value`` occurs in ``text`` not glued to letters or digits on either side."""
+def _whole_occurrences(value: str, text: str) -> list[int]:
+    """Where ``value`` occurs in ``text`` not glued to letters or digits on either side."""
+    found = []
     at = text.find(value)
     while at >= 0:
         end = at + len(value)
         if not (text[at - 1 : at].isalnum() or text[end : end + 1].isalnum()):
-            return True
+            found.append(at)
         at = text.find(value, at + 1)
-    return False
+    return found
 
 
 @PROPERTY
@@ -90,7 +94,9 @@ def test_redaction_is_idempotent_exact_and_complete(text: str, kind: str) -> Non
 
 @PROPERTY
 @given(
-    secret=st.text(min_size=4, max_size=40).filter(lambda s: s.strip() == s and s.strip()),
+    secret=st.text(min_size=4, max_size=40).filter(
+        lambda s: s.strip() == s and "REDACTED" not in s  # a marker's own word is no secret
+    ),
     before=texts,
     after=texts,
     kind=kinds,
