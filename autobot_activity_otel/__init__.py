@@ -5,6 +5,27 @@ SDK and exporters (``autobot-activity-exporters`` stores the spans as audit rows
 """
 
 from autobot_activity_otel.context import Attribution, activity_context, current_attribution
+from autobot_activity_otel.tracking.browser import (
+    browser_activity,
+    track_browser_action,
+    track_browser_navigation,
+    track_element_click,
+    track_form_submission,
+)
+from autobot_activity_otel.tracking.desktop import (
+    desktop_activity,
+    track_desktop_action,
+    track_keyboard_input,
+    track_mouse_click,
+    track_screenshot_capture,
+    track_window_focus,
+)
+from autobot_activity_otel.tracking.file import (
+    file_activity,
+    track_file_download,
+    track_file_operation,
+    track_file_upload,
+)
 from autobot_activity_otel.tracking.terminal import (
     terminal_activity,
     track_command_execution,
@@ -16,8 +37,23 @@ __all__ = [
     "Attribution",
     "__version__",
     "activity_context",
+    "browser_activity",
     "current_attribution",
+    "desktop_activity",
+    "file_activity",
     "terminal_activity",
+    "track_browser_action",
+    "track_browser_navigation",
     "track_command_execution",
+    "track_desktop_action",
+    "track_element_click",
+    "track_file_download",
+    "track_file_operation",
+    "track_file_upload",
+    "track_form_submission",
+    "track_keyboard_input",
+    "track_mouse_click",
     "track_pty_session_creation",
+    "track_screenshot_capture",
+    "track_window_focus",
 ]
