@@ -182,11 +182,15 @@ class ActivityRecord:
         self.metadata["error_message"] = message
         self.span.set_status(Status(StatusCode.ERROR, type(exc).__qualname__))
 
-    def end(self) -> None:
-        """Write the secret summary and metadata, then end the span (once)."""
+    def end(self, end_ns: int | None = None) -> None:
+        """Write the secret summary and metadata, then end the span (once).
+
+        ``end_ns`` dates the end when it was earlier than now (a coalesced run closed by an
+        idle timer ends at its last event, not when the timer fired).
+        """
         if self.end_ns is not None:
             return
-        self.end_ns = time.time_ns()
+        self.end_ns = time.time_ns() if end_ns is None else end_ns
         try:
             self._set_secret_summary()
             if self.metadata:
