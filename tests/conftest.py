@@ -112,12 +112,40 @@ async def on_engine(url: str, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
         await engine.dispose()
 
 
+async def _drop_abandoned_test_databases() -> None:
+    """Drop the databases of earlier test sessions that were killed before their teardown."""
+    connection = await asyncpg.connect(
+        host=PG_HOST, port=PG_PORT, user="postgres", database="postgres"
+    )
+    try:
+        names = await connection.fetch(
+            "SELECT datname FROM pg_database WHERE datname ~ '^autobot_activity_test_[0-9]+$'"
+        )
+        for (name,) in names:
+            pid = int(name.rsplit("_", 1)[1])
+            if pid != os.getpid() and not _process_alive(pid):
+                await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @pytest.fixture(scope="session")
 def postgres_activity_url() -> Iterator[str | None]:
     """A database of this test session's own, migrated once, dropped at the end."""
     if not pg_available():
         yield None
         return
+    run_async(_drop_abandoned_test_databases())
     name = f"autobot_activity_test_{os.getpid()}"
     run_async(pg_admin(f'DROP DATABASE IF EXISTS "{name}"'))
     run_async(pg_admin(f'CREATE DATABASE "{name}"'))

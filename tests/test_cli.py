@@ -10,9 +10,11 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
 from conftest import ActivityDB, SpanCapture
 from opentelemetry.sdk.trace.export import SpanExportResult
 
+from autobot_activity_exporters.cli import main
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.attributes import ActivityType
 from autobot_activity_otel.context import activity_context
@@ -30,7 +32,7 @@ def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
     )
 
 
-def test_activities_and_secrets_as_tables_and_json(
+def test_activities_as_json_and_secrets_as_a_table(
     activity_db: ActivityDB, spans: SpanCapture
 ) -> None:
     secret = uuid.uuid4()
@@ -43,16 +45,13 @@ def test_activities_and_secrets_as_tables_and_json(
         ActivityRecord(ActivityType.FILE, "read").end()
     ActivityRecord(ActivityType.FILE, "write").end()
     assert activity_db.export(spans.activities()) is SpanExportResult.SUCCESS
-    url = ["--database-url", activity_db.url]
 
-    with ThreadPoolExecutor(4) as pool:  # independent read-only runs, side by side
-        listed, table, audit, audit_table = pool.map(
-            lambda args: cli(*args, *url),
+    with ThreadPoolExecutor(2) as pool:  # independent read-only runs, side by side
+        listed, audit = pool.map(
+            lambda args: cli(*args, "--database-url", activity_db.url),
             [
-                ("activities", "--user", str(USER), "--json"),
-                ("activities", "--session", "cli", "--type", "terminal", "--since", "1h"),
-                ("secrets", "--secret", str(secret), "--json"),
-                ("secrets",),
+                ("activities", "--user", str(USER), "--session", "cli", "--since", "1h", "--json"),
+                ("secrets", "--user", str(USER)),
             ],
         )
 
@@ -62,12 +61,11 @@ def test_activities_and_secrets_as_tables_and_json(
         ("file", str(USER)),
         ("terminal", str(USER)),
     ]
-    assert table.returncode == 0
-    lines = table.stdout.splitlines()
-    assert lines[0].split()[:3] == ["time", "(UTC)", "type"] and len(lines) == 3
-    assert "psql -c 'select 1'" in lines[2] and str(USER) in lines[2]
-    assert [row["secret_id"] for row in json.loads(audit.stdout)] == [str(secret)]
-    assert audit_table.returncode == 0 and "declared" in audit_table.stdout
+    assert rows[1]["command"] == "psql -c 'select 1'" and rows[1]["secrets_used"] == [str(secret)]
+    assert audit.returncode == 0, audit.stderr[-2000:]
+    header, rule, entry = audit.stdout.splitlines()
+    assert header.split()[:4] == ["time", "(UTC)", "activity", "user"] and set(rule) == {"-", " "}
+    assert "declared" in entry and str(secret) in entry and str(USER) in entry
 
 
 def test_db_upgrade_then_an_empty_listing(tmp_path: Path) -> None:
@@ -81,9 +79,10 @@ def test_db_upgrade_then_an_empty_listing(tmp_path: Path) -> None:
     assert after.returncode == 0 and json.loads(after.stdout) == []
 
 
-def test_a_bad_argument_is_refused_with_a_message(tmp_path: Path) -> None:
-    done = cli("activities", "--user", "not-a-uuid", "--database-url", f"sqlite:///{tmp_path}/x.db")
-    assert done.returncode == 2 and "must be a UUID" in done.stderr
+def test_a_bad_argument_is_refused_with_a_message(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["activities", "--user", "not-a-uuid"])
+    assert exit_info.value.code == 2 and "must be a UUID" in capsys.readouterr().err
 
 
 def test_the_demo_records_real_commands_and_shows_them_redacted(tmp_path: Path) -> None:
