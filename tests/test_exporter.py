@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ActivityDB, SpanCapture
+from conftest import ActivityDB, SpanCapture, on_engine, run_async
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from autobot_activity_exporters import ActivitySpanExporter
 from autobot_activity_exporters.rows import ActivityRows, rows_from_span
@@ -260,6 +261,52 @@ def test_exporter_redacts_and_audits_a_secret_the_instrumentation_missed(
         (attr.BROWSER_INPUT_VALUE, "exporter"),
         (attr.ACTIVITY_METADATA, "exporter"),
     }
+
+
+_REFUSE_SECRET_USAGE = {
+    "sqlite": [
+        "CREATE TRIGGER refuse BEFORE INSERT ON secret_usage BEGIN SELECT RAISE(ABORT, 'no'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql"
+        " AS $$ BEGIN RAISE EXCEPTION 'no'; END $$",
+        "CREATE TRIGGER refuse BEFORE INSERT ON secret_usage"
+        " FOR EACH ROW EXECUTE FUNCTION refuse()",
+    ],
+}
+_ALLOW_SECRET_USAGE = {
+    "sqlite": ["DROP TRIGGER refuse"],
+    "postgresql": ["DROP TRIGGER refuse ON secret_usage", "DROP FUNCTION refuse()"],
+}
+
+
+def test_a_batch_is_written_all_or_nothing(activity_db: ActivityDB, spans: SpanCapture) -> None:
+    """The database refuses the batch's secret_usage rows: none of its activities stay."""
+    record(ActivityType.FILE, "read")
+    activity = ActivityRecord(ActivityType.TERMINAL, "execute")
+    activity.declare_secrets([uuid.uuid4()])
+    activity.end()
+    assert activity_db.export(spans.activities()[:1]) is SpanExportResult.SUCCESS  # schema
+
+    run_sql(activity_db.url, _REFUSE_SECRET_USAGE[activity_db.dialect])
+    try:
+        assert activity_db.export(spans.activities()[1:]) is SpanExportResult.FAILURE
+        assert activity_db.rows("terminal_activities") == []
+    finally:
+        run_sql(activity_db.url, _ALLOW_SECRET_USAGE[activity_db.dialect])
+    assert activity_db.export(spans.activities()) is SpanExportResult.SUCCESS
+    assert (
+        len(activity_db.rows("terminal_activities")) == len(activity_db.rows("secret_usage")) == 1
+    )
+
+
+def run_sql(url: str, statements: list[str]) -> None:
+    async def execute(engine: AsyncEngine) -> None:
+        async with engine.begin() as connection:
+            for statement in statements:
+                await connection.execute(text(statement))
+
+    run_async(on_engine(url, execute))
 
 
 def test_spans_that_are_not_activities_are_ignored(
