@@ -51,7 +51,8 @@ class Tool:
     subcommands: frozenset[str] = frozenset()
     """When set, the flags apply only after one of these words (``docker login``)."""
     positional: Mapping[str, int] = field(default_factory=dict)
-    """Short switches present -> index of the positional (after the subcommand) that is secret."""
+    """Short switches present -> index of the positional (after the subcommand) that is secret,
+    most specific (longest) first."""
     named_values: bool = False
     """``... set NAME VALUE``: VALUE is secret when NAME says so (aws/npm/git config)."""
     stdin_flags: frozenset[str] = frozenset()
@@ -277,7 +278,7 @@ TOOLS: tuple[Tool, ...] = (
         wrapper=True,
     ),
     Tool("wrapper", word_set("ssh scp sftp rsync ssh-copy-id"), wrapper=True),
-    Tool("passwd-stdin", word_set("passwd chpasswd"), stdin_flags=word_set("--stdin -e")),
+    Tool("passwd-stdin", word_set("passwd"), stdin_flags=word_set("--stdin")),
 )
 
 
@@ -291,6 +292,8 @@ class _Family:
     stdin_flags: frozenset[str]
     wrapper: bool
     long_options: bool
+    positional: bool
+    """Some tool reads secrets from positional arguments (checked at the command's end)."""
 
     @classmethod
     def of(cls, tools: tuple[Tool, ...]) -> _Family:
@@ -301,6 +304,7 @@ class _Family:
             frozenset().union(*(tool.stdin_flags for tool in tools)),
             any(tool.wrapper for tool in tools),
             any(tool.long_options for tool in tools),
+            any(tool.positional or tool.named_values for tool in tools),
         )
 
 
@@ -329,10 +333,16 @@ class Word:
     raw: str
     start: int
 
+    @property
+    def plain(self) -> bool:
+        """No quotes or escapes: the command receives the raw text."""
+        raw = self.raw
+        return "'" not in raw and '"' not in raw and "\\" not in raw
+
     def unquote(self) -> tuple[str, list[int]]:
         """The word as the command receives it, and each character's offset in the text."""
         raw = self.raw
-        if not any(c in raw for c in "'\"\\"):
+        if self.plain:
             return raw, list(range(self.start, self.start + len(raw)))
         chars: list[str] = []
         where: list[int] = []
@@ -469,7 +479,7 @@ def _scan(words: list[Word]) -> Generator[Candidate, None, bool]:
         i += 1
         family = _family(raw)
         if family is not None:
-            if context is not None:
+            if context is not None and context.family.positional:
                 yield from _positional_secrets(context)
             context = _Context(family)
         elif not raw.startswith("-") or raw == "-":
@@ -486,7 +496,7 @@ def _scan(words: list[Word]) -> Generator[Candidate, None, bool]:
             i += consumed
             reads_stdin = reads_stdin or stdin
             yield from found
-    if context is not None:
+    if context is not None and context.family.positional:
         yield from _positional_secrets(context)
     return reads_stdin
 
@@ -559,9 +569,13 @@ def _separate(following: Word | None, mode: Mode, rule: str) -> _Read:
 
 def _value(word: Word, skip_raw: int, mode: Mode, rule: str) -> list[Candidate]:
     """The secret part of ``word`` after its first ``skip_raw`` raw characters."""
-    text, where = word.unquote()
-    prefix = Word(word.raw[:skip_raw], word.start).unquote()[0] if skip_raw else ""
-    value, where = text[len(prefix) :], where[len(prefix) :]
+    if word.plain:  # no quoting: characters and offsets are the raw ones
+        value = word.raw[skip_raw:]
+        where = range(word.start + skip_raw, word.start + len(word.raw))
+    else:
+        text, offsets = word.unquote()
+        prefix = Word(word.raw[:skip_raw], word.start).unquote()[0] if skip_raw else ""
+        value, where = text[len(prefix) :], offsets[len(prefix) :]
     cut = 0
     if mode is Mode.AFTER_COLON or mode is Mode.AFTER_PERCENT:
         separator = ":" if mode is Mode.AFTER_COLON else "%"
@@ -594,7 +608,7 @@ def _positional_secrets(context: _Context) -> Iterator[Candidate]:
                 if secret_name(name.unquote()[0]):
                     yield from _value(value, 0, Mode.VALUE, tool.rule)
             continue
-        for switches, index in sorted(tool.positional.items(), key=lambda item: -len(item[0])):
+        for switches, index in tool.positional.items():  # most specific first
             if all(letter in context.switches for letter in switches):
                 if index < len(args) and "=" not in args[index].raw:
                     yield from _value(args[index], 0, Mode.VALUE, tool.rule)
