@@ -119,10 +119,11 @@ async def _drop_abandoned_test_databases() -> None:
     )
     try:
         names = await connection.fetch(
-            "SELECT datname FROM pg_database WHERE datname ~ '^autobot_activity_test_[0-9]+$'"
+            "SELECT datname FROM pg_database"
+            " WHERE datname ~ '^autobot_activity_test_[0-9]+(_empty)?$'"
         )
         for (name,) in names:
-            pid = int(name.rsplit("_", 1)[1])
+            pid = int(name.removesuffix("_empty").rsplit("_", 1)[1])
             if pid != os.getpid() and not _process_alive(pid):
                 await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
@@ -178,6 +179,20 @@ class ActivityDB:
 
         return run_async(on_engine(self.url, fetch))
 
+    def sql(self, *statements: str) -> None:
+        """Run statements in one transaction (for tests that change the database itself)."""
+
+        async def execute(engine: AsyncEngine) -> None:
+            async with engine.begin() as connection:
+                for statement in statements:
+                    await connection.execute(text(statement))
+
+        run_async(on_engine(self.url, execute))
+
+    def ensure_schema(self) -> None:
+        """Create the tables now (the exporter would on its first export)."""
+        run_async(on_engine(self.url, upgrade))
+
     @property
     def store(self) -> ActivityStore:
         """A new ActivityStore on this database (use it as ``async with db.store as store``)."""
@@ -201,3 +216,19 @@ def activity_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Acti
     db = ActivityDB(url, request.param)
     yield db
     db.exporter.shutdown()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database: a new SQLite file, or a new PostgreSQL database dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+        return
+    require(pg_available(), "PostgreSQL not reachable on 127.0.0.1:5432")
+    name = f"autobot_activity_test_{os.getpid()}_empty"
+    run_async(pg_admin(f'DROP DATABASE IF EXISTS "{name}"'))
+    run_async(pg_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/{name}"
+    finally:
+        run_async(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

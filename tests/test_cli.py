@@ -9,9 +9,9 @@ import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from conftest import ActivityDB, SpanCapture
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from autobot_activity_exporters.cli import main
@@ -19,6 +19,9 @@ from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.attributes import ActivityType
 from autobot_activity_otel.context import activity_context
 from autobot_activity_otel.recording import ActivityRecord
+
+if TYPE_CHECKING:  # conftest is not importable by name when another conftest.py exists
+    from conftest import ActivityDB, SpanCapture
 
 CLI = str(Path(sys.executable).parent / "autobot-activity")
 USER = uuid.UUID("0192f0c1-0000-7000-8000-00000000c1c1")

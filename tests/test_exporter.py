@@ -11,17 +11,15 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from conftest import ActivityDB, SpanCapture, on_engine, run_async
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from autobot_activity_exporters import ActivitySpanExporter
 from autobot_activity_exporters.rows import ActivityRows, rows_from_span
@@ -30,6 +28,9 @@ from autobot_activity_otel.attributes import ActivityType
 from autobot_activity_otel.context import activity_context
 from autobot_activity_otel.recording import ActivityRecord
 from autobot_activity_otel.secrets import record_secret_access, registered_secret
+
+if TYPE_CHECKING:  # conftest is not importable by name when another conftest.py exists
+    from conftest import ActivityDB, SpanCapture
 
 USER = uuid.UUID("0192f0c1-0000-7000-8000-00000000a11c")
 ORG = uuid.UUID("0192f0c1-0000-7000-8000-0000000000e9")
@@ -288,25 +289,16 @@ def test_a_batch_is_written_all_or_nothing(activity_db: ActivityDB, spans: SpanC
     activity.end()
     assert activity_db.export(spans.activities()[:1]) is SpanExportResult.SUCCESS  # schema
 
-    run_sql(activity_db.url, _REFUSE_SECRET_USAGE[activity_db.dialect])
+    activity_db.sql(*_REFUSE_SECRET_USAGE[activity_db.dialect])
     try:
         assert activity_db.export(spans.activities()[1:]) is SpanExportResult.FAILURE
         assert activity_db.rows("terminal_activities") == []
     finally:
-        run_sql(activity_db.url, _ALLOW_SECRET_USAGE[activity_db.dialect])
+        activity_db.sql(*_ALLOW_SECRET_USAGE[activity_db.dialect])
     assert activity_db.export(spans.activities()) is SpanExportResult.SUCCESS
     assert (
         len(activity_db.rows("terminal_activities")) == len(activity_db.rows("secret_usage")) == 1
     )
-
-
-def run_sql(url: str, statements: list[str]) -> None:
-    async def execute(engine: AsyncEngine) -> None:
-        async with engine.begin() as connection:
-            for statement in statements:
-                await connection.execute(text(statement))
-
-    run_async(on_engine(url, execute))
 
 
 def test_spans_that_are_not_activities_are_ignored(

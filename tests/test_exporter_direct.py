@@ -5,20 +5,22 @@ from __future__ import annotations
 import logging
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from conftest import ActivityDB, SpanCapture, on_engine
 from opentelemetry.sdk.trace.export import SpanExportResult
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autobot_activity_exporters.database import create_engine
 from autobot_activity_exporters.direct import write_record
-from autobot_activity_exporters.schema import upgrade
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.attributes import ActivityType
 from autobot_activity_otel.context import activity_context
 from autobot_activity_otel.recording import ActivityRecord
+
+if TYPE_CHECKING:  # conftest is not importable by name when another conftest.py exists
+    from conftest import ActivityDB, SpanCapture
 
 USER = uuid.UUID("0192f0c1-0000-7000-8000-0000000d12ec")
 
@@ -36,7 +38,7 @@ def terminal_record(declared: uuid.UUID) -> ActivityRecord:
 async def test_a_direct_write_and_the_exporter_store_the_activity_once(
     activity_db: ActivityDB, spans: SpanCapture
 ) -> None:
-    await on_engine(activity_db.url, upgrade)
+    activity_db.ensure_schema()
     declared = uuid.uuid4()
     activity = terminal_record(declared)
     engine = create_engine(activity_db.url)

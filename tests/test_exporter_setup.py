@@ -8,10 +8,12 @@ import sys
 import textwrap
 import uuid
 from pathlib import Path
-
-from conftest import ActivityDB
+from typing import TYPE_CHECKING
 
 from autobot_activity_exporters.database import DATABASE_URL_ENV
+
+if TYPE_CHECKING:  # conftest is not importable by name when another conftest.py exists
+    from conftest import ActivityDB
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

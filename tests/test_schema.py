@@ -3,36 +3,29 @@
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from conftest import on_engine, pg_admin, pg_available, require, run_async
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from autobot_activity_exporters.database import create_engine
 from autobot_activity_exporters.models import TABLES, Base
 from autobot_activity_exporters.schema import VERSION_TABLE, upgrade
 
+T = TypeVar("T")
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database: a new SQLite file, or a new PostgreSQL database."""
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
-        return
-    require(pg_available(), "PostgreSQL not reachable on 127.0.0.1:5432")
-    name = f"autobot_activity_schema_{os.getpid()}"
-    run_async(pg_admin(f'DROP DATABASE IF EXISTS "{name}"'))
-    run_async(pg_admin(f'CREATE DATABASE "{name}"'))
+
+async def on_engine(url: str, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
+    engine = create_engine(url)
     try:
-        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+        return await work(engine)
     finally:
-        run_async(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await engine.dispose()
 
 
 def schema_differences(connection: Connection) -> list[object]:
@@ -48,7 +41,7 @@ def indexes(connection: Connection) -> dict[str, list[list[str | None]]]:
     }
 
 
-async def test_upgrade_builds_the_models_schema_and_can_run_again(empty_url: str) -> None:
+async def test_upgrade_builds_the_models_schema_and_can_run_again(empty_database_url: str) -> None:
     async def check(engine: AsyncEngine) -> None:
         assert await upgrade(engine) == "0001"
         assert await upgrade(engine) == "0001"
@@ -61,20 +54,20 @@ async def test_upgrade_builds_the_models_schema_and_can_run_again(empty_url: str
         assert ["activity_type", "activity_id"] in found["secret_usage"]
         assert ["secret_id", "timestamp"] in found["secret_usage"]
 
-    await on_engine(empty_url, check)
+    await on_engine(empty_database_url, check)
 
 
-@pytest.mark.parametrize("empty_url", ["postgresql"], indirect=True)
-async def test_concurrent_starters_on_postgresql_do_not_race(empty_url: str) -> None:
+@pytest.mark.parametrize("empty_database_url", ["postgresql"], indirect=True)
+async def test_concurrent_starters_on_postgresql_do_not_race(empty_database_url: str) -> None:
     """Three migrations at once on an empty database: the advisory lock lets one work."""
 
     async def start_three(engine: AsyncEngine) -> list[str | None]:
         return list(await asyncio.gather(*(upgrade(engine) for _ in range(3))))
 
-    assert await on_engine(empty_url, start_three) == ["0001"] * 3
+    assert await on_engine(empty_database_url, start_three) == ["0001"] * 3
 
 
-async def test_the_host_applications_alembic_history_is_left_alone(empty_url: str) -> None:
+async def test_the_host_applications_alembic_history_is_left_alone(empty_database_url: str) -> None:
     async def check(engine: AsyncEngine) -> str:
         async with engine.begin() as connection:
             await connection.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32))"))
@@ -85,4 +78,4 @@ async def test_the_host_applications_alembic_history_is_left_alone(empty_url: st
                 await connection.execute(text("SELECT version_num FROM alembic_version"))
             ).scalar_one()
 
-    assert await on_engine(empty_url, check) == "host_app_42"
+    assert await on_engine(empty_database_url, check) == "host_app_42"

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import pytest
-from conftest import ActivityDB, SpanCapture
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from autobot_activity_otel.attributes import ActivityType
 from autobot_activity_otel.context import activity_context
 from autobot_activity_otel.recording import ActivityRecord
+
+if TYPE_CHECKING:  # conftest is not importable by name when another conftest.py exists
+    from conftest import ActivityDB, SpanCapture
 
 ALICE = uuid.UUID("0192f0c1-0000-7000-8000-0000000a11ce")
 BOB = uuid.UUID("0192f0c1-0000-7000-8000-0000000000b0")
