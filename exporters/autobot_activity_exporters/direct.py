@@ -24,8 +24,10 @@ async def write_record(session: AsyncSession, record: ActivityRecord) -> None:
 
     The caller's transaction is neither committed nor poisoned: a failed insert (tables
     missing, constraint, connection) rolls back to the savepoint and is logged by exception
-    type. Committing stays the caller's business. On SQLite, whose driver starts no
-    transaction before a SAVEPOINT, the write may be committed when the savepoint is released.
+    type; committing stays the caller's business. On SQLite with SQLAlchemy's default
+    pysqlite/aiosqlite set-up the driver begins no transaction of its own, so the SAVEPOINT
+    opens one and releasing it commits the row whatever the caller does next (SQLAlchemy's
+    SQLite docs give the ``begin`` event recipe that makes SAVEPOINTs nest properly).
     """
     try:
         context = record.span.get_span_context()
