@@ -59,6 +59,8 @@ class Finding:
 
 @dataclass(frozen=True, slots=True)
 class Redaction:
+    """The text with every secret value replaced by a marker, and what was found."""
+
     text: str
     findings: tuple[Finding, ...]
 
@@ -191,9 +193,8 @@ def _apply(text: str, candidates: list[Candidate]) -> Redaction:
             findings.append(Finding(KNOWN_RULE, start, end, secret.fingerprint, secret.secret_id))
             continue
         out.append(candidate.replacement or f"[REDACTED:{candidate.rule}]")
-        if candidate.rule:
-            whole = (start, end) == (candidate.start, candidate.end)
-            value = candidate.value if whole else text[start:end]
+        if candidate.rule:  # only known values are ever split, so the value is whole here
+            value = candidate.value
             if value not in identities:  # a value repeated in a long output is hashed once
                 digest = fingerprint(value)
                 identities[value] = (digest, secret_id_for(digest))

@@ -49,7 +49,7 @@ _STOP_WORDS = word_set(
     undefined unset empty hidden redacted masked secret password passwd token key value flag
     option argument parameter field to or and is are was be not with for the a an in of if
     when from your my this that it as by at here there see below above expired invalid missing
-    set none provided prompt stdin bytes float dict list any object callable tuple type
+    set provided prompt stdin bytes float dict list any object callable tuple type
     sequence mapping self cls bearer basic digest"""
 )
 _IDENTIFIER = re.compile(r"[A-Za-z]+(?:_[A-Za-z]+)+")
@@ -58,7 +58,7 @@ _PATH_PREFIXES = ("/", "./", "../", "~/", "@", "file:", "env:", "fd:", "\\\\")
 
 def is_reference(value: str) -> bool:
     """A value that names where a secret is instead of being one: variable, path, placeholder."""
-    if not value or value in {"-", "--", "stdin", "REDACTED"} or value.startswith(_PATH_PREFIXES):
+    if not value or value in {"-", "--", "stdin"} or value.startswith(_PATH_PREFIXES):
         return True
     first = value[0]
     if first in "$`{" or value.startswith(("[REDACTED", "REDACTED", "<<")):
@@ -303,7 +303,7 @@ def looks_like_code(value: str) -> bool:
     return _CALL_OR_INDEX.match(value) is not None or _DOTTED_NAME.fullmatch(value) is not None
 
 
-KEYWORDS = re.compile(r"pass|pwd|pw\b|secret|token|key|auth|credential|pat\b")
+KEYWORDS = re.compile(r"pass|pwd|pw\b|secret|token|key|auth|credential")
 """Searched in the lower-cased text: the anchors of assignments."""
 
 
