@@ -145,11 +145,14 @@ def _redact(text: str, kind: str) -> Redaction:
         candidates.extend(vendor_candidates(text))
     if keyword or url:
         candidates.extend(url_candidates(text, kind))
-    if keyword:
-        candidates.extend(authorization_candidates(text))
-        candidates.extend(assignment_candidates(text, lowered, kind in _COMMAND_KINDS))
-        candidates.extend(sql_candidates(text))
-    if keyword or tool:
+    if keyword:  # each rule below needs its own punctuation or word: test that first
+        if "auth" in lowered or "bearer" in lowered:
+            candidates.extend(authorization_candidates(text))
+        if "=" in text or ":" in text:
+            candidates.extend(assignment_candidates(text, lowered, kind in _COMMAND_KINDS))
+        if "'" in text:
+            candidates.extend(sql_candidates(text))
+    if (keyword or tool) and kind != "url":
         candidates.extend(_command_candidates(text, lowered, kind))
     if not candidates:
         return Redaction(text, ())
