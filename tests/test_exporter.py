@@ -370,17 +370,20 @@ def test_an_invalid_user_id_keeps_the_row_unattributed(
     assert rows[0]["metadata"]["invalid_user_id"] == "alice@example.com"
 
 
-def test_nul_bytes_and_lone_surrogates_do_not_fail_the_batch(
+def test_nul_bytes_surrogates_and_nan_do_not_fail_the_batch(
     activity_db: ActivityDB, spans: SpanCapture
 ) -> None:
     activity = ActivityRecord(ActivityType.TERMINAL, "execute")
     activity.set(attr.PROCESS_COMMAND_LINE, "printf 'a\x00b'")  # raw, past the repair
     activity.set(attr.TERMINAL_OUTPUT, "bad \ud800 surrogate")
+    activity.set("ratio", float("nan"))  # JSON that PostgreSQL's jsonb refuses
+    activity.set("peaks", [1.5, float("inf")])
     activity.end()
 
     assert activity_db.export(spans.activities()) is SpanExportResult.SUCCESS
 
     row = one(activity_db.rows("terminal_activities"))
+    assert row["metadata"]["ratio"] == "nan" and row["metadata"]["peaks"] == [1.5, "inf"]
     assert row["command"] == "printf 'a\u2400b'"
     assert row["output"].startswith("bad \ufffd") and "\ud800" not in row["output"]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -257,12 +258,15 @@ class _Builder:
         return metadata
 
     def _scrub_json(self, field_name: str, value: Any) -> Any:
+        """A metadata value as valid, redacted JSON (PostgreSQL refuses NaN and infinities)."""
         if isinstance(value, str):
             return self._scrub(field_name, value, "text")
         if isinstance(value, Mapping):
             return {str(k): self._scrub_json(field_name, v) for k, v in value.items()}
         if isinstance(value, Sequence | set):
             return [self._scrub_json(field_name, item) for item in value]
+        if isinstance(value, float) and not math.isfinite(value):
+            return str(value)
         return value
 
     def _secret_usage(
