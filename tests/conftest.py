@@ -1,22 +1,57 @@
-"""Shared fixtures: one SDK tracer provider for the session, spans captured in memory."""
+"""Shared fixtures: one SDK tracer provider for the session, spans captured in memory.
+
+Every test, and every process a test starts, keeps its state (fingerprint key, spool) under
+a temporary folder of the session's, never in the real home.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
+import tempfile
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
 
+import asyncpg
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from autobot_activity_exporters import ActivitySpanExporter
+from autobot_activity_exporters.database import create_engine
+from autobot_activity_exporters.models import TABLES
+from autobot_activity_exporters.schema import upgrade
+from autobot_activity_exporters.store import ActivityStore
 from autobot_activity_otel.attributes import ACTIVITY_TYPE
+from autobot_activity_otel.secrets.fingerprint import KEY_ENV, STATE_DIR_ENV, fingerprint_key
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+_session_state = Path(tempfile.mkdtemp(prefix="autobot-activity-tests-"))
+os.environ[STATE_DIR_ENV] = str(_session_state / "state")
+os.environ["AUTOBOT_ACTIVITY_SPOOL_DIR"] = str(_session_state / "spool")
+os.environ[KEY_ENV] = "tests-fingerprint-key"
 _memory = InMemorySpanExporter()
 _provider = TracerProvider()
 _provider.add_span_processor(SimpleSpanProcessor(_memory))
 trace.set_tracer_provider(_provider)
+
+
+@pytest.fixture(autouse=True)
+def fingerprint_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+    """A fingerprint key and state folder of the test's own."""
+    state = tmp_path / "state"
+    monkeypatch.setenv(KEY_ENV, "tests-secrets-fingerprint-key")
+    monkeypatch.setenv(STATE_DIR_ENV, str(state))
+    fingerprint_key.cache_clear()
+    yield state
+    fingerprint_key.cache_clear()
 
 
 def require(condition: bool, reason: str) -> None:
@@ -53,26 +88,7 @@ def spans() -> SpanCapture:
     return SpanCapture()
 
 
-# --- database fixtures (activity_db) below ---
-
-# Imported here, not at the top, so this section stays one appendable block.
-import asyncio  # noqa: E402
-import socket  # noqa: E402
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator  # noqa: E402
-from concurrent.futures import ThreadPoolExecutor  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any, TypeVar  # noqa: E402
-
-import asyncpg  # noqa: E402
-from opentelemetry.sdk.trace.export import SpanExportResult  # noqa: E402
-from sqlalchemy import select, text  # noqa: E402
-from sqlalchemy.ext.asyncio import AsyncEngine  # noqa: E402
-
-from autobot_activity_exporters import ActivitySpanExporter  # noqa: E402
-from autobot_activity_exporters.database import create_engine  # noqa: E402
-from autobot_activity_exporters.models import TABLES  # noqa: E402
-from autobot_activity_exporters.schema import upgrade  # noqa: E402
-from autobot_activity_exporters.store import ActivityStore  # noqa: E402
+# --- database fixtures (activity_db) ---
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 T = TypeVar("T")
