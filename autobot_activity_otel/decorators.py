@@ -8,11 +8,9 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from opentelemetry import trace
-
 from autobot_activity_otel.attributes import ActivityType
 from autobot_activity_otel.context import Attribution, explicit_attribution
-from autobot_activity_otel.recording import ActivityRecord
+from autobot_activity_otel.recording import ActivityRecord, in_span
 from autobot_activity_otel.secrets import Kind
 
 _logger = logging.getLogger(__name__)
@@ -76,18 +74,8 @@ def activity_handler(
                 record = start(args, kwargs)
                 if record is None:
                     return await func(*args, **kwargs)
-                with trace.use_span(
-                    record.span,
-                    end_on_exit=False,
-                    record_exception=False,
-                    set_status_on_exception=False,
-                ):
-                    try:
-                        result = await func(*args, **kwargs)
-                    except BaseException as exc:
-                        record.fail(exc)
-                        record.end()
-                        raise
+                with in_span(record):
+                    result = await func(*args, **kwargs)
                 finish(record, result)
                 return result
 
@@ -98,18 +86,8 @@ def activity_handler(
             record = start(args, kwargs)
             if record is None:
                 return func(*args, **kwargs)
-            with trace.use_span(
-                record.span,
-                end_on_exit=False,
-                record_exception=False,
-                set_status_on_exception=False,
-            ):
-                try:
-                    result = func(*args, **kwargs)
-                except BaseException as exc:
-                    record.fail(exc)
-                    record.end()
-                    raise
+            with in_span(record):
+                result = func(*args, **kwargs)
             finish(record, result)
             return result
 

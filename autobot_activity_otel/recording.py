@@ -218,11 +218,8 @@ class ActivityRecord:
 
 
 @contextmanager
-def recording(
-    activity_type: attr.ActivityType, action: str, **options: Any
-) -> Iterator[ActivityRecord]:
-    """Record the enclosed block as one activity, current span included; errors mark it failed."""
-    record = ActivityRecord(activity_type, action, **options)
+def in_span(record: ActivityRecord) -> Iterator[ActivityRecord]:
+    """Make the record's span current for the block; an exception marks it failed and ends it."""
     with trace.use_span(
         record.span, end_on_exit=False, record_exception=False, set_status_on_exception=False
     ):
@@ -230,9 +227,18 @@ def recording(
             yield record
         except BaseException as exc:
             record.fail(exc)
-            raise
-        finally:
             record.end()
+            raise
+
+
+@contextmanager
+def recording(
+    activity_type: attr.ActivityType, action: str, **options: Any
+) -> Iterator[ActivityRecord]:
+    """Record the enclosed block as one activity, current span included; errors mark it failed."""
+    with in_span(ActivityRecord(activity_type, action, **options)) as record:
+        yield record
+    record.end()
 
 
 async def persist(record: ActivityRecord, db: Any | None) -> uuid.UUID:
