@@ -145,18 +145,37 @@ def _redact(text: str, kind: str) -> Redaction:
         candidates.extend(vendor_candidates(text))
     if keyword or url:
         candidates.extend(url_candidates(text, kind))
-    if keyword:  # each rule below needs its own punctuation or word: test that first
-        if "auth" in lowered or "bearer" in lowered:
-            candidates.extend(authorization_candidates(text))
-        if "=" in text or ":" in text:
-            candidates.extend(assignment_candidates(text, lowered, kind in _COMMAND_KINDS))
-        if "'" in text:
-            candidates.extend(sql_candidates(text))
+    if keyword and ("auth" in lowered or "bearer" in lowered):
+        candidates.extend(authorization_candidates(text))
     if (keyword or tool) and kind != "url":
         candidates.extend(_command_candidates(text, lowered, kind))
+    if keyword and ("=" in text or ":" in text):
+        taken = _disjoint([(c.start, c.end) for c in candidates] + _markers(text))
+        shell = kind in _COMMAND_KINDS
+        candidates.extend(assignment_candidates(text, lowered, shell, taken))
+    if keyword and "'" in text:
+        candidates.extend(sql_candidates(text))
     if not candidates:
         return Redaction(text, ())
     return _apply(text, candidates)
+
+
+def _markers(text: str) -> list[tuple[int, int]]:
+    """Spans of the markers an earlier redaction left: never flagged again."""
+    if "REDACTED" not in text:
+        return []
+    return [(marker.start(), marker.end()) for marker in MARKER.finditer(text)]
+
+
+def _disjoint(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted, overlapping spans merged."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 def _command_candidates(text: str, lowered: str, kind: str) -> Iterator[Candidate]:
@@ -177,8 +196,8 @@ def _apply(text: str, candidates: list[Candidate]) -> Redaction:
     """Resolve overlaps (stronger evidence first), redact every other occurrence of each value
     found, then replace and report each piece."""
     covered = bytearray(len(text))
-    for marker in MARKER.finditer(text) if "REDACTED" in text else ():
-        covered[marker.start() : marker.end()] = b"\x01" * (marker.end() - marker.start())
+    for start, end in _markers(text):
+        covered[start:end] = b"\x01" * (end - start)
     pieces: list[tuple[int, int, Candidate]] = []
     _cover(sorted(candidates, key=lambda c: (c.priority, c.start, -c.end)), covered, pieces)
     _cover(list(_repeats(text, pieces)), covered, pieces)

@@ -7,6 +7,7 @@ ambiguous repetition: the work per anchor is bounded, the whole scan linear in t
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from collections.abc import Callable, Iterator
@@ -164,7 +165,7 @@ VENDOR_RULES: tuple[VendorRule, ...] = (
     ),
     VendorRule(
         "github-token",
-        ("gh", "github_pat_"),
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
         re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,251}|github_pat_\w{22,240})\b"),
     ),
     VendorRule("gitlab-token", ("glpat-",), re.compile(r"\bglpat-[A-Za-z0-9_-]{20,80}")),
@@ -186,11 +187,12 @@ VENDOR_RULES: tuple[VendorRule, ...] = (
         lambda value: _mixed(value) or entropy(value) >= 4.0,
     ),
     VendorRule("npm-token", ("npm_",), re.compile(r"\bnpm_[A-Za-z0-9]{36}\b")),
+    VendorRule("vault-token", ("hvs.", "hvb."), re.compile(r"\bhv[sb]\.[\w-]{24,300}")),
     VendorRule(
         "vault-token",
-        ("hvs.", "hvb.", "s."),
-        re.compile(r"\b(?:hv[sb]\.[\w-]{24,300}|s\.[A-Za-z0-9]{24})(?![\w.-])"),
-        lambda value: not value.startswith("s.") or _mixed(value),
+        ("s.",),
+        re.compile(r"(?<![\w.-])s\.[A-Za-z0-9]{24}(?![\w.-])"),  # legacy; literal-led: fast
+        _mixed,
     ),
     VendorRule("pypi-token", ("pypi-AgE",), re.compile(r"\bpypi-AgE[\w-]{50,300}")),
     VendorRule("docker-hub-token", ("dckr_pat_",), re.compile(r"\bdckr_pat_[\w-]{20,100}")),
@@ -317,13 +319,21 @@ def authorization_candidates(text: str) -> Iterator[Candidate]:
             yield Candidate(match.start(1), match.end(1), AUTHORIZATION, "authorization", value)
 
 
-def assignment_candidates(text: str, lowered: str, shell: bool) -> Iterator[Candidate]:
+def assignment_candidates(
+    text: str, lowered: str, shell: bool, taken: list[tuple[int, int]]
+) -> Iterator[Candidate]:
     """``NAME=value``, ``name: value``, ``"name": "value"`` where the name says secret; in
     ``shell`` text (a command line) every bare ``name=word`` is an assignment, elsewhere a
-    lower-case ``name=word`` is more likely a program's keyword argument."""
+    lower-case ``name=word`` is more likely a program's keyword argument. A keyword inside a
+    ``taken`` span (sorted; a stronger finding or a marker) is no name: so a value that gets
+    redacted reads the same before and after (idempotence)."""
+    starts = [start for start, _ in taken]
     done = 0
     for hit in KEYWORDS.finditer(lowered):
         if hit.start() < done:
+            continue
+        inside = bisect.bisect_right(starts, hit.start()) - 1
+        if inside >= 0 and hit.start() < taken[inside][1]:
             continue
         start = hit.start()
         floor = max(done, start - 64)
@@ -341,6 +351,9 @@ def assignment_candidates(text: str, lowered: str, shell: bool) -> Iterator[Cand
             continue
         quoted_name = start > 0 and text[start - 1] in "\"'"
         done, candidate = _assigned_value(text, op, quoted_name, shell or name.isupper())
+        following = bisect.bisect_right(starts, op.end())
+        if following < len(starts) and starts[following] < done:
+            done = op.end()  # a redaction inside may remove the quote that ends this value
         if candidate is not None:
             yield candidate
 
