@@ -3,7 +3,8 @@
 Every text goes through the secret redactor before it is set on the span (a span's
 attributes cannot be rewritten after it ends, so redaction must happen here, first), and the
 secret findings are summarised on the span as parallel arrays that never hold a value.
-Every method swallows its own failures: tracking must never raise into the caller.
+``set_text``, ``fail`` and ``end`` swallow their own failures (logging the exception type
+only): tracking must never raise into the caller.
 """
 
 from __future__ import annotations
@@ -176,11 +177,14 @@ class ActivityRecord:
             self.declared_secrets.append(uuid.UUID(str(secret_id)))
 
     def fail(self, exc: BaseException) -> None:
-        """Mark the activity failed; the message is redacted, never recorded raw."""
-        self.set(attr.ERROR_TYPE, type(exc).__qualname__)
-        message = redact(to_text(str(exc))[0][:1000], kind="text").text
-        self.metadata["error_message"] = message
-        self.span.set_status(Status(StatusCode.ERROR, type(exc).__qualname__))
+        """Mark the activity failed; the message is redacted, never recorded raw. Never raises."""
+        try:
+            self.set(attr.ERROR_TYPE, type(exc).__qualname__)
+            message = redact(to_text(str(exc))[0][:1000], kind="text").text
+            self.metadata["error_message"] = message
+            self.span.set_status(Status(StatusCode.ERROR, type(exc).__qualname__))
+        except Exception as error:  # str(exc) itself may raise
+            _logger.warning("a failure was not fully recorded (%s)", type(error).__name__)
 
     def end(self, end_ns: int | None = None) -> None:
         """Write the secret summary and metadata, then end the span (once).
@@ -195,6 +199,8 @@ class ActivityRecord:
             self._set_secret_summary()
             if self.metadata:
                 self.set(attr.ACTIVITY_METADATA, json.dumps(self.metadata, default=str))
+        except Exception as exc:
+            _logger.warning("an activity's summary was not recorded (%s)", type(exc).__name__)
         finally:
             self.span.end(end_time=self.end_ns)
 

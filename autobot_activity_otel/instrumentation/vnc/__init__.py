@@ -32,11 +32,9 @@ import os
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, ClassVar
 
-from opentelemetry import trace
 from opentelemetry.instrumentation.dependencies import DependencyConflict, get_dependency_conflicts
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
-from opentelemetry.trace import Span
 from wrapt import wrap_function_wrapper
 
 from autobot_activity_otel import attributes as attr
@@ -44,11 +42,10 @@ from autobot_activity_otel.instrumentation.vnc.coalescer import (
     Coalescer,
     Server,
     ServerOf,
-    end_quietly,
     start_record,
 )
 from autobot_activity_otel.instrumentation.vnc.package import _instruments, _instruments_any
-from autobot_activity_otel.recording import ActivityRecord
+from autobot_activity_otel.recording import ActivityRecord, in_span
 from autobot_activity_otel.tracking.desktop import as_coordinates, keystroke_mode, record_input_text
 
 _logger = logging.getLogger(__name__)
@@ -121,8 +118,8 @@ def _coalesced(
 
 def _start(
     connection: object, server_of: ServerOf, action: str, describe: Describe
-) -> tuple[ActivityRecord, Span] | None:
-    """A discrete action's record and started span, after closing the connection's runs."""
+) -> ActivityRecord | None:
+    """A discrete action's record, after closing the connection's open runs."""
     coalescer = _coalescer
     if coalescer is None or _inside.get() or not is_instrumentation_enabled():
         return None
@@ -130,7 +127,7 @@ def _start(
         coalescer.flush(connection)
         record = start_record(action, connection, server_of)
         describe(record)
-        return record, record.span
+        return record
     except Exception as exc:
         _logger.warning("a desktop action was not recorded (%s)", type(exc).__name__)
         return None
@@ -144,13 +141,6 @@ def _settle(record: ActivityRecord, after: After | None, result: Any) -> None:
             _logger.warning("a desktop action's result was not read (%s)", type(exc).__name__)
 
 
-def _fail(record: ActivityRecord, exc: BaseException) -> None:
-    try:
-        record.fail(exc)
-    except Exception as error:
-        _logger.warning("a failed desktop action was not marked (%s)", type(error).__name__)
-
-
 def _discrete(
     connection: object,
     server_of: ServerOf,
@@ -162,24 +152,17 @@ def _discrete(
     **kwargs: Any,
 ) -> Any:
     """Run a click, scroll, paste or screenshot call as one activity."""
-    started = _start(connection, server_of, action, describe)
-    if started is None:
+    record = _start(connection, server_of, action, describe)
+    if record is None:
         return call(*args, **kwargs)
-    record, span = started
     token = _inside.set(True)
     try:
-        with trace.use_span(
-            span, end_on_exit=False, record_exception=False, set_status_on_exception=False
-        ):
+        with in_span(record):
             result = call(*args, **kwargs)
-    except BaseException as exc:
-        _fail(record, exc)
-        end_quietly(record)
-        raise
     finally:
         _inside.reset(token)
     _settle(record, after, result)
-    end_quietly(record)
+    record.end()
     return result
 
 
@@ -194,24 +177,17 @@ async def _discrete_async(
     **kwargs: Any,
 ) -> Any:
     """``_discrete`` for a coroutine function: the activity lasts until it completes."""
-    started = _start(connection, server_of, action, describe)
-    if started is None:
+    record = _start(connection, server_of, action, describe)
+    if record is None:
         return await call(*args, **kwargs)
-    record, span = started
     token = _inside.set(True)
     try:
-        with trace.use_span(
-            span, end_on_exit=False, record_exception=False, set_status_on_exception=False
-        ):
+        with in_span(record):
             result = await call(*args, **kwargs)
-    except BaseException as exc:
-        _fail(record, exc)
-        end_quietly(record)
-        raise
     finally:
         _inside.reset(token)
     _settle(record, after, result)
-    end_quietly(record)
+    record.end()
     return result
 
 

@@ -74,13 +74,6 @@ def start_record(action: str, connection: object, server_of: ServerOf) -> Activi
     return record
 
 
-def end_quietly(record: ActivityRecord) -> None:
-    try:
-        record.end()
-    except Exception as exc:
-        _logger.warning("a desktop activity could not be ended (%s)", type(exc).__name__)
-
-
 class Coalescer:
     """Open runs by connection and kind, and the one timer that closes idle ones."""
 
@@ -206,7 +199,7 @@ class Coalescer:
                     record_input_text(record, "".join(run.parts), run.mode)
             except Exception as exc:
                 _logger.warning("a coalesced desktop activity lost detail (%s)", type(exc).__name__)
-            end_quietly(run.record)
+            run.record.end()
 
 
 def _completes_secret(run: _Run, text: str) -> bool:
