@@ -27,7 +27,10 @@ FRAGMENTS = (
     "API_KEY", "export", "Authorization: Bearer ", "X-API-Key: ", '"password": "',
     "IDENTIFIED BY '", "PASSWORD '", "[REDACTED:mysql-password]", "REDACTED", "[REDACTED",
     "ghp_", "AKIA", "eyJ", "sk-", "hvs.", "s.", "xoxb-", "-----BEGIN RSA PRIVATE KEY-----",
-    "-----END RSA PRIVATE KEY-----", "\x00", "İ", "é", "🔑", " ",
+    "-----END RSA PRIVATE KEY-----", "\x00", "İ", "é", "🔑", " ", "\t", "`", "$(",
+    "PGPASSWORD=", "sudo", "env", "-S", "printf", "https://", "postgresql://u:", "@db/",
+    "ssh", "bash -c '", "git config", "set", "npm", "aws", "login", "-w", "ldapsearch",
+    "secret_key", "self.", "(", ")", "{0}", "<password>", "DB_PASSWORD", "--api-key",
 )  # fmt: skip
 _words = st.text(alphabet="abcXYZ0189_-./+=%", min_size=1, max_size=12)
 shellish = st.lists(st.sampled_from(FRAGMENTS) | _words, max_size=24).map("".join)
