@@ -29,6 +29,7 @@ from autobot_activity_exporters.database import create_engine
 from autobot_activity_exporters.models import TABLES
 from autobot_activity_exporters.schema import upgrade
 from autobot_activity_exporters.store import ActivityStore
+from autobot_activity_exporters.viewer import Viewer
 from autobot_activity_otel.attributes import ACTIVITY_TYPE
 from autobot_activity_otel.secrets.fingerprint import KEY_ENV, STATE_DIR_ENV, fingerprint_key
 
@@ -211,8 +212,8 @@ class ActivityDB:
 
     @property
     def store(self) -> ActivityStore:
-        """A new ActivityStore on this database (use it as ``async with db.store as store``)."""
-        return ActivityStore(self.url)
+        """A new ActivityStore on this database seeing every row (``async with db.store as s``)."""
+        return ActivityStore(self.url, viewer=Viewer.system())
 
 
 async def _truncate(engine: AsyncEngine) -> None:

@@ -78,7 +78,7 @@ def test_db_upgrade_then_an_empty_listing(tmp_path: Path) -> None:
     after = cli("activities", "--json", "--database-url", url)
 
     assert before.returncode == 1 and "db upgrade" in before.stderr
-    assert upgraded.returncode == 0 and "revision 0001" in upgraded.stdout
+    assert upgraded.returncode == 0 and "revision 0002" in upgraded.stdout
     assert after.returncode == 0 and json.loads(after.stdout) == []
 
 

@@ -18,6 +18,7 @@ from autobot_activity_exporters.models import TABLES, Base
 from autobot_activity_exporters.schema import VERSION_TABLE, upgrade
 
 T = TypeVar("T")
+HEAD = "0002"
 
 
 async def on_engine(url: str, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
@@ -43,8 +44,8 @@ def indexes(connection: Connection) -> dict[str, list[list[str | None]]]:
 
 async def test_upgrade_builds_the_models_schema_and_can_run_again(empty_database_url: str) -> None:
     async def check(engine: AsyncEngine) -> None:
-        assert await upgrade(engine) == "0001"
-        assert await upgrade(engine) == "0001"
+        assert await upgrade(engine) == HEAD
+        assert await upgrade(engine) == HEAD
         async with engine.connect() as connection:
             assert await connection.run_sync(schema_differences) == []
             found = await connection.run_sync(indexes)
@@ -64,7 +65,7 @@ async def test_concurrent_starters_on_postgresql_do_not_race(empty_database_url:
     async def start_three(engine: AsyncEngine) -> list[str | None]:
         return list(await asyncio.gather(*(upgrade(engine) for _ in range(3))))
 
-    assert await on_engine(empty_database_url, start_three) == ["0001"] * 3
+    assert await on_engine(empty_database_url, start_three) == [HEAD] * 3
 
 
 async def test_the_host_applications_alembic_history_is_left_alone(empty_database_url: str) -> None:

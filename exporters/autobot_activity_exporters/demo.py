@@ -18,6 +18,7 @@ import uuid
 from autobot_activity_exporters import report
 from autobot_activity_exporters.configuration import configure
 from autobot_activity_exporters.store import ActivityStore
+from autobot_activity_exporters.viewer import Viewer
 from autobot_activity_otel.context import activity_context
 from autobot_activity_otel.instrumentation.terminal import TerminalInstrumentor
 from autobot_activity_otel.secrets import registered_secret
@@ -72,7 +73,7 @@ def run_demo(database_url: str | None = None) -> int:
 
 
 async def _read_back(database_url: str | None, session_id: str) -> tuple[list, list]:
-    async with ActivityStore(database_url) as store:
+    async with ActivityStore(database_url, viewer=Viewer.system()) as store:
         activities = await store.activities(session_id=session_id)
         usage = await store.secret_usage(session_id=session_id)
     return list(reversed(activities)), list(reversed(usage))

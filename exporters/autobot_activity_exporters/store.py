@@ -1,4 +1,4 @@
-"""Async query API over the activity audit trail."""
+"""Async query API over the activity audit trail, limited to what one viewer may see."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from autobot_activity_exporters.database import create_engine, resolve_database_url
 from autobot_activity_exporters.models import ACTIVITY_TABLES, SECRET_USAGE
+from autobot_activity_exporters.viewer import Viewer, apply_viewer
 from autobot_activity_otel.attributes import ActivityType
 from autobot_activity_otel.ids import parse_uuid
 
@@ -21,13 +22,20 @@ Row = dict[str, Any]
 class ActivityStore:
     """Activities and secret usage, newest first, as dicts keyed by the tables' column names.
 
-    Activities with no user are returned like any other (unless a user filter excludes them).
-    Every query is built by ``_select``: the one place a viewer's scope will be applied
-    when access control arrives, as a keyword argument next to ``database_url``.
+    ``viewer`` is required: every query is built by ``_select``, which intersects the
+    caller's filters with the viewer's scope (see ``viewer.py``), so no filter reaches past
+    it. On PostgreSQL each query also runs in a transaction that first sets the viewer's
+    session settings, so when the store connects as a member of the application role the
+    row-level security policies hold even if a query were built wrong. On SQLite the
+    store's own condition is the only guard. Unattributed activities (no user) are
+    returned to the viewers whose scope covers their team or org, and to the system viewer.
     """
 
-    def __init__(self, database_url: str | None = None) -> None:
+    def __init__(self, database_url: str | None = None, *, viewer: Viewer) -> None:
+        if not isinstance(viewer, Viewer):
+            raise TypeError("viewer must be a Viewer (Viewer.system() for the operator)")
         self.database_url = resolve_database_url(database_url)
+        self.viewer = viewer
         self._engine: AsyncEngine | None = None
 
     async def activities(
@@ -67,7 +75,10 @@ class ActivityStore:
         until: datetime | None = None,
         limit: int = 100,
     ) -> list[Row]:
-        """The secret-usage audit: which secret (id, rule, fingerprint) was used where."""
+        """The secret-usage audit: which secret (id, rule, fingerprint) was used where.
+
+        Rows carry their activity's user, team and org, so the same scope applies.
+        """
         statement = self._select(SECRET_USAGE, user_id, session_id, since, until, limit)
         if secret_id is not None:
             statement = statement.where(
@@ -104,7 +115,12 @@ class ActivityStore:
         until: datetime | None,
         limit: int,
     ) -> Select[Any]:
-        statement = select(table).order_by(table.c.timestamp.desc(), table.c.id.desc()).limit(limit)
+        statement = (
+            select(table)
+            .where(self.viewer.condition(table))
+            .order_by(table.c.timestamp.desc(), table.c.id.desc())
+            .limit(limit)
+        )
         if user_id is not None:
             statement = statement.where(table.c.user_id == parse_uuid(user_id, "user_id"))
         if session_id is not None:
@@ -118,7 +134,8 @@ class ActivityStore:
     async def _fetch(self, statement: Select[Any]) -> list[Row]:
         if self._engine is None:
             self._engine = create_engine(self.database_url)
-        async with self._engine.connect() as connection:
+        async with self._engine.begin() as connection:
+            await apply_viewer(connection, self.viewer)
             result = await connection.execute(statement)
             return [dict(row._mapping) for row in result]
 
