@@ -1,4 +1,4 @@
-"""A broker's granted and denied accesses become activity spans with a one-entry secret summary."""
+"""Secrets on spans: findings summarised without values, and a broker's access decisions."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 
 from autobot_activity_otel import activity_context
 from autobot_activity_otel import attributes as attr
-from autobot_activity_otel.secrets import record_secret_access
+from autobot_activity_otel.recording import recording
+from autobot_activity_otel.secrets import fingerprint, record_secret_access, secret_id_for
 
 USER = uuid.UUID("0195f000-0000-7000-8000-0000000000a1")
 SECRET_ID = uuid.UUID("0195f000-0000-7000-8000-0000000000a2")
@@ -56,3 +57,17 @@ def test_a_bad_id_is_logged_not_raised(spans, caplog: pytest.LogCaptureFixture) 
         assert record_secret_access("not-a-uuid", granted=False) is None
     assert spans.activities() == []
     assert "ValueError" in caplog.text
+
+
+def test_findings_reach_the_span_summary_without_their_values(spans) -> None:
+    planted = "Zq8-span-Pw-5512"
+    with recording(attr.ActivityType.TERMINAL, "execute") as record:
+        record.set_text(attr.PROCESS_COMMAND_LINE, f"mysql -u root -p{planted} shop", "command")
+    [span] = spans.activities("terminal")
+    a = span.attributes
+    assert a[attr.PROCESS_COMMAND_LINE] == "mysql -u root -p[REDACTED:mysql-password] shop"
+    assert list(a[attr.SECRETS_RULES]) == ["mysql-password"]
+    assert list(a[attr.SECRETS_FINGERPRINTS]) == [fingerprint(planted)]
+    assert list(a[attr.SECRETS_IDS]) == [str(secret_id_for(fingerprint(planted)))]
+    values = [str(v) for v in a.values()]
+    assert not any(planted in v for v in values), "planted secret leaked"
