@@ -506,6 +506,7 @@ _Read = tuple[int, list[Candidate], bool]
 
 
 def _flag(word: Word, following: Word | None, context: _Context | None) -> _Read:
+    """Read one word starting with ``-``: the tool's own meaning first, then a generic name."""
     raw = word.raw
     name, eq, _ = raw.partition("=")
     if context is not None:
