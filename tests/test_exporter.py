@@ -282,7 +282,11 @@ _ALLOW_SECRET_USAGE = {
 
 
 def test_a_batch_is_written_all_or_nothing(activity_db: ActivityDB, spans: SpanCapture) -> None:
-    """The database refuses the batch's secret_usage rows: none of its activities stay."""
+    """The database refuses the batch's secret_usage rows: none of its activities stay.
+
+    The refused batch is not lost: it waits in the spool (PostgreSQL's RAISE is retried) or in
+    quarantine (SQLite's RAISE(ABORT) is a constraint error), and is written once allowed.
+    """
     record(ActivityType.FILE, "read")
     activity = ActivityRecord(ActivityType.TERMINAL, "execute")
     activity.declare_secrets([uuid.uuid4()])
@@ -291,11 +295,12 @@ def test_a_batch_is_written_all_or_nothing(activity_db: ActivityDB, spans: SpanC
 
     activity_db.sql(*_REFUSE_SECRET_USAGE[activity_db.dialect])
     try:
-        assert activity_db.export(spans.activities()[1:]) is SpanExportResult.FAILURE
+        assert activity_db.export(spans.activities()[1:]) is SpanExportResult.SUCCESS
         assert activity_db.rows("terminal_activities") == []
     finally:
         activity_db.sql(*_ALLOW_SECRET_USAGE[activity_db.dialect])
     assert activity_db.export(spans.activities()) is SpanExportResult.SUCCESS
+    assert activity_db.exporter.force_flush(10_000)
     assert (
         len(activity_db.rows("terminal_activities")) == len(activity_db.rows("secret_usage")) == 1
     )
@@ -426,32 +431,38 @@ def closed_port() -> int:
 
 
 @pytest.mark.parametrize("where", ["refused", "hung"])
-def test_an_unreachable_database_fails_the_export_within_its_timeout(
-    where: str, blackhole_port: int, spans: SpanCapture, caplog: pytest.LogCaptureFixture
+def test_an_unreachable_database_spools_the_batch_within_its_timeout(
+    where: str,
+    blackhole_port: int,
+    spans: SpanCapture,
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
 ) -> None:
     port = closed_port() if where == "refused" else blackhole_port
     url = f"postgresql+asyncpg://postgres:pw-not-logged@127.0.0.1:{port}/nowhere"
-    exporter = ActivitySpanExporter(url, timeout=1.0)
+    exporter = ActivitySpanExporter(url, timeout=1.0, spool_dir=tmp_path / "spool")
     record(ActivityType.TERMINAL, "execute", **{attr.PROCESS_EXIT_CODE: 0})
     try:
         started = time.monotonic()
         with caplog.at_level(logging.WARNING):
             result = exporter.export(spans.activities())
         elapsed = time.monotonic() - started
+        spooled = exporter.spool.has_pending()
     finally:
         exporter.shutdown()
-    assert result is SpanExportResult.FAILURE
+    assert result is SpanExportResult.SUCCESS and spooled
     assert elapsed < 5, "export must give up at its timeout, not the driver's"
     assert "pw-not-logged" not in caplog.text
 
 
-def test_an_unsupported_database_fails_the_export_without_raising(
+def test_an_unsupported_database_keeps_the_batch_without_raising(
     tmp_path: Path, spans: SpanCapture
 ) -> None:
-    exporter = ActivitySpanExporter("mysql+nosuchdriver://u@h/db", timeout=2)
+    exporter = ActivitySpanExporter("mysql+nosuchdriver://u@h/db", timeout=2, spool_dir=tmp_path)
     record(ActivityType.FILE, "read")
     try:
-        assert exporter.export(spans.activities()) is SpanExportResult.FAILURE
+        assert exporter.export(spans.activities()) is SpanExportResult.SUCCESS
+        assert exporter.spool.has_pending()
     finally:
         exporter.shutdown()
 
@@ -463,11 +474,14 @@ def test_the_schema_is_created_on_first_use_unless_disabled(
     batch = spans.activities()
 
     monkeypatch.setenv("AUTOBOT_ACTIVITY_CREATE_SCHEMA", "false")
-    disabled = ActivitySpanExporter(f"sqlite:///{tmp_path / 'bare.db'}", timeout=5)
+    disabled = ActivitySpanExporter(
+        f"sqlite:///{tmp_path / 'bare.db'}", timeout=5, spool_dir=tmp_path / "spool"
+    )
     monkeypatch.delenv("AUTOBOT_ACTIVITY_CREATE_SCHEMA")
     created = ActivitySpanExporter(f"sqlite:///{tmp_path / 'created.db'}", timeout=5)
     try:
-        assert disabled.export(batch) is SpanExportResult.FAILURE  # no tables, none made
+        assert disabled.export(batch) is SpanExportResult.SUCCESS  # no tables, none made:
+        assert disabled.spool.has_pending()  # the batch waits in the spool
         assert created.export(batch) is SpanExportResult.SUCCESS
     finally:
         disabled.shutdown()

@@ -24,6 +24,8 @@ EXPORTER_NAME = "autobot_activity"
 """This exporter's name in the ``opentelemetry_traces_exporter`` entry-point group."""
 INSTRUMENTATION_DISTRIBUTION = "autobot-activity-otel"
 _DISABLED_ENV = "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
+SDK_INTERNAL_METRICS_ENV = "OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED"
+"""Read by each BatchSpanProcessor when built: its queue-full drop counter is off without it."""
 _configured: weakref.WeakKeyDictionary[TracerProvider, set[str]] = weakref.WeakKeyDictionary()
 """Database URLs already attached to each provider, so ``configure()`` twice writes once."""
 
@@ -37,6 +39,7 @@ class ActivityConfigurator(_OTelSDKConfigurator):
     """
 
     def _configure(self, **kwargs: Any) -> None:
+        os.environ.setdefault(SDK_INTERNAL_METRICS_ENV, "true")  # as configure() does
         if not os.environ.get(OTEL_TRACES_EXPORTER):
             kwargs.setdefault("trace_exporter_names", [EXPORTER_NAME])
         super()._configure(**kwargs)
@@ -48,7 +51,11 @@ def configure(database_url: str | None = None, *, instrument: bool = True) -> Tr
     Uses the SDK tracer provider already set, or sets one; adds a ``BatchSpanProcessor``
     with an ``ActivitySpanExporter`` (once per database), and with ``instrument`` turns on
     every instrumentor of autobot-activity-otel whose library is installed.
+
+    Turns on the SDK's own metrics (``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED``, unless set)
+    so a full batch queue's dropped spans are counted, not only logged.
     """
+    os.environ.setdefault(SDK_INTERNAL_METRICS_ENV, "true")
     provider = trace.get_tracer_provider()
     if not isinstance(provider, TracerProvider):
         provider = TracerProvider()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -88,6 +89,9 @@ _SUMMARY_TEXTS = (
 )
 """The secret summary's parallel string arrays, one entry per secret (never a value)."""
 _SECRETS_USED_TYPES = frozenset({ActivityType.TERMINAL, ActivityType.BROWSER})
+MAX_FUTURE_SECONDS = 300
+"""A start further ahead of the exporter's clock than this is not trusted (see ``_times``)."""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class InvalidActivity(ValueError):
@@ -109,7 +113,11 @@ class ActivityRows:
 
 
 def rows_from_span(span: ReadableSpan) -> ActivityRows | None:
-    """Rows for a finished span, or None for a span that is not an activity (or is invalid)."""
+    """Rows for a finished span, or None for a span that is not an activity.
+
+    Raises ``InvalidActivity`` for an activity span with a missing or wrong-typed attribute,
+    so the exporter can set it aside with the reason.
+    """
     context = span.get_span_context()
     return rows_from_attributes(
         span.attributes or {},
@@ -117,6 +125,7 @@ def rows_from_span(span: ReadableSpan) -> ActivityRows | None:
         context.span_id,
         span.start_time or 0,
         span.end_time,
+        strict=True,
     )
 
 
@@ -124,19 +133,23 @@ def rows_from_attributes(
     attributes: Mapping[str, Any],
     trace_id: int,
     span_id: int,
-    start_ns: int,
-    end_ns: int | None,
+    start_ns: int | datetime,
+    end_ns: int | datetime | None,
+    *,
+    strict: bool = False,
 ) -> ActivityRows | None:
     """Rows for an activity's attributes; None when there is no ``activity.type``.
 
-    An activity with a missing or wrong-typed attribute is skipped with a log line that
-    names the attribute and never its value.
+    An activity with a missing or wrong-typed attribute raises ``InvalidActivity`` when
+    ``strict``, else is skipped with a log line that names the attribute, never its value.
     """
     if attr.ACTIVITY_TYPE not in attributes:
         return None
     try:
         return _Builder(attributes).build(trace_id, span_id, start_ns, end_ns)
     except InvalidActivity as exc:
+        if strict:
+            raise
         _logger.warning("activity span skipped: %s", exc)  # names the attribute, no value
         return None
 
@@ -148,7 +161,13 @@ class _Builder:
         self.attributes = attributes
         self.findings: list[tuple[str, Finding]] = []
 
-    def build(self, trace_id: int, span_id: int, start_ns: int, end_ns: int | None) -> ActivityRows:
+    def build(
+        self,
+        trace_id: int,
+        span_id: int,
+        start_ns: int | datetime,
+        end_ns: int | datetime | None,
+    ) -> ActivityRows:
         activity_type = self._activity_type()
         activity_id = self._uuid(attr.ACTIVITY_ID)
         if activity_id is None:
@@ -157,6 +176,7 @@ class _Builder:
             raise InvalidActivity(attr.ACTIVITY_ACTION, "is missing or not a string")
         table = ACTIVITY_TABLES[activity_type]
         metadata = self._metadata(activity_type)
+        timestamp, duration_ms = _times(start_ns, end_ns, metadata)
         common: Row = {
             "user_id": None,
             "session_id": self._text(attr.SESSION_ID, "text"),
@@ -164,8 +184,8 @@ class _Builder:
             "team_id": None,
             "trace_id": f"{trace_id:032x}" if trace_id else None,
             "span_id": f"{span_id:016x}" if span_id else None,
-            "duration_ms": (end_ns - start_ns) / 1e6 if end_ns else None,
-            "timestamp": _utc(start_ns),
+            "duration_ms": duration_ms,
+            "timestamp": timestamp,
         }
         for attribute, column in _ATTRIBUTION.items():
             common[column] = self._attribution_id(attribute, column, metadata)
@@ -345,6 +365,52 @@ class _SecretEntry(NamedTuple):
 def _is_int(value: object) -> bool:
     """An integer that fits a BIGINT (a bool is not one)."""
     return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+
+
+def _times(
+    start: int | datetime, end: int | datetime | None, metadata: Row
+) -> tuple[datetime, float | None]:
+    """The row's timestamp and duration, with a note in ``metadata`` for each repair.
+
+    A span's times are epoch nanoseconds (always UTC). Repaired: a ``datetime`` without a
+    time zone (taken as UTC), a missing start or one more than ``MAX_FUTURE_SECONDS`` ahead
+    of this clock (the row gets the export time, so it is neither hidden from "recent"
+    queries nor kept from retention; the original stays in ``metadata``), and an end before
+    the start (no duration).
+    """
+    now = time.time_ns()
+    start_ns, end_ns = _ns(start, "start", metadata), _ns(end, "end", metadata)
+    notes = metadata.setdefault("time_notes", [])
+    duration = None
+    if start_ns and start_ns > 0 and end_ns is not None:
+        if end_ns >= start_ns:
+            duration = (end_ns - start_ns) / 1e6
+        else:
+            notes.append("end before start: no duration")
+    if start_ns is None or start_ns <= 0:
+        notes.append("start missing: export time used")
+        start_ns = now
+    elif start_ns > now + MAX_FUTURE_SECONDS * 1_000_000_000:
+        notes.append("start in the future: export time used")
+        metadata["original_start_ns"] = str(start_ns)
+        start_ns = now
+    if not notes:
+        del metadata["time_notes"]
+    return _utc(start_ns), duration
+
+
+def _ns(value: int | datetime | None, which: str, metadata: Row) -> int | None:
+    """Epoch nanoseconds from a span time; a naive ``datetime`` is taken as UTC (noted)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            metadata.setdefault("time_notes", []).append(f"{which} had no time zone: UTC assumed")
+            value = value.replace(tzinfo=UTC)
+        return (value - _EPOCH) // timedelta(microseconds=1) * 1000
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return int(value)
+    raise InvalidActivity(f"span {which} time", "is not a time")
 
 
 def _utc(time_ns: int) -> datetime:

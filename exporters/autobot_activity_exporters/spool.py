@@ -1,22 +1,26 @@
 """A durable local spool for batches the database did not take, replayed in order.
 
 One file per batch, written to a temporary name, fsynced and renamed into place, so a crash
-leaves either the whole batch or nothing; names carry a sequence number, so replay keeps the
-order the batches failed in. The spool holds rows as the exporter would write them: already
-redacted (twice). Its size is capped; a batch that does not fit is refused, counted and
-logged, never written in part.
+leaves either the whole batch or nothing; names start with a time-ordered number (then the
+writer's pid and a random part, so processes sharing a spool never overwrite each other), so
+replay keeps the order the batches failed in. The spool holds rows as the exporter would
+write them: already redacted (twice). Its size is capped; a batch that does not fit is
+refused, never written in part. One drainer at a time holds ``replay.lock`` (``flock``,
+released by the kernel when its process dies).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
-import itertools
 import json
 import logging
 import os
 import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -34,6 +38,7 @@ SPOOL_MAX_BYTES_ENV = "AUTOBOT_ACTIVITY_SPOOL_MAX_BYTES"
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 _SUFFIX = ".batch"
 _QUARANTINE = "quarantine"
+_LOCK = "replay.lock"
 
 
 def default_spool_dir(database_url: str) -> Path:
@@ -60,7 +65,7 @@ class Spool:
             os.environ.get(SPOOL_MAX_BYTES_ENV, str(DEFAULT_MAX_BYTES))
         )
         self._lock = threading.Lock()
-        self._sequence: Iterator[int] | None = None
+        self._last_ns = 0
         self._size: int | None = None
 
     def put(self, batch: list[ActivityRows]) -> bool:
@@ -68,13 +73,22 @@ class Spool:
         data = _encode(batch)
         with self._lock:
             self._open()
-            assert self._size is not None and self._sequence is not None
+            assert self._size is not None
             if self._size + len(data) > self.max_bytes:
                 return False
-            path = self.directory / f"{next(self._sequence):020d}{_SUFFIX}"
-            _write_durably(path, data)
+            self._last_ns = max(time.time_ns(), self._last_ns + 1)
+            name = f"{self._last_ns:020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}{_SUFFIX}"
+            _write_durably(self.directory / name, data)
             self._size += len(data)
         return True
+
+    def has_pending(self) -> bool:
+        """Whether any batch waits (cheaper than ``pending()``: stops at the first)."""
+        try:
+            with os.scandir(self.directory) as entries:
+                return any(entry.name.endswith(_SUFFIX) for entry in entries)
+        except FileNotFoundError:
+            return False
 
     def pending(self) -> list[Path]:
         """The spooled batch files, in the order they were written."""
@@ -86,12 +100,30 @@ class Spool:
         return _decode(path.read_bytes())
 
     def remove(self, path: Path) -> None:
-        """Forget a batch once the database has committed it."""
+        """Forget a batch once the database has committed it (gone already is fine)."""
         with self._lock:
-            size = path.stat().st_size
-            path.unlink()
+            try:
+                size = path.stat().st_size
+                path.unlink()
+            except FileNotFoundError:
+                return
             if self._size is not None:
                 self._size -= size
+
+    @contextlib.contextmanager
+    def draining(self) -> Iterator[bool]:
+        """Hold the spool's drain lock if no one else does; yields whether it was acquired."""
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.directory / _LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)  # closing releases the lock
 
     def quarantine(self, rows: ActivityRows, reason: str) -> Path:
         """Set aside an activity the database rejects whatever happens, with the reason."""
@@ -102,15 +134,35 @@ class Spool:
         _write_durably(path, json.dumps(record).encode())
         return path
 
+    def quarantine_span(self, reason: str, attributes: Mapping[str, object]) -> Path:
+        """Set aside a span that cannot become rows: the reason and its attributes' names and
+        types only (its values were never redacted, so none is stored)."""
+        folder = self.directory / _QUARANTINE
+        folder.mkdir(parents=True, exist_ok=True)
+        shape = {key: type(value).__name__ for key, value in attributes.items()}
+        path = folder / f"span-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.json"
+        _write_durably(path, json.dumps({"reason": reason, "attributes": shape}).encode())
+        return path
+
+    def quarantine_file(self, path: Path, reason: str) -> Path:
+        """Move a batch file that cannot be read back aside (it holds redacted rows only)."""
+        folder = self.directory / _QUARANTINE
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / path.name
+        with self._lock:
+            size = path.stat().st_size
+            os.replace(path, target)
+            if self._size is not None:
+                self._size -= size
+        (folder / f"{path.name}.reason").write_text(reason)
+        return target
+
     def _open(self) -> None:
-        """Find where the sequence stands (after a restart too) and how much is stored."""
-        if self._sequence is not None:
+        """Find how much is stored (after a restart too)."""
+        if self._size is not None:
             return
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        files = self.pending()
-        last = int(files[-1].name.removesuffix(_SUFFIX)) if files else 0
-        self._sequence = itertools.count(last + 1)
-        self._size = sum(path.stat().st_size for path in files)
+        self._size = sum(path.stat().st_size for path in self.pending())
 
 
 def _write_durably(path: Path, data: bytes) -> None:
@@ -138,11 +190,13 @@ def _tag(value: Any) -> Any:
 
 
 def _untag(value: dict[str, Any]) -> Any:
-    if len(value) == 1:
-        if "$uuid" in value:
-            return uuid.UUID(value["$uuid"])
-        if "$datetime" in value:
-            return datetime.fromisoformat(value["$datetime"])
+    """A tagged UUID or datetime back; any other object (a look-alike in metadata) as it is."""
+    if len(value) == 1 and isinstance(tagged := next(iter(value.values())), str):
+        with contextlib.suppress(ValueError):
+            if "$uuid" in value:
+                return uuid.UUID(tagged)
+            if "$datetime" in value:
+                return datetime.fromisoformat(tagged)
     return value
 
 

@@ -1,0 +1,97 @@
+"""Which database failures are a row's fault, and how a batch gets past a bad row.
+
+A failure is *permanent* when the database (or the driver, before sending) refuses a value:
+retrying the same row can never succeed, so it is isolated and quarantined. Everything else
+(connection refused or reset, timeouts, a missing table, a lock, an unknown error) is
+*transient*: the batch is kept and retried, because losing it would be worse than waiting.
+"""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from collections.abc import Awaitable, Callable, Iterator
+
+from sqlalchemy import exc as sa_exc
+
+from autobot_activity_exporters.rows import ActivityRows
+
+PERMANENT_SQLSTATE_CLASSES = frozenset({"22", "23", "54"})
+"""Data exception, integrity constraint violation, program limit exceeded (PostgreSQL)."""
+_PERMANENT = (
+    sa_exc.IntegrityError,
+    sa_exc.DataError,
+    sqlite3.IntegrityError,
+    sqlite3.DataError,
+    TypeError,
+    ValueError,  # includes asyncpg's client-side DataError and UnicodeError
+    OverflowError,
+)
+"""Refusals of a value: by the database, or by the driver while encoding it."""
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    """The error, then what it wraps (SQLAlchemy's ``orig``, then explicit causes)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = getattr(current, "orig", None) or current.__cause__
+
+
+def sqlstate(error: BaseException) -> str | None:
+    """The PostgreSQL SQLSTATE (or SQLite error name) anywhere in the chain."""
+    for current in _chain(error):
+        code = getattr(current, "sqlstate", None) or getattr(current, "sqlite_errorname", None)
+        if isinstance(code, str):
+            return code
+    return None
+
+
+def is_permanent(error: BaseException) -> bool:
+    """Whether the database refuses this data whatever happens (see the module docstring).
+
+    PostgreSQL says so through the SQLSTATE class; elsewhere the exception types decide.
+    """
+    code = sqlstate(error)
+    if code is not None and not code.startswith("SQLITE"):
+        return code[:2] in PERMANENT_SQLSTATE_CLASSES
+    return any(isinstance(current, _PERMANENT) for current in _chain(error))
+
+
+def describe(error: BaseException) -> str:
+    """A reason without values: the exception types down the chain and the SQLSTATE."""
+    types = list(dict.fromkeys(type(current).__name__ for current in _chain(error)))
+    code = sqlstate(error)
+    return " <- ".join(types) + (f" (SQLSTATE {code})" if code else "")
+
+
+async def deliver(
+    batch: list[ActivityRows],
+    write: Callable[[list[ActivityRows]], Awaitable[None]],
+    quarantine: Callable[[ActivityRows, str], None],
+) -> None:
+    """Write the batch; on a permanent failure split it, so only the bad activity is set aside.
+
+    A transient failure propagates (the caller keeps the batch). Each half is its own
+    transaction, so k bad rows in n cost O(k log n) extra round trips, and a half written
+    before a later transient failure is written again harmlessly (inserts are idempotent).
+    """
+    try:
+        await write(batch)
+    except Exception as error:
+        if not is_permanent(error):
+            raise
+        if len(batch) == 1:
+            quarantine(batch[0], describe(error))
+            return
+        middle = len(batch) // 2
+        await deliver(batch[:middle], write, quarantine)
+        await deliver(batch[middle:], write, quarantine)
+
+
+def backoff(failures: int, base: float, cap: float) -> float:
+    """Seconds to wait after ``failures`` failures in a row: exponential, "equal jitter"."""
+    ceiling = min(cap, base * 2 ** min(failures, 32))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
