@@ -243,6 +243,13 @@ TOOLS: tuple[Tool, ...] = (
         positional={"": 1},
     ),
     Tool(
+        "cloud-cli",
+        word_set("aws gcloud"),
+        value_flags=word_set(
+            "--secret --secret-id --project --region --zone --profile --account --query --output"
+        ),
+    ),
+    Tool(
         "config-value",
         word_set("aws npm yarn pnpm"),
         subcommands=word_set("set"),

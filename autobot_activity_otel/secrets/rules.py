@@ -115,8 +115,10 @@ _AUTH_QUALIFIERS = word_set("basic http https proxy api bearer digest")
 _TRAILING_NOISE = word_set("value b64 base64 hex str string text data raw plain base")
 _NOT_SECRET_FIRST = word_set(
     """no ask prompt show reset forgot change generate rotate require requires use skip with
-    without has is allow enable disable expose hide save store min max"""
+    without has is allow enable disable expose hide save store min max list get delete remove
+    export import describe fetch revoke"""
 )
+"""A first word that makes the name an action or a setting about secrets, not one."""
 
 
 def secret_name(name: str) -> bool:
@@ -133,7 +135,7 @@ def secret_name(name: str) -> bool:
         return any(part in _KEY_QUALIFIERS for part in parts[:-1])
     if last == "auth":  # BASIC_AUTH=user:pass, but not LOG_AUTH or auth=None
         return len(parts) > 1 and parts[-2] in _AUTH_QUALIFIERS
-    return last == "id" and len(parts) > 1 and parts[-2] == "secret"
+    return last == "id" and "secret_id" in name.lower()  # Vault AppRole; AWS --secret-id names
 
 
 # --- vendor formats -----------------------------------------------------------------------------
@@ -341,9 +343,9 @@ def assignment_candidates(
             start -= 1
         end = _NAME_TAIL.match(text, hit.end()).end()
         done = end
-        name = text[start:end].lstrip("-.")
-        if not name or (start and text[start - 1] in "${%"):
-            continue  # a reference such as $DB_PASSWORD or ${TOKEN}
+        name = text[start:end].lstrip(".")
+        if not name or name[0] == "-" or (start and text[start - 1] in "${%"):
+            continue  # a flag (the command rules know what it means) or $DB_PASSWORD, ${TOKEN}
         if _DOC_FIELD.search(text, max(0, start - 12), start):
             continue  # a docstring field: ``:param token: ...``, ``:type token: str``
         op = _ASSIGN_OP.match(text, end)
