@@ -1,0 +1,313 @@
+"""Lose nothing, block nothing: outage, crash and load against the real PostgreSQL.
+
+Each test drives a real TracerProvider + BatchSpanProcessor + ActivitySpanExporter; the
+outage and the crash put a TCP proxy of the test's own between the exporter and the server.
+Figures (latency ratio, throughput) are printed for docs/reliability.md (run with ``-s``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from conftest import PG_HOST, PG_PORT, on_engine, pg_admin, pg_available, require, run_async
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from tcp_proxy import TcpProxy
+
+from autobot_activity_exporters import ActivitySpanExporter
+from autobot_activity_exporters.schema import upgrade
+from autobot_activity_otel import attributes as attr
+from autobot_activity_otel import recording as recording_module
+from autobot_activity_otel.recording import recording
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def database() -> Iterator[str]:
+    """A PostgreSQL database of this module's own, migrated, dropped afterwards."""
+    require(pg_available(), "PostgreSQL not reachable on 127.0.0.1:5432")
+    name = f"autobot_activity_reliability_{os.getpid()}"
+    run_async(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    run_async(pg_admin(f'CREATE DATABASE "{name}"'))
+    try:
+        run_async(on_engine(f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/{name}", upgrade))
+        yield name
+    finally:
+        run_async(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _fetch_ids(name: str) -> list[uuid.UUID]:
+    connection = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user="postgres", database=name)
+    try:
+        ids = [row[0] for row in await connection.fetch("SELECT id FROM terminal_activities")]
+        await connection.execute("TRUNCATE terminal_activities, secret_usage")
+        return ids
+    finally:
+        await connection.close()
+
+
+def take_rows(name: str) -> list[uuid.UUID]:
+    """Every terminal activity id in the database (emptied for the next test)."""
+    return run_async(_fetch_ids(name))
+
+
+@pytest.fixture
+def proxy() -> Iterator[TcpProxy]:
+    proxy = TcpProxy(PG_HOST, PG_PORT)
+    proxy.restore()
+    yield proxy
+    proxy.cut()
+
+
+class Pipeline:
+    """The SDK pipeline an application has: provider -> BatchSpanProcessor -> our exporter.
+
+    Activities are recorded through ``recording()`` (the path every instrumentation takes),
+    whose tracer is pointed at this provider; drops are read from the SDK's own metrics.
+    """
+
+    def __init__(self, url: str, spool: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "true")
+        for name in ("SCHEDULE_DELAY", "MAX_QUEUE_SIZE", "MAX_EXPORT_BATCH_SIZE"):
+            monkeypatch.delenv(f"OTEL_BSP_{name}", raising=False)
+        self.reader = InMemoryMetricReader()
+        meters = MeterProvider(metric_readers=[self.reader])
+        self.exporter = ActivitySpanExporter(
+            url, timeout=5, spool_dir=spool, meter_provider=meters, create_schema=False
+        )
+        self.provider = TracerProvider()
+        self.provider.add_span_processor(BatchSpanProcessor(self.exporter, meter_provider=meters))
+        monkeypatch.setattr(recording_module, "_tracer", self.provider.get_tracer("reliability"))
+
+    @staticmethod
+    def activity(index: int) -> uuid.UUID:
+        """One instrumented call's tracking: a terminal activity with a command line."""
+        with recording(attr.ActivityType.TERMINAL, "execute") as record:
+            record.set_text(attr.PROCESS_COMMAND_LINE, f"make build-{index}", "command")
+            record.set(attr.PROCESS_EXIT_CODE, 0)
+        return record.activity_id
+
+    def finish(self) -> None:
+        """Push the queue through, replay the spool, stop."""
+        self.provider.force_flush()
+        assert self.exporter.force_flush(60_000), "spool not drained"
+        self.provider.shutdown()
+
+    def dropped(self) -> int:
+        """Spans the SDK's queue dropped plus activities our exporter dropped."""
+        data = self.reader.get_metrics_data()
+        total = 0
+        for resource in data.resource_metrics if data else ():
+            for scope in resource.scope_metrics:
+                for metric in scope.metrics:
+                    for point in metric.data.data_points:
+                        if metric.name == "autobot_activity.dropped" or (
+                            metric.name.startswith("otel.sdk.processor.span")
+                            and "error.type" in point.attributes
+                        ):
+                            total += point.value
+        return total
+
+
+def test_a_ten_second_outage_loses_nothing_and_does_not_slow_the_caller(
+    database: str, proxy: TcpProxy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:{proxy.port}/{database}"
+    pipeline = Pipeline(url, tmp_path / "spool", monkeypatch)
+    total, rate, cut_at, outage = 10_000, 500, 2_500, 10.0
+    produced: list[uuid.UUID] = []
+    normal: list[float] = []
+    during: list[float] = []
+    spooled_during_outage = False
+    started = time.monotonic()
+    cut_since: float | None = None
+    for index in range(total):
+        if index == cut_at:
+            proxy.cut()
+            cut_since = time.monotonic()
+        if cut_since is not None and time.monotonic() - cut_since >= outage:
+            spooled_during_outage = pipeline.exporter.spool.has_pending()
+            proxy.restore()
+            cut_since = None
+        began = time.perf_counter()
+        produced.append(pipeline.activity(index))
+        latency = time.perf_counter() - began
+        if index >= 200:  # past warm-up
+            (during if cut_since is not None else normal).append(latency)
+        delay = started + (index + 1) / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+    assert cut_since is None, "the outage did not end within the run"
+    pipeline.finish()
+
+    rows = take_rows(database)
+    assert spooled_during_outage, "the outage never reached the spool"
+    assert len(rows) == total and set(rows) == set(produced), "activities lost or doubled"
+    assert pipeline.dropped() == 0
+    ratio = statistics.median(during) / statistics.median(normal)
+    print(
+        f"\noutage: median call {statistics.median(normal) * 1e6:.0f} us normal,"
+        f" {statistics.median(during) * 1e6:.0f} us during a {outage:.0f} s outage"
+        f" (ratio {ratio:.2f}); {len(during)} calls during it"
+    )
+    assert ratio <= 2.0, "calls slowed down during the outage"
+
+
+_CHILD = textwrap.dedent(
+    """
+    import os, sys, time
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
+    from autobot_activity_exporters import ActivitySpanExporter
+    from autobot_activity_otel import attributes as attr
+    from autobot_activity_otel.recording import recording
+
+    url, spool, acknowledged = sys.argv[1:4]
+    ack = os.open(acknowledged, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+
+    class Acknowledging(ActivitySpanExporter):
+        # Writes the ids of every batch export() returned SUCCESS for: durable from then on.
+        def export(self, spans):
+            result = super().export(spans)
+            if result is SpanExportResult.SUCCESS:
+                ids = "".join(f"{s.attributes[attr.ACTIVITY_ID]}\\n" for s in spans)
+                os.write(ack, ids.encode())
+                os.fsync(ack)
+            return result
+
+    provider = TracerProvider()
+    exporter = Acknowledging(url, timeout=5, spool_dir=spool, create_schema=False)
+    provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=100))
+    trace.set_tracer_provider(provider)
+    index = 0
+    while True:
+        with recording(attr.ActivityType.TERMINAL, "execute") as record:
+            record.set_text(attr.PROCESS_COMMAND_LINE, f"deploy step-{index}", "command")
+        index += 1
+        time.sleep(0.0005)  # about 1,500 a second: below what the queue holds
+    """
+)
+_REPLAYER = textwrap.dedent(
+    """
+    import sys, time
+    from autobot_activity_exporters import ActivitySpanExporter
+
+    url, spool = sys.argv[1:3]
+    exporter = ActivitySpanExporter(url, timeout=5, spool_dir=spool, create_schema=False)
+    deadline = time.monotonic() + 60
+    while exporter.spool.has_pending() and time.monotonic() < deadline:  # no new span needed
+        time.sleep(0.1)
+    exporter.shutdown()
+    sys.exit(1 if exporter.spool.has_pending() else 0)
+    """
+)
+
+
+def _acknowledged(path: Path) -> list[str]:
+    text = path.read_text() if path.exists() else ""
+    return text[: text.rfind("\n") + 1].split()
+
+
+def test_sigkill_loses_nothing_that_was_acknowledged_to_the_spool(
+    database: str, proxy: TcpProxy, tmp_path: Path
+) -> None:
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:{proxy.port}/{database}"
+    spool, acknowledged = tmp_path / "spool", tmp_path / "acknowledged"
+    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+    child = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, url, str(spool), str(acknowledged)], env=environment
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while len(_acknowledged(acknowledged)) < 1_000 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        written_directly = len(_acknowledged(acknowledged))
+        proxy.cut()  # from now on every batch goes to the spool
+        while len(_acknowledged(acknowledged)) < written_directly + 2_000:
+            assert time.monotonic() < deadline, "the child acknowledged too little"
+            time.sleep(0.05)
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait()
+    acknowledged_ids = {uuid.UUID(text) for text in _acknowledged(acknowledged)}
+    spooled = list(spool.glob("*.batch"))
+    assert spooled, "nothing was spooled before the kill"
+
+    proxy.restore()
+    replay = subprocess.run(
+        [sys.executable, "-c", _REPLAYER, url, str(spool)], env=environment, timeout=90
+    )
+    assert replay.returncode == 0, "the restarted exporter did not empty the spool"
+
+    rows = set(take_rows(database))
+    missing = acknowledged_ids - rows
+    print(
+        f"\ncrash: {len(acknowledged_ids)} acknowledged ({written_directly}+ written directly,"
+        f" {len(spooled)} batches spooled), {len(rows)} rows after replay, {len(missing)} missing"
+    )
+    assert not missing, "acknowledged activities lost"
+
+
+def test_sixteen_producers_at_two_thousand_per_second_drop_nothing(
+    database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/{database}"
+    pipeline = Pipeline(url, tmp_path / "spool", monkeypatch)
+    seconds, producers, rate = 20.0, 16, 2_000
+    per_producer = rate / producers
+    produced: list[uuid.UUID] = []  # list.append is atomic under the GIL
+    started = time.monotonic()
+
+    def thread_producer(offset: int) -> None:
+        count = 0
+        while (elapsed := time.monotonic() - started) < seconds:
+            produced.append(pipeline.activity(offset + count))
+            count += 1
+            time.sleep(max(0.0, count / per_producer - elapsed))
+
+    async def task_producer(offset: int) -> None:
+        count = 0
+        while (elapsed := time.monotonic() - started) < seconds:
+            produced.append(pipeline.activity(offset + count))
+            count += 1
+            await asyncio.sleep(max(0.0, count / per_producer - elapsed))
+
+    async def tasks() -> None:
+        await asyncio.gather(*(task_producer(1_000_000 * (8 + n)) for n in range(8)))
+
+    threads = [threading.Thread(target=thread_producer, args=(1_000_000 * n,)) for n in range(8)]
+    threads.append(threading.Thread(target=asyncio.run, args=(tasks(),)))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.monotonic() - started
+    pipeline.finish()
+
+    rows = take_rows(database)
+    dropped = pipeline.dropped()
+    print(
+        f"\nload: {len(produced)} activities from 8 threads + 8 tasks in {elapsed:.1f} s"
+        f" ({len(produced) / elapsed:.0f}/s), {len(rows)} rows, {dropped} dropped"
+    )
+    assert len(produced) >= 0.9 * seconds * rate, "the producers fell behind the target rate"
+    assert len(rows) + dropped == len(produced) and set(rows) <= set(produced)
+    assert dropped == 0
