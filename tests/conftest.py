@@ -7,6 +7,8 @@ a temporary folder of the session's, never in the real home.
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
 import os
 import socket
 import tempfile
@@ -32,6 +34,7 @@ from autobot_activity_exporters.store import ActivityStore
 from autobot_activity_exporters.viewer import Viewer
 from autobot_activity_otel.attributes import ACTIVITY_TYPE
 from autobot_activity_otel.secrets.fingerprint import KEY_ENV, STATE_DIR_ENV, fingerprint_key
+from autobot_activity_otel.secrets.registry import Registry
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 _session_state = Path(tempfile.mkdtemp(prefix="autobot-activity-tests-"))
@@ -42,6 +45,57 @@ _memory = InMemorySpanExporter()
 _provider = TracerProvider()
 _provider.add_span_processor(SimpleSpanProcessor(_memory))
 trace.set_tracer_provider(_provider)
+
+# --- the planted-secret sweep (tests/planted.py): what it searches at the end of the run ---
+import planted  # noqa: E402  (tests/ is on sys.path, like this conftest's own folder)
+
+planted.ARCHIVE = _session_state / "sweep"
+SESSION_LOG = _session_state / "logs" / "session.log"
+"""Every log record of the run: the project's loggers at DEBUG, everyone else's at WARNING."""
+SESSION_LOG.parent.mkdir(parents=True)
+_session_log = logging.FileHandler(SESSION_LOG, encoding="utf-8")
+_session_log.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+logging.getLogger().addHandler(_session_log)
+for _package in ("autobot_activity_otel", "autobot_activity_exporters"):
+    logging.getLogger(_package).setLevel(logging.DEBUG)
+_basetemp: list[Path] = []
+_register = Registry.register
+
+
+@functools.wraps(_register)
+def _recording_register(self: Registry, secret_id: Any, value: Any) -> None:
+    _register(self, secret_id, value)
+    planted.record_registered(value)
+
+
+Registry.register = _recording_register  # type: ignore[method-assign]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _sweep_basetemp(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Remember pytest's temporary folder: its SQLite files, spools and logs are swept too."""
+    _basetemp.append(tmp_path_factory.getbasetemp())
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if any planted or registered secret value was stored, spooled or logged."""
+    _session_log.flush()
+    leaks = planted.find_leaks([_session_state, *_basetemp], planted.values())
+    if not leaks:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    lines = ["planted-secret sweep: secret values found (file, value number):", *leaks]
+    for line in lines:
+        if reporter is not None:
+            reporter.write_line(line, red=True)
+        else:
+            print(line)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def archive_database(url: str) -> None:
+    """Keep the database's rows for the sweep before a fixture truncates or drops it."""
+    planted.archive_database(url)
 
 
 @pytest.fixture(autouse=True)
@@ -172,6 +226,7 @@ def postgres_activity_url() -> Iterator[str | None]:
         run_async(on_engine(url, upgrade))
         yield url
     finally:
+        archive_database(url)
         run_async(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
@@ -227,12 +282,14 @@ def activity_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Acti
     if request.param == "postgresql":
         url = request.getfixturevalue("postgres_activity_url")
         require(url is not None, "PostgreSQL not reachable on 127.0.0.1:5432")
+        archive_database(url)
         run_async(on_engine(url, _truncate))
     else:
         url = f"sqlite+aiosqlite:///{tmp_path / 'activity.db'}"
     db = ActivityDB(url, request.param)
     yield db
     db.exporter.shutdown()
+    archive_database(url)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -240,12 +297,15 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
     """An empty database: a new SQLite file, or a new PostgreSQL database dropped afterwards."""
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+        archive_database(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
         return
     require(pg_available(), "PostgreSQL not reachable on 127.0.0.1:5432")
     name = f"autobot_activity_test_{os.getpid()}_empty"
     run_async(pg_admin(f'DROP DATABASE IF EXISTS "{name}"'))
     run_async(pg_admin(f'CREATE DATABASE "{name}"'))
+    url = f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/{name}"
     try:
-        yield f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/{name}"
+        yield url
     finally:
+        archive_database(url)
         run_async(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

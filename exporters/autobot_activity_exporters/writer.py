@@ -31,9 +31,14 @@ def group_by_table(batch: Iterable[ActivityRows]) -> dict[Table, list[Row]]:
 
 
 def insert_ignoring_duplicates(table: Table, dialect_name: str) -> Insert:
-    """``INSERT`` that skips rows whose id already exists (``ON CONFLICT DO NOTHING``)."""
+    """``INSERT`` that skips rows whose id already exists (``ON CONFLICT DO NOTHING``).
+
+    No conflict target on purpose: naming one (``(id)``) makes PostgreSQL check each new row
+    against the row-level security SELECT policy, which a writer with no viewer fails.
+    The id is the only unique key, so the effect is the same.
+    """
     if dialect_name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing(index_elements=["id"])
+        return postgresql.insert(table).on_conflict_do_nothing()
     if dialect_name == "sqlite":
         return sqlite.insert(table).on_conflict_do_nothing()
     raise NotImplementedError(
@@ -81,7 +86,7 @@ async def _copy_and_insert(connection: AsyncConnection, grouped: dict[Table, lis
         await connection.execute(
             text(
                 f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM "{staging}"'
-                " ON CONFLICT (id) DO NOTHING"
+                " ON CONFLICT DO NOTHING"
             )
         )
 

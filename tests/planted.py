@@ -1,0 +1,258 @@
+"""The planted-secret sweep: no planted or registered value is stored, spooled or logged.
+
+Values come from three places: ``PLANTED`` (the literals tests plant in commands, fields and
+outputs; a new test adds its value here or calls ``plant``), every value registered with the
+secret registry during the run (``tests/conftest.py`` records them), and the positive cases
+of the secret corpus. At the end of the run ``conftest.pytest_sessionfinish`` searches the
+archives of every test database (``archive_database``: each database's rows, written before
+it is truncated or dropped), the session's state, spool and log folder and pytest's
+temporary folders (SQLite files, spools, logs) for each value, raw and JSON-escaped. It
+reports the file and the value's number, never the value, and fails the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import json
+import re
+import sqlite3
+import sys
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+PLANTED: set[str] = {
+    "Sup3rS3cret-planted-pw",  # test_terminal
+    "Tr0ub4dor-planted-pw-81",  # browser_site
+    "Vnc-Typed-S3cret-9931",  # test_desktop_vnc
+    "Seed-Typed-S3cret-4417",  # test_desktop_tracking
+    "qq-planted-upload-secret",  # test_file_tracking
+    "rr-planted-row-secret",  # test_file_rows
+    "zq9-planted-file-token",  # test_file_instrumentation
+    "Zq8-denied-Pw-4471",  # secrets/test_secret_audit
+    "Zq8-denied-Pw-5521",  # test_exporter
+    "pl4nted-broker-value-91",  # test_exporter
+    "missed-by-a-buggy-hook-77",  # test_exporter
+    "s3cr3t-value-for-replay",  # test_exporter
+    "sk_live_planted_51Habc0123456789",  # test_browser_async
+    "gh-planted-Zq81xW",  # test_browser_tracking
+    "Br0ker-Injected-Value-7731",  # secrets/test_secret_registry
+    "Acl-planted-Pw-60417",  # test_access_control
+    "Retention-planted-Tok-5829",  # test_retention
+}
+_registered: set[str] = set()
+_lock = threading.Lock()
+MIN_LENGTH = 8
+MIN_DISTINCT = 5
+ARCHIVE: Path | None = None
+"""Where ``archive_database`` writes (the session's folder, set by tests/conftest.py)."""
+_CORPUS = Path(__file__).parent / "secrets" / "secret_corpus.py"
+_CHUNK = 8 * 1024 * 1024
+
+
+def plant(value: str) -> str:
+    """Add a value to the sweep (for values made up at run time); returns it."""
+    with _lock:
+        PLANTED.add(value)
+    return value
+
+
+def record_registered(value: object) -> None:
+    """Remember a value given to the secret registry, if it is distinctive enough to sweep.
+
+    Property tests register short or repetitive strings (``0000``, ``aaaaaaaa``) that occur
+    in any database file by chance; those would only make the sweep cry wolf.
+    """
+    if isinstance(value, str) and sweepable(value):
+        with _lock:
+            _registered.add(value)
+
+
+def sweepable(value: str) -> bool:
+    return len(value) >= MIN_LENGTH and len(set(value)) >= MIN_DISTINCT and value.isprintable()
+
+
+def values() -> list[str]:
+    """Every value the sweep looks for, in a stable order (reports name them by index)."""
+    with _lock:
+        found = PLANTED | _registered
+    return sorted(found | _corpus_secrets())
+
+
+def _corpus_secrets() -> set[str]:
+    spec = importlib.util.spec_from_file_location("planted_secret_corpus", _CORPUS)
+    if spec is None or spec.loader is None:
+        return set()
+    module = sys.modules.get(spec.name) or importlib.util.module_from_spec(spec)
+    if spec.name not in sys.modules:
+        sys.modules[spec.name] = module  # dataclasses look their module up there
+        spec.loader.exec_module(module)
+    return {case.secret for case in module.POSITIVES if case.secret and sweepable(case.secret)}
+
+
+# --- where values could end up ---
+
+
+def archive_database(url: str, folder: Path | None = None) -> None:
+    """Write every string of every row of the database at ``url`` to a new file in ``folder``.
+
+    Called before a test database is truncated or dropped, so the sweep sees the whole run's
+    rows. Strings are written as stored (JSON documents unpacked), one per line.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        strings = list(_sqlite_strings(parsed.database))
+    else:
+        strings = _run(_postgres_strings(parsed.host, parsed.port, parsed.database))
+    folder = folder or ARCHIVE
+    if not strings or folder is None:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    with _lock:
+        number = len(list(folder.iterdir()))
+        target = folder / f"{number:05d}-{parsed.get_backend_name()}.txt"
+        target.write_text("\n".join(strings), encoding="utf-8", errors="surrogatepass")
+
+
+def _sqlite_strings(database: str | None) -> Iterator[str]:
+    if not database or not Path(database).exists():
+        return
+    connection = sqlite3.connect(database)
+    try:
+        tables = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        for (table,) in tables.fetchall():
+            for row in connection.execute(f'SELECT * FROM "{table}"'):
+                for value in row:
+                    yield from _strings(value)
+    finally:
+        connection.close()
+
+
+async def _postgres_strings(host: str | None, port: int | None, database: str | None) -> list[str]:
+    try:
+        connection = await asyncpg.connect(host=host, port=port, user="postgres", database=database)
+    except (OSError, asyncpg.PostgresError):
+        return []
+    try:
+        tables = await connection.fetch(
+            "SELECT schemaname, tablename FROM pg_tables"
+            " WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"
+        )
+        found: list[str] = []
+        for schema, table in tables:
+            rows = await connection.fetch(f'SELECT to_jsonb(t)::text FROM "{schema}"."{table}" t')
+            for (document,) in rows:
+                found.extend(_strings(json.loads(document)))
+        return found
+    finally:
+        await connection.close()
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """The string leaves of a value; a string holding a JSON document is unpacked too."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, str):
+        yield value
+        if value[:1] in ("{", "["):
+            with contextlib.suppress(ValueError):
+                yield from _strings(json.loads(value))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(key)
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
+
+
+def _run(coroutine: Any) -> Any:
+    """Run a coroutine from sync code, even when called inside a running event loop."""
+    result: list[Any] = []
+    thread = threading.Thread(target=lambda: result.append(asyncio.run(coroutine)))
+    thread.start()
+    thread.join()
+    return result[0] if result else []
+
+
+# --- the search ---
+
+
+def find_leaks(roots: Iterable[Path], planted: Sequence[str]) -> list[str]:
+    """``"<file>: planted value #<n>"`` for each value found in a file under ``roots``.
+
+    Values are searched raw (UTF-8) and JSON-escaped, with one compiled pattern per run.
+    """
+    forms: dict[bytes, int] = {}
+    for index, value in enumerate(planted):
+        for form in _forms(value):
+            forms.setdefault(form, index)
+    if not forms:
+        return []
+    pattern = re.compile(_trie(sorted(forms)))
+    overlap = max(map(len, forms))
+    leaks = []
+    for path in _files(roots):
+        for index in sorted({forms[match] for match in _matches(path, pattern, overlap)}):
+            leaks.append(f"{path}: planted value #{index}")
+    return leaks
+
+
+def _trie(needles: Sequence[bytes]) -> bytes:
+    """One regex for many literals, shared prefixes merged, so a scan costs one pass."""
+    root: dict[int, Any] = {}
+    for needle in needles:
+        node = root
+        for byte in needle:
+            node = node.setdefault(byte, {})
+        node[-1] = {}  # a needle ends here
+
+    def render(node: dict[int, Any]) -> bytes:
+        ends = -1 in node
+        branches = [
+            re.escape(bytes([byte])) + render(child) for byte, child in node.items() if byte != -1
+        ]
+        if not branches:
+            return b""
+        body = branches[0] if len(branches) == 1 else b"(?:" + b"|".join(branches) + b")"
+        if ends:  # the longest needle wins; a shorter one ending here still matches
+            return b"(?:" + body + b")?"
+        return body
+
+    return render(root)
+
+
+def _forms(value: str) -> set[bytes]:
+    raw = value.encode("utf-8", "surrogatepass")
+    escaped = json.dumps(value)[1:-1].encode("ascii")
+    unicode_escaped = json.dumps(value, ensure_ascii=False)[1:-1].encode("utf-8", "surrogatepass")
+    return {raw, escaped, unicode_escaped}
+
+
+def _files(roots: Iterable[Path]) -> Iterator[Path]:
+    for root in roots:
+        if root.is_file():
+            yield root
+        elif root.is_dir():
+            yield from (path for path in sorted(root.rglob("*")) if path.is_file())
+
+
+def _matches(path: Path, pattern: re.Pattern[bytes], overlap: int) -> set[bytes]:
+    """Every needle in the file, read in chunks that overlap by the longest needle."""
+    found: set[bytes] = set()
+    try:
+        with path.open("rb") as handle:
+            tail = b""
+            while chunk := handle.read(_CHUNK):
+                data = tail + chunk
+                found.update(match.group() for match in pattern.finditer(data))
+                tail = data[-overlap:]
+    except OSError:
+        pass
+    return found

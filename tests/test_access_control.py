@@ -1,0 +1,433 @@
+"""Isolation: each viewer sees exactly its scope, through the store and, on PostgreSQL, in SQL.
+
+Two orgs, three teams, five users, plus two unattributed activities (one in org 1's team 2,
+one with no tenancy at all). Each person has a terminal activity that used a secret and a
+file activity. The store is checked on SQLite and PostgreSQL; on PostgreSQL the same sets are
+checked in raw SQL as the application role with row-level security, through a store whose
+query code forgot the viewer, and as a non-superuser table owner (RLS is forced).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+import planted
+import pytest
+from alembic import command
+from opentelemetry.sdk.trace.export import SpanExportResult
+from sqlalchemy import Select, Table, select
+from sqlalchemy.engine import make_url
+
+from autobot_activity_exporters import ActivitySpanExporter
+from autobot_activity_exporters.database import create_engine
+from autobot_activity_exporters.models import ACTIVITY_TABLES, TABLES
+from autobot_activity_exporters.retention import prune
+from autobot_activity_exporters.schema import alembic_config, upgrade
+from autobot_activity_exporters.store import ActivityStore
+from autobot_activity_exporters.viewer import APPLICATION_ROLE, Role, Viewer
+from autobot_activity_otel import attributes as attr
+from autobot_activity_otel.attributes import ActivityType
+from autobot_activity_otel.context import activity_context
+from autobot_activity_otel.recording import ActivityRecord
+
+if TYPE_CHECKING:  # conftest is not importable by name when another conftest.py exists
+    from conftest import ActivityDB, SpanCapture
+
+
+def _id(n: int) -> uuid.UUID:
+    return uuid.UUID(f"0192f0c1-0000-7000-8000-{n:012d}")
+
+
+ORG1, ORG2 = _id(101), _id(102)
+TEAM1, TEAM2, TEAM3 = _id(201), _id(202), _id(203)
+U1, U2, U3, U4, U5 = (_id(n) for n in range(1, 6))
+PASSWORD = planted.plant("Acl-planted-Pw-60417")
+
+
+@dataclass(frozen=True)
+class Person:
+    """Whose activities a label's rows are: a user (or None) with their team and org."""
+
+    user: uuid.UUID | None
+    team: uuid.UUID | None
+    org: uuid.UUID | None
+
+
+PEOPLE = {
+    "u1": Person(U1, TEAM1, ORG1),
+    "u2": Person(U2, TEAM1, ORG1),
+    "u3": Person(U3, TEAM2, ORG1),
+    "u4": Person(U4, TEAM3, ORG2),
+    "u5": Person(U5, TEAM3, ORG2),
+    "unattributed-team2": Person(None, TEAM2, ORG1),
+    "unattributed": Person(None, None, None),
+}
+VIEWERS: list[tuple[Viewer, set[str]]] = [
+    (Viewer(U1), {"u1"}),
+    (Viewer(str(U5), role="user"), {"u5"}),
+    (Viewer(U3, ORG1, frozenset({TEAM1}), Role.TEAM_ADMIN), {"u1", "u2", "u3"}),
+    (Viewer(None, ORG1, [TEAM2], "team-admin"), {"u3", "unattributed-team2"}),
+    (Viewer(U1, ORG1, role="org-admin"), {"u1", "u2", "u3", "unattributed-team2"}),
+    (Viewer.auditor(ORG2), {"u4", "u5"}),
+    (Viewer(U4, ORG1, role=Role.AUDITOR), {"u1", "u2", "u3", "u4", "unattributed-team2"}),
+    (Viewer.system(), set(PEOPLE)),
+]
+"""Each viewer and the labels whose rows it must see: own rows, plus the team's or the org's."""
+VIEWER_IDS = [f"{viewer.role.value}-{i}" for i, (viewer, _) in enumerate(VIEWERS)]
+
+
+@dataclass
+class Recorded:
+    activities: dict[uuid.UUID, str]  # activity id -> label
+    usage: dict[uuid.UUID, str]  # activity id of a secret-usage row -> label
+    secrets: dict[str, uuid.UUID]  # label -> secret id
+
+    def activity_ids(self, labels: set[str]) -> set[uuid.UUID]:
+        return {id_ for id_, label in self.activities.items() if label in labels}
+
+    def usage_ids(self, labels: set[str]) -> set[uuid.UUID]:
+        return {id_ for id_, label in self.usage.items() if label in labels}
+
+
+def record_everyone() -> Recorded:
+    """Two activities per label (a terminal one that used a secret, a file one), ended now."""
+    recorded = Recorded({}, {}, {})
+    for label, person in PEOPLE.items():
+        with activity_context(
+            user_id=person.user, org_id=person.org, team_id=person.team, session_id=label
+        ):
+            terminal = ActivityRecord(ActivityType.TERMINAL, "execute")
+            terminal.set_text(attr.PROCESS_COMMAND_LINE, f"mysql -p{PASSWORD} {label}", "command")
+            recorded.secrets[label] = uuid.uuid4()
+            terminal.declare_secrets([recorded.secrets[label]])
+            terminal.end()
+            file = ActivityRecord(ActivityType.FILE, "read")
+            file.end()
+        recorded.activities[terminal.activity_id] = label
+        recorded.activities[file.activity_id] = label
+        recorded.usage[terminal.activity_id] = label
+    return recorded
+
+
+@pytest.fixture
+def everyone(activity_db: ActivityDB, spans: SpanCapture) -> Recorded:
+    recorded = record_everyone()
+    assert activity_db.export(spans.activities()) is SpanExportResult.SUCCESS
+    usage = activity_db.rows("secret_usage")  # the declared secret and the found password
+    assert {row["activity_id"] for row in usage} == set(recorded.usage) and len(usage) == 14
+    return recorded
+
+
+# --- through the store (SQLite and PostgreSQL) ---
+
+
+@pytest.mark.parametrize(("viewer", "labels"), VIEWERS, ids=VIEWER_IDS)
+async def test_each_viewer_sees_exactly_its_scope(
+    activity_db: ActivityDB, everyone: Recorded, viewer: Viewer, labels: set[str]
+) -> None:
+    async with ActivityStore(activity_db.url, viewer=viewer) as store:
+        activities = await store.activities(limit=1000)
+        usage = await store.secret_usage(limit=1000)
+    assert {row["id"] for row in activities} == everyone.activity_ids(labels)
+    assert {row["activity_id"] for row in usage} == everyone.usage_ids(labels)
+
+
+@pytest.mark.parametrize(("viewer", "labels"), VIEWERS[:-1], ids=VIEWER_IDS[:-1])
+async def test_no_filter_reaches_past_the_scope(
+    activity_db: ActivityDB, everyone: Recorded, viewer: Viewer, labels: set[str]
+) -> None:
+    """Every filter naming someone else's user, session, activity or secret finds nothing."""
+    visible, visible_usage = everyone.activity_ids(labels), everyone.usage_ids(labels)
+    outside = set(PEOPLE) - labels
+    async with ActivityStore(activity_db.url, viewer=viewer) as store:
+        for label in outside:
+            person = PEOPLE[label]
+            for kind in (None, *ActivityType):
+                found = await store.activities(kind, user_id=person.user, session_id=label)
+                assert found == []
+                if person.user is not None:
+                    assert await store.activities(kind, user_id=person.user) == []
+            assert await store.secret_usage(session_id=label) == []
+            assert await store.secret_usage(secret_id=everyone.secrets[label]) == []
+        for activity_id in everyone.usage:
+            found = await store.secret_usage(activity_id=activity_id, limit=1000)
+            assert {row["activity_id"] for row in found} == ({activity_id} & visible_usage)
+        everything = await store.activities(limit=1000)
+    assert {row["id"] for row in everything} == visible
+
+
+def test_a_viewer_is_validated_and_the_system_viewer_cannot_be_asked_for_by_name() -> None:
+    with pytest.raises(ValueError, match=r"Viewer\.system"):
+        Viewer(None, role="system")
+    with pytest.raises(ValueError, match="user_id"):
+        Viewer(None, ORG1, role="user")
+    with pytest.raises(ValueError, match="team_ids"):
+        Viewer(U1, ORG1, role="team-admin")
+    with pytest.raises(ValueError, match="org_id"):
+        Viewer(U1, role="auditor")
+    with pytest.raises(ValueError):
+        Viewer(U1, role="superuser")
+    with pytest.raises(ValueError, match="user_id must be a UUID"):
+        Viewer("alice")
+    with pytest.raises(TypeError):
+        ActivityStore("sqlite:///x.db")  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        ActivityStore("sqlite:///x.db", viewer="system")  # type: ignore[arg-type]
+    assert Viewer(str(U1), role="team-admin", team_ids=str(TEAM1)).team_ids == {TEAM1}
+
+
+# --- in the database: PostgreSQL row-level security ---
+
+
+def _pg(activity_db: ActivityDB) -> dict[str, Any]:
+    """asyncpg connection arguments for the fixture's database."""
+    url = make_url(activity_db.url)
+    return {"host": url.host, "port": url.port, "user": "postgres", "database": url.database}
+
+
+async def app_role_ids(
+    connect: dict[str, Any], settings: dict[str, str] | None, table: str, column: str = "id"
+) -> set[uuid.UUID]:
+    """``SELECT column FROM table`` (no WHERE) as the application role with these settings."""
+    connection = await asyncpg.connect(**connect)
+    try:
+        async with connection.transaction():
+            await connection.execute(f"SET LOCAL ROLE {APPLICATION_ROLE}")
+            for name, value in (settings or {}).items():
+                await connection.execute("SELECT set_config($1, $2, true)", name, value)
+            rows = await connection.fetch(f"SELECT {column} FROM {table}")
+    finally:
+        await connection.close()
+    return {row[0] for row in rows}
+
+
+@pytest.mark.parametrize("activity_db", ["postgresql"], indirect=True)
+async def test_raw_sql_as_the_application_role_sees_only_the_viewers_rows(
+    activity_db: ActivityDB, everyone: Recorded
+) -> None:
+    connect = _pg(activity_db)
+    for viewer, labels in VIEWERS[:-1]:
+        found: set[uuid.UUID] = set()
+        for table in ACTIVITY_TABLES.values():
+            found |= await app_role_ids(connect, viewer.settings(), table.name)
+        usage = await app_role_ids(connect, viewer.settings(), "secret_usage", "activity_id")
+        assert found == everyone.activity_ids(labels), viewer
+        assert usage == everyone.usage_ids(labels), viewer
+    for table in TABLES:  # no settings, or the system viewer's: nothing for the app role
+        assert await app_role_ids(connect, None, table) == set()
+        assert await app_role_ids(connect, Viewer.system().settings(), table) == set()
+    literal = {
+        "autobot_activity.viewer_role": "user",
+        "autobot_activity.viewer_user_id": str(U2),
+    }
+    assert await app_role_ids(connect, literal, "file_activities") == everyone.activity_ids(
+        {"u2"}
+    ) & {id_ for id_ in everyone.activities if id_ not in everyone.usage}
+
+
+@pytest.mark.parametrize("activity_db", ["postgresql"], indirect=True)
+async def test_the_application_role_may_append_but_never_delete(
+    activity_db: ActivityDB, everyone: Recorded
+) -> None:
+    connection = await asyncpg.connect(**_pg(activity_db))
+    mine = uuid.uuid4()
+    try:
+        async with connection.transaction():
+            await connection.execute(f"SET LOCAL ROLE {APPLICATION_ROLE}")
+            insert = (
+                "INSERT INTO file_activities (id, user_id, metadata, timestamp, operation)"
+                " VALUES ($1, $2, '{}', now(), 'read') ON CONFLICT DO NOTHING"
+            )
+            await connection.execute(insert, mine, U1)
+            await connection.execute(insert, mine, U1)  # a second write changes nothing
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            async with connection.transaction():
+                await connection.execute(f"SET LOCAL ROLE {APPLICATION_ROLE}")
+                await connection.execute(
+                    "SELECT set_config('autobot_activity.viewer_role', 'system', true)"
+                )
+                await connection.execute("DELETE FROM terminal_activities")
+    finally:
+        await connection.close()
+    assert sum(row["id"] == mine for row in activity_db.rows("file_activities")) == 1
+    assert len(activity_db.rows("terminal_activities")) == len(PEOPLE)
+
+
+class ForgetfulStore(ActivityStore):
+    """A store whose query code forgot the viewer and every filter: only RLS stands."""
+
+    def _select(self, table: Table, *args: Any) -> Select[Any]:
+        return select(table)
+
+
+@pytest.fixture
+def member_login(activity_db: ActivityDB) -> Iterator[str]:
+    """A login role that is a member of the application role, as a web app's would be."""
+    role = f"autobot_activity_test_web_{os.getpid()}"
+    _admin(
+        activity_db,
+        f'DROP ROLE IF EXISTS "{role}"',
+        f'CREATE ROLE "{role}" LOGIN IN ROLE {APPLICATION_ROLE}',
+    )
+    try:
+        yield make_url(activity_db.url).set(username=role).render_as_string(hide_password=False)
+    finally:
+        _admin(activity_db, f'DROP ROLE IF EXISTS "{role}"')
+
+
+def _admin(activity_db: ActivityDB, *statements: str) -> None:
+    activity_db.sql(*statements)
+
+
+@pytest.mark.parametrize("activity_db", ["postgresql"], indirect=True)
+async def test_a_store_that_forgets_the_viewer_still_leaks_nothing_as_the_application_login(
+    activity_db: ActivityDB, everyone: Recorded, member_login: str
+) -> None:
+    for viewer, labels in VIEWERS:
+        async with ForgetfulStore(member_login, viewer=viewer) as store:
+            activities = await store.activities()
+            usage = await store.secret_usage()
+        expected = set() if viewer.role is Role.SYSTEM else labels
+        assert {row["id"] for row in activities} == everyone.activity_ids(expected)
+        assert {row["activity_id"] for row in usage} == everyone.usage_ids(expected)
+
+
+# --- the writer under forced RLS: a table owner that is not a superuser ---
+
+
+async def _admin_sql(*statements: str) -> None:
+    connection = await asyncpg.connect(host="127.0.0.1", port=5432, user="postgres")
+    try:
+        for statement in statements:
+            await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+async def owner_url(activity_db: ActivityDB) -> AsyncIterator[str]:
+    """A database owned by a plain login role (no superuser, no BYPASSRLS), migrated by it."""
+    role = f"autobot_activity_test_owner_{os.getpid()}"
+    name = f"autobot_activity_test_{os.getpid()}_owner"
+    await _admin_sql(
+        f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+        f'DROP ROLE IF EXISTS "{role}"',
+        f'CREATE ROLE "{role}" LOGIN',
+        f'CREATE DATABASE "{name}" OWNER "{role}"',
+    )
+    url = f"postgresql+asyncpg://{role}@127.0.0.1:5432/{name}"
+    try:
+        yield url
+    finally:
+        planted.archive_database(url.replace(role, "postgres"))
+        await _admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'DROP ROLE "{role}"')
+
+
+@pytest.mark.parametrize("activity_db", ["postgresql"], indirect=True)
+async def test_the_owner_writes_reads_nothing_without_a_viewer_and_prunes_as_system(
+    owner_url: str, spans: SpanCapture
+) -> None:
+    engine = create_engine(owner_url)
+    try:
+        assert await upgrade(engine) == "0002"
+        recorded = record_everyone()
+        exporter = ActivitySpanExporter(owner_url, timeout=30)
+        try:
+            assert exporter.export(spans.activities()) is SpanExportResult.SUCCESS
+        finally:
+            exporter.shutdown()
+        as_postgres = make_url(owner_url).set(username="postgres")
+        superuser = await asyncpg.connect(
+            host="127.0.0.1", port=5432, user="postgres", database=as_postgres.database
+        )
+        owner = await asyncpg.connect(
+            host="127.0.0.1",
+            port=5432,
+            user=make_url(owner_url).username,
+            database=as_postgres.database,
+        )
+        try:
+            assert await superuser.fetchval("SELECT count(*) FROM terminal_activities") == 7
+            assert await owner.fetchval("SELECT count(*) FROM terminal_activities") == 0  # FORCE
+            async with ActivityStore(owner_url, viewer=Viewer.system()) as store:
+                assert {row["id"] for row in await store.activities(limit=100)} == set(
+                    recorded.activities
+                )
+            async with ActivityStore(owner_url, viewer=Viewer(U1)) as store:
+                mine = {row["id"] for row in await store.activities()}
+            assert mine == recorded.activity_ids({"u1"})
+
+            u1_rows = sorted(str(id_) for id_ in recorded.activity_ids({"u1"}))
+            for table in ("terminal_activities", "file_activities", "secret_usage"):
+                await superuser.execute(
+                    f"UPDATE {table} SET timestamp = timestamp - interval '400 days'"
+                    f" WHERE {'activity_id' if table == 'secret_usage' else 'id'}::text = ANY($1)",
+                    u1_rows,
+                )
+            result = await prune(engine, timedelta(days=365))
+            assert result.deleted == {
+                "terminal_activities": 1,
+                "file_activities": 1,
+                "browser_activities": 0,
+                "desktop_activities": 0,
+                "secret_usage": 2,
+            }
+            left = await superuser.fetch(
+                "SELECT id FROM terminal_activities UNION ALL SELECT id FROM file_activities"
+            )
+            assert {row["id"] for row in left} == set(recorded.activities) - set(
+                recorded.activity_ids({"u1"})
+            )
+            assert await superuser.fetchval("SELECT count(*) FROM secret_usage") == 12
+        finally:
+            await superuser.close()
+            await owner.close()
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("empty_database_url", ["postgresql"], indirect=True)
+async def test_the_policies_are_installed_forced_and_survive_a_second_run(
+    empty_database_url: str,
+) -> None:
+    engine = create_engine(empty_database_url)
+    try:
+        assert await upgrade(engine) == "0002"
+        async with engine.begin() as connection:
+            await connection.run_sync(lambda sync: command.downgrade(alembic_config(sync), "0001"))
+        assert await upgrade(engine) == "0002"  # the role exists already: no failure
+        async with engine.connect() as connection:
+            flags = (
+                await connection.exec_driver_sql(
+                    "SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class"
+                    " WHERE relname IN ('terminal_activities', 'file_activities',"
+                    " 'browser_activities', 'desktop_activities', 'secret_usage')"
+                )
+            ).all()
+            policies = (
+                await connection.exec_driver_sql(
+                    "SELECT tablename, policyname, cmd FROM pg_policies ORDER BY 1, 2"
+                )
+            ).all()
+            role = (
+                await connection.exec_driver_sql(
+                    "SELECT rolcanlogin FROM pg_roles WHERE rolname = 'autobot_activity_app'"
+                )
+            ).scalar_one()
+    finally:
+        await engine.dispose()
+    assert sorted(flags) == sorted((table, True, True) for table in TABLES)
+    assert sorted(policies) == sorted(
+        (table, f"autobot_activity_{name}", cmd)
+        for table, (name, cmd) in itertools.product(
+            TABLES, [("append", "INSERT"), ("prune", "DELETE"), ("read", "SELECT")]
+        )
+    )
+    assert role is False
