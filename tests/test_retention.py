@@ -1,0 +1,196 @@
+"""Retention: old activities go with their secret usage, new ones stay, nothing is orphaned.
+
+On SQLite and PostgreSQL, through ``prune`` itself, the ``autobot-activity prune`` command and
+the exporter's periodic option.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import planted
+import pytest
+from opentelemetry.sdk.trace.export import SpanExportResult
+
+from autobot_activity_exporters import ActivitySpanExporter
+from autobot_activity_exporters.cli import main
+from autobot_activity_exporters.database import create_engine
+from autobot_activity_exporters.models import ACTIVITY_TABLES
+from autobot_activity_exporters.retention import (
+    RETENTION_ENV,
+    RetentionSchedule,
+    parse_duration,
+    prune,
+)
+from autobot_activity_otel import attributes as attr
+from autobot_activity_otel.attributes import ActivityType
+from autobot_activity_otel.context import activity_context
+from autobot_activity_otel.recording import ActivityRecord
+from autobot_activity_otel.secrets import record_secret_access
+
+if TYPE_CHECKING:  # conftest is not importable by name when another conftest.py exists
+    from conftest import ActivityDB, SpanCapture
+
+USER = uuid.UUID("0192f0c1-0000-7000-8000-00000000a9e0")
+TOKEN = planted.plant("Retention-planted-Tok-5829")
+DAY_NS = 86_400 * 10**9
+
+
+def activity(kind: ActivityType, age_days: float, *, secret: bool = True) -> uuid.UUID:
+    """An activity that began ``age_days`` ago; with ``secret``, two secret-usage rows."""
+    record = ActivityRecord(kind, "execute" if kind is ActivityType.TERMINAL else "read")
+    record.start_ns = time.time_ns() - int(age_days * DAY_NS)
+    if secret:
+        record.declare_secrets([uuid.uuid4()])
+    if secret and kind is ActivityType.TERMINAL:
+        record.set_text(attr.PROCESS_COMMAND_LINE, f"login --password {TOKEN}", "command")
+    record.end(record.start_ns + 1_000_000)
+    return record.activity_id
+
+
+@pytest.fixture
+def aged(activity_db: ActivityDB, spans: SpanCapture) -> dict[str, set[uuid.UUID]]:
+    """Old (400 days) and new (10 days) activities of every type, most with secret usage."""
+    old: set[uuid.UUID] = set()
+    new: set[uuid.UUID] = set()
+    with activity_context(user_id=USER, session_id="retention"):
+        for kind in ActivityType:
+            old.add(activity(kind, 400))
+            old.add(activity(kind, 366, secret=False))
+            new.add(activity(kind, 10))
+            new.add(activity(kind, 364))
+    assert activity_db.export(spans.activities()) is SpanExportResult.SUCCESS
+    return {"old": old, "new": new}
+
+
+def activity_ids(activity_db: ActivityDB) -> set[uuid.UUID]:
+    return {row["id"] for table in ACTIVITY_TABLES.values() for row in activity_db.rows(table.name)}
+
+
+def usage_activity_ids(activity_db: ActivityDB) -> list[uuid.UUID]:
+    return [row["activity_id"] for row in activity_db.rows("secret_usage")]
+
+
+def orphans(activity_db: ActivityDB) -> list[uuid.UUID]:
+    existing = activity_ids(activity_db)
+    return [id_ for id_ in usage_activity_ids(activity_db) if id_ not in existing]
+
+
+async def test_prune_deletes_old_activities_with_their_secret_usage_and_keeps_new_ones(
+    activity_db: ActivityDB, aged: dict[str, set[uuid.UUID]]
+) -> None:
+    before = usage_activity_ids(activity_db)
+    assert set(before) & aged["old"] and set(before) & aged["new"]
+    engine = create_engine(activity_db.url)
+    try:
+        dry = await prune(engine, timedelta(days=365), dry_run=True)
+        assert activity_ids(activity_db) == aged["old"] | aged["new"]  # a dry run deletes nothing
+        done = await prune(engine, timedelta(days=365))
+        again = await prune(engine, timedelta(days=365))
+    finally:
+        await engine.dispose()
+
+    assert activity_ids(activity_db) == aged["new"]
+    after = usage_activity_ids(activity_db)
+    assert set(after) == set(before) & aged["new"] and orphans(activity_db) == []
+    assert done.deleted == dry.deleted and dry.dry_run and not done.dry_run
+    assert done.deleted["secret_usage"] == len(before) - len(after) > 0
+    assert {name: done.deleted[name] for name in ("terminal_activities", "file_activities")} == {
+        "terminal_activities": 2,
+        "file_activities": 2,
+    }
+    assert again.total == 0
+
+
+async def test_old_secret_usage_whose_activity_is_gone_goes_too(
+    activity_db: ActivityDB, spans: SpanCapture
+) -> None:
+    """Usage left without its activity (deleted by hand, say) is pruned by its own age."""
+    with activity_context(user_id=USER):
+        assert record_secret_access(uuid.uuid4(), granted=True) is not None
+    assert activity_db.export(spans.activities()) is SpanExportResult.SUCCESS
+    activity_db.sql("DELETE FROM terminal_activities")
+    usage = activity_db.rows("secret_usage")
+    assert usage and len(orphans(activity_db)) == len(usage)
+    engine = create_engine(activity_db.url)
+    try:
+        kept = await prune(engine, timedelta(days=1))
+        assert kept.total == 0 and len(activity_db.rows("secret_usage")) == len(usage)
+        gone = await prune(engine, timedelta(seconds=1) / 1000)
+    finally:
+        await engine.dispose()
+    assert gone.deleted["secret_usage"] == len(usage)
+    assert activity_db.rows("secret_usage") == []
+
+
+def test_the_prune_command(
+    activity_db: ActivityDB, aged: dict[str, set[uuid.UUID]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(["prune", "--older-than", "365d", "--dry-run", "--database-url", activity_db.url]) == 0
+    )
+    dry = capsys.readouterr().out
+    assert dry.startswith("would delete") and activity_ids(activity_db) == aged["old"] | aged["new"]
+    assert main(["prune", "--older-than", "8760h", "--database-url", activity_db.url]) == 0
+    assert capsys.readouterr().out.startswith("deleted")
+    assert activity_ids(activity_db) == aged["new"] and orphans(activity_db) == []
+    for bad in ("0d", "365", "1y", "-3d"):
+        with pytest.raises(SystemExit) as refused:
+            main(["prune", "--older-than", bad, "--database-url", activity_db.url])
+        assert refused.value.code == 2
+    assert "duration" in capsys.readouterr().err
+
+
+def test_durations() -> None:
+    assert parse_duration("365d") == timedelta(days=365)
+    assert parse_duration(" 12H ") == timedelta(hours=12)
+    assert parse_duration("30m") == timedelta(minutes=30)
+    assert parse_duration("45s") == timedelta(seconds=45)
+    for bad in ("", "d", "1.5d", "1w", "365 days"):
+        with pytest.raises(ValueError):
+            parse_duration(bad)
+    with pytest.raises(ValueError):
+        RetentionSchedule(timedelta(0))
+
+
+def test_the_retention_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(RETENTION_ENV, "90d")
+    schedule = RetentionSchedule.from_env()
+    assert schedule is not None and schedule.older_than == timedelta(days=90)
+    monkeypatch.setenv(RETENTION_ENV, "soon")
+    assert RetentionSchedule.from_env() is None  # a warning, never a crash of the host
+    monkeypatch.delenv(RETENTION_ENV)
+    assert RetentionSchedule.from_env() is None
+
+
+def test_the_exporter_prunes_on_its_own_loop_after_writing(
+    activity_db: ActivityDB, aged: dict[str, set[uuid.UUID]], spans: SpanCapture
+) -> None:
+    exporter = ActivitySpanExporter(activity_db.url, timeout=30, retention=timedelta(days=365))
+    try:
+        spans.clear()
+        with activity_context(user_id=USER):
+            fresh = activity(ActivityType.TERMINAL, 0)
+        assert exporter.export(spans.activities()) is SpanExportResult.SUCCESS
+        deadline = time.monotonic() + 10
+        while activity_ids(activity_db) != aged["new"] | {fresh} and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        exporter.shutdown()
+    assert activity_ids(activity_db) == aged["new"] | {fresh} and orphans(activity_db) == []
+
+
+async def test_a_schedule_prunes_at_most_once_per_interval(activity_db: ActivityDB) -> None:
+    activity_db.ensure_schema()
+    schedule = RetentionSchedule(timedelta(days=1), interval=timedelta(hours=1))
+    schedule.poke(activity_db.url)
+    first = schedule._task
+    assert first is not None
+    await first
+    schedule.poke(activity_db.url)
+    assert schedule._task is first  # not due again for an hour
+    await asyncio.sleep(0)
