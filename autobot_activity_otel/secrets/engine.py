@@ -26,6 +26,7 @@ from autobot_activity_otel.secrets.rules import (
     Candidate,
     assignment_candidates,
     authorization_candidates,
+    credential_file_candidates,
     sql_candidates,
     url_candidates,
     vendor_candidates,
@@ -138,7 +139,8 @@ def _redact(text: str, kind: str) -> Redaction:
     url = "://" in text
     tool = _contains_any(lowered, _TOOL_GATES)
     vendor = keyword or "-----" in text or _TOKEN_RUN.search(text) is not None
-    if not (known or keyword or url or tool or vendor):
+    files = kind not in _COMMAND_KINDS and ("machine" in lowered or text.count(":") >= 4)
+    if not (known or keyword or url or tool or vendor or files):
         return Redaction(text, ())
     candidates = [Candidate(m.start, m.end, KNOWN, KNOWN_RULE, "", secret=m.secret) for m in known]
     if vendor:
@@ -155,6 +157,8 @@ def _redact(text: str, kind: str) -> Redaction:
         candidates.extend(assignment_candidates(text, lowered, shell, taken))
     if keyword and "'" in text:
         candidates.extend(sql_candidates(text))
+    if files:
+        candidates.extend(credential_file_candidates(text))
     if not candidates:
         return Redaction(text, ())
     return _apply(text, candidates)

@@ -295,6 +295,9 @@ _BARE_EQUALS_VALUE = re.compile(r"[^\s'\"`;|&<>]{1,4096}")
 _BARE_COLON_VALUE = re.compile(r"[^\n,;}\]\"'`]{1,512}")
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 _NAME_TAIL = re.compile(r"[\w.-]{0,64}")
+_QUOTED_SECRET_NAMES = word_set("auth pass pwd pw")
+_TOKEN_LIKE = re.compile(r"[^\s]{8,}")
+"""Short keys that are secrets only as quoted data keys: docker's ``"auth": "<base64>"``."""
 _DOC_FIELD = re.compile(r":(?:param|type|arg|key|keyword|var|ivar|cvar|vartype|raises)\s+\Z")
 _CALL_OR_INDEX = re.compile(r"[^(\[]*[(\[]")
 _DOTTED_NAME = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+")
@@ -349,10 +352,13 @@ def assignment_candidates(
         if _DOC_FIELD.search(text, max(0, start - 12), start):
             continue  # a docstring field: ``:param token: ...``, ``:type token: str``
         op = _ASSIGN_OP.match(text, end)
-        if op is None or not secret_name(name):
-            continue
         quoted_name = start > 0 and text[start - 1] in "\"'"
+        short_key = quoted_name and name.lower() in _QUOTED_SECRET_NAMES
+        if op is None or not (short_key or secret_name(name)):
+            continue
         done, candidate = _assigned_value(text, op, quoted_name, shell or name.isupper())
+        if candidate is not None and short_key and not _TOKEN_LIKE.fullmatch(candidate.value):
+            candidate = None  # "auth": "<base64>" yes, 'pass': 'The "pass" statement' no
         following = bisect.bisect_right(starts, op.end())
         if following < len(starts) and starts[following] < done:
             done = op.end()  # a redaction inside may remove the quote that ends this value
@@ -385,6 +391,8 @@ def _assigned_value(
     if bare is None:
         return at, None
     value = bare.group(0).rstrip().rstrip(",)}]:;")
+    at += len(value) - len(value.lstrip())  # spaces beyond the operator's own
+    value = value.lstrip()
     if operator == ":" and " #" in value:
         value = value[: value.index(" #")].rstrip()
     spaced = op.group(0).endswith((" ", "\t"))
@@ -418,3 +426,22 @@ def sql_candidates(text: str) -> Iterator[Candidate]:
         line = text[text.rfind("\n", 0, match.start()) + 1 : match.start()]
         if _SQL_ACCOUNT.search(line) and not is_plain_value(value):
             yield Candidate(match.start(1), match.end(1), ASSIGNMENT, "sql-password", value)
+
+
+_NETRC = re.compile(
+    r"\bmachine[ \t\n]{1,40}\S{1,256}(?:[ \t\n]{1,40}\S{1,256}){0,4}?[ \t\n]{1,40}"
+    r"password[ \t\n]{1,40}(\S{1,256})"
+)
+_NUMBERS = re.compile(r"[\d:.]+")
+"""``00:11:22:33:44:55`` is a MAC address, not a pgpass line."""
+_PGPASS = re.compile(r"(?m)^[^:\s#]{1,256}:(?:\d{1,5}|\*):[^:\s]{1,256}:[^:\s]{1,256}:(\S{1,256})$")
+
+
+def credential_file_candidates(text: str) -> Iterator[Candidate]:
+    """Lines of ``~/.netrc`` (``machine h login u password X``) and ``~/.pgpass``
+    (``host:port:database:user:X``), as ``cat`` shows them."""
+    for pattern, rule in ((_NETRC, "netrc-password"), (_PGPASS, "pgpass-password")):
+        for match in pattern.finditer(text):
+            value = match.group(1)
+            if len(value) >= 4 and not (is_plain_value(value) or _NUMBERS.fullmatch(value)):
+                yield Candidate(match.start(1), match.end(1), ASSIGNMENT, rule, value)

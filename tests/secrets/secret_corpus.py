@@ -260,6 +260,22 @@ POSITIVES: tuple[Case, ...] = (
         "Qz9Lw5Rt7Nm3Pd8Xc4Vb6Hj0",
         "slack-webhook",
     ),
+    # --- credential files as `cat` shows them ---------------------------------------------------
+    _P(
+        '{"auths": {"registry.example.com": {"auth": "Ym9iOkQwY2tlclB3IQ=="}}}',
+        "output",
+        "Ym9iOkQwY2tlclB3IQ==",
+        "assignment",
+    ),
+    _P("db.internal:5432:app:app:PgPassF1le", "output", "PgPassF1le", "pgpass-password"),
+    _P("*:*:*:replicator:Repl1cat0r", "output", "Repl1cat0r"),
+    _P(
+        "machine api.example.com\n  login me@example.com\n  password NetrcPw77",
+        "output",
+        "NetrcPw77",
+        "netrc-password",
+    ),
+    _P("machine git.example.com login bob password NetrcPw78", "output", "NetrcPw78"),
     # --- keystrokes and processes -------------------------------------------------------------
     _P("mysql -u root -pTyped81Pw\n", "keystrokes", "Typed81Pw", "mysql-password"),
     _P("root  4242  0.1  mysqld --user=mysql --password=PsOut82", "output", "PsOut82"),
@@ -399,6 +415,9 @@ NEGATIVES: tuple[Case, ...] = (
     _N("kubectl get secret db-credentials -o yaml", "command"),
     _N("terraform output -raw db_password", "command"),
     _N("npm token list", "command"),
+    _N("link/ether 00:11:22:33:44:55 brd ff:ff:ff:ff:ff:ff", "output"),
+    _N("eth0:1:2:3:up", "output"),
+    _N("2026-11-27 08:00:01,123 INFO a:b:c:d:e ready", "output"),
     # --- code and documentation that names secrets without holding one -----------------------
     _N("                    self.token = nextchar", "output"),
     _N("    userid = passwd = acct = ''", "output"),
