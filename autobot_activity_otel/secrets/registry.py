@@ -76,11 +76,12 @@ class Registry:
         if not isinstance(value, str) or len(value) < MIN_LENGTH:
             raise ValueError(f"secret {sid} is not a string of at least {MIN_LENGTH} characters")
         secret = KnownSecret(sid, len(value), hash(value), fingerprint(value))
-        keys = tuple(hash(value[o : o + GRAM]) for o in range(STRIDE))
+        indexed = len(value) >= _INDEXED_LENGTH
+        keys = tuple(hash(value[o : o + GRAM]) for o in range(STRIDE)) if indexed else ()
         with self._lock:
             self._remove(sid)
             self._by_id[sid] = (secret, keys)
-            if secret.length >= _INDEXED_LENGTH:
+            if indexed:
                 for offset, key in enumerate(keys):
                     self._grams[key] = (*self._grams.get(key, ()), (secret, offset))
             else:
