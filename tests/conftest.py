@@ -85,11 +85,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     lines = ["planted-secret sweep: secret values found (file, value number):", *leaks]
-    for line in lines:
-        if reporter is not None:
+    if reporter is None:
+        print("\n".join(lines))
+    else:
+        reporter.write("\n")
+        for line in lines:
             reporter.write_line(line, red=True)
-        else:
-            print(line)
     session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 

@@ -214,14 +214,19 @@ def _trie(needles: Sequence[bytes]) -> bytes:
         node[-1] = {}  # a needle ends here
 
     def render(node: dict[int, Any]) -> bytes:
-        ends = -1 in node
-        branches = [
-            re.escape(bytes([byte])) + render(child) for byte, child in node.items() if byte != -1
-        ]
+        branches = []
+        for byte, child in node.items():
+            if byte == -1:
+                continue
+            run = bytearray([byte])
+            while len(child) == 1 and -1 not in child:  # a chain: no recursion per byte
+                ((next_byte, child),) = child.items()
+                run.append(next_byte)
+            branches.append(re.escape(bytes(run)) + render(child))
         if not branches:
             return b""
         body = branches[0] if len(branches) == 1 else b"(?:" + b"|".join(branches) + b")"
-        if ends:  # the longest needle wins; a shorter one ending here still matches
+        if -1 in node:  # a needle ends here: the longer ones may go on
             return b"(?:" + body + b")?"
         return body
 
