@@ -213,11 +213,11 @@ def _scan_file_values(text: str) -> list[str]:
 
 
 ACCURACY_METHOD = """
-The labelled corpus of tests/secrets/secret_corpus.py ({p} planted secrets over 30+ rules and
-tools, {n} look-alikes). Ours: a secret counts as found when redaction reports a finding and the
-planted value is gone. detect-secrets: found when a reported value contains, or is contained in,
-the planted value (generous: a partial hit counts). A look-alike counts as a false positive when
-anything at all is reported. "measured" = recall, "baseline" = false-positive rate.
+The labelled corpus of tests/secrets/secret_corpus.py ({p} planted secrets, positives for
+every rule and tool, {n} look-alikes). Ours: a secret counts as found when redaction reports a
+finding and the planted value is gone. detect-secrets: found when a reported value contains,
+or is contained in, the planted value (generous: a partial hit counts). A look-alike counts as
+a false positive when anything at all is reported.
 """
 
 
