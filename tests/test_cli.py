@@ -97,3 +97,32 @@ def test_the_demo_records_real_commands_and_shows_them_redacted(tmp_path: Path) 
     assert "--password=[REDACTED" in out
     assert "Bearer [REDACTED:secret:" in out
     assert "Plaintext secrets in the stored rows: none" in out
+
+
+def test_viewer_options_show_exactly_what_that_viewer_sees(
+    activity_db: ActivityDB, spans: SpanCapture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other, org, other_org = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    for user, org_id in ((USER, org), (other, other_org)):
+        with activity_context(user_id=user, org_id=org_id):
+            record = ActivityRecord(ActivityType.TERMINAL, "execute")
+            record.declare_secrets([uuid.uuid4()])
+            record.end()
+    assert activity_db.export(spans.activities()) is SpanExportResult.SUCCESS
+
+    def listed(*args: str) -> set[str]:
+        assert main([*args, "--json", "--database-url", activity_db.url]) == 0
+        return {row["user_id"] for row in json.loads(capsys.readouterr().out)}
+
+    assert listed("activities") == {str(USER), str(other)}  # the system viewer by default
+    assert listed("activities", "--viewer-role", "user", "--viewer-user", str(USER)) == {str(USER)}
+    assert listed("secrets", "--viewer-role", "auditor", "--viewer-org", str(other_org)) == {
+        str(other)
+    }
+    reaching = ("--viewer-role", "user", "--viewer-user", str(USER), "--user", str(other))
+    assert listed("activities", *reaching) == set()
+    for refused in (("--viewer-user", str(USER)), ("--viewer-role", "org-admin")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["activities", *refused, "--database-url", activity_db.url])
+        assert exit_info.value.code == 2
+    assert "need --viewer-role" in capsys.readouterr().err
