@@ -170,12 +170,13 @@ class RetentionSchedule:
         """Start a prune on the running loop if the last one began an interval ago or more."""
         try:
             now = time.monotonic()
-            if self._task is not None and not self._task.done():
-                return
+            loop = asyncio.get_running_loop()
+            if self._task is not None and not self._task.done() and self._task.get_loop() is loop:
+                return  # (a task of another loop is a forked parent's: it will never finish)
             if self._last is not None and now - self._last < self.interval.total_seconds():
                 return
             self._last = now
-            self._task = asyncio.get_running_loop().create_task(self._prune(database_url))
+            self._task = loop.create_task(self._prune(database_url))
         except Exception as exc:
             _logger.warning("activity retention not started (%s)", type(exc).__name__)
 
