@@ -274,15 +274,16 @@ class _Builder:
         placed = {attribute for _, attribute, _ in _COLUMNS[activity_type]}
         for key, value in self.attributes.items():
             if key not in _CONSUMED and key not in placed:
-                metadata[key] = self._scrub_json(key, value)
+                metadata[to_text(key)[0]] = self._scrub_json(key, value)
         return metadata
 
     def _scrub_json(self, field_name: str, value: Any) -> Any:
-        """A metadata value as valid, redacted JSON (PostgreSQL refuses NaN and infinities)."""
+        """A metadata value as valid, redacted JSON (PostgreSQL's jsonb refuses NaN, infinities
+        and NUL, in keys too)."""
         if isinstance(value, str):
             return self._scrub(field_name, value, "text")
         if isinstance(value, Mapping):
-            return {str(k): self._scrub_json(field_name, v) for k, v in value.items()}
+            return {to_text(k)[0]: self._scrub_json(field_name, v) for k, v in value.items()}
         if isinstance(value, Sequence | set):
             return [self._scrub_json(field_name, item) for item in value]
         if isinstance(value, float) and not math.isfinite(value):
