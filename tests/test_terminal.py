@@ -235,3 +235,13 @@ async def test_context_follows_tasks_and_copied_threads(spans):
         await asyncio.create_task(in_task())
         await asyncio.to_thread(asyncio.run, track_command_execution(command="pwd"))
     assert [s.attributes[attr.USER_ID] for s in spans.activities()] == [str(USER)] * 2
+
+
+def test_an_argv_password_with_shell_characters_is_redacted(instrumented, spans, tmp_path):
+    mysql = tmp_path / "mysql"
+    mysql.write_text("#!/bin/sh\nexit 0\n")
+    mysql.chmod(0o755)
+    subprocess.run([str(mysql), "-u", "root", f"-p{PLANTED}!x", "shop"], check=True)
+    command = only(spans.activities())[attr.PROCESS_COMMAND_LINE]
+    assert no_plant([command]), "planted password leaked into the command line"
+    assert command.endswith("-u root '-p[REDACTED:mysql-password]' shop")

@@ -481,7 +481,7 @@ def _scan(words: list[Word]) -> Generator[Candidate, None, bool]:
     reads_stdin = False
     i = 0
     while i < len(words):
-        word = words[i]
+        word = _unwrapped_flag(words[i])
         raw = word.raw
         i += 1
         family = _family(raw)
@@ -506,6 +506,17 @@ def _scan(words: list[Word]) -> Generator[Candidate, None, bool]:
     if context is not None and context.family.positional:
         yield from _positional_secrets(context)
     return reads_stdin
+
+
+def _unwrapped_flag(word: Word) -> Word:
+    """A flag quoted whole, as ``shlex.join`` writes ``-pX!``: read as the shell passes it."""
+    raw = word.raw
+    if len(raw) > 3 and raw[0] in "'\"" and raw[-1] == raw[0] and raw[1] == "-":
+        inner = raw[1:-1]
+        hidden = "'" if raw[0] == "'" else '"\\$`'
+        if not any(c in inner for c in hidden):
+            return Word(inner, word.start + 1)
+    return word
 
 
 _Read = tuple[int, list[Candidate], bool]

@@ -55,6 +55,9 @@ POSITIVES: tuple[Case, ...] = (
     _P("mysql --password Pa55w0rd2 -u app", "command", "Pa55w0rd2", "mysql-password"),
     _P("mysqldump -u backup -p'dump pw 9' --all-databases", "command", "dump pw 9"),
     _P("mysqladmin -u root -pAdm1nPw status", "command", "Adm1nPw", "mysql-password"),
+    # a flag quoted whole, as shlex.join writes an argv word holding shell characters
+    _P("mysql -u root '-pS3cret!x' shop", "command", "S3cret!x", "mysql-password"),
+    _P('docker login -u ci "--password=Rg9!tokn" reg.io', "command", "Rg9!tokn"),
     _P("mariadb -u root -pMariaPw7 -e 'show databases'", "command", "MariaPw7"),
     _P("sudo mysql -u root -pSudoPw11 < dump.sql", "command", "SudoPw11", "mysql-password"),
     _P("docker exec -it db mysql -uroot -pInCont4iner shop", "command", "InCont4iner"),
@@ -293,6 +296,7 @@ _N = Case
 NEGATIVES: tuple[Case, ...] = (
     # --- -p that is no password -----------------------------------------------------------------
     _N("mkdir -p /var/lib/app/data", "command"),
+    _N("mkdir '-p' '/srv/my dir'", "command"),
     _N("mkdir -p build && cd build && cmake ..", "command"),
     _N("ssh -p 2222 deploy@web1", "command"),
     _N("scp -P 2222 file deploy@web1:/tmp", "command"),
