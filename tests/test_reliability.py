@@ -1,4 +1,5 @@
-"""Lose nothing, block nothing: outage, crash and load against the real PostgreSQL.
+"""Lose nothing, block nothing: outage, crash and load against the real PostgreSQL;
+drop counting, timeouts and the exporter's own files without it.
 
 Each test drives a real TracerProvider + BatchSpanProcessor + ActivitySpanExporter; the
 outage and the crash put a TCP proxy of the test's own between the exporter and the server.
@@ -8,8 +9,10 @@ Figures (latency ratio, throughput) are printed for docs/reliability.md (run wit
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -22,17 +25,29 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from conftest import PG_HOST, PG_PORT, on_engine, pg_admin, pg_available, require, run_async
+from conftest import (
+    PG_HOST,
+    PG_PORT,
+    SpanCapture,
+    on_engine,
+    pg_admin,
+    pg_available,
+    require,
+    run_async,
+)
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
 from tcp_proxy import TcpProxy
 
 from autobot_activity_exporters import ActivitySpanExporter
 from autobot_activity_exporters.schema import upgrade
+from autobot_activity_exporters.spool import Spool
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel import recording as recording_module
+from autobot_activity_otel.instrumentation.file import FileInstrumentor
+from autobot_activity_otel.instrumentation.file import flush as file_flush
 from autobot_activity_otel.recording import recording
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,14 +97,26 @@ class Pipeline:
     whose tracer is pointed at this provider; drops are read from the SDK's own metrics.
     """
 
-    def __init__(self, url: str, spool: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def __init__(
+        self,
+        url: str,
+        spool: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        *,
+        spool_max_bytes: int | None = None,
+    ) -> None:
         monkeypatch.setenv("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "true")
         for name in ("SCHEDULE_DELAY", "MAX_QUEUE_SIZE", "MAX_EXPORT_BATCH_SIZE"):
             monkeypatch.delenv(f"OTEL_BSP_{name}", raising=False)
         self.reader = InMemoryMetricReader()
         meters = MeterProvider(metric_readers=[self.reader])
         self.exporter = ActivitySpanExporter(
-            url, timeout=5, spool_dir=spool, meter_provider=meters, create_schema=False
+            url,
+            timeout=5,
+            spool_dir=spool,
+            spool_max_bytes=spool_max_bytes,
+            meter_provider=meters,
+            create_schema=False,
         )
         self.provider = TracerProvider()
         self.provider.add_span_processor(BatchSpanProcessor(self.exporter, meter_provider=meters))
@@ -311,3 +338,76 @@ def test_sixteen_producers_at_two_thousand_per_second_drop_nothing(
     assert len(produced) >= 0.9 * seconds * rate, "the producers fell behind the target rate"
     assert len(rows) + dropped == len(produced) and set(rows) <= set(produced)
     assert dropped == 0
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def hung_port() -> Iterator[int]:
+    """A port that accepts connections and never answers (a hung database server)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    yield server.getsockname()[1]
+    server.close()
+
+
+def test_drops_are_counted_and_warned_about_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The dropped count sees both losses: a full spool (ours) and the SDK's own queue."""
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:{_closed_port()}/nowhere"
+    pipeline = Pipeline(url, tmp_path / "spool", monkeypatch, spool_max_bytes=1)
+    with caplog.at_level(logging.WARNING):
+        for index in range(3):
+            pipeline.activity(index)
+            pipeline.provider.force_flush()  # three batches, each refused by the full spool
+    assert pipeline.dropped() == 3
+    assert caplog.text.count("spool full") == 1, "the warning is not rate-limited"
+    pipeline.provider.shutdown()
+    pipeline.activity(3)  # the SDK drops it: its processor is shut down
+    assert pipeline.dropped() == 4
+
+
+def test_force_flush_and_shutdown_keep_their_timeouts_and_the_spool(
+    hung_port: int, tmp_path: Path, spans: SpanCapture
+) -> None:
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:{hung_port}/nowhere"
+    exporter = ActivitySpanExporter(url, timeout=1, spool_dir=tmp_path)
+    Pipeline.activity(0)
+    assert exporter.export(spans.activities()) is SpanExportResult.SUCCESS
+    started = time.monotonic()
+    assert exporter.force_flush(500) is False  # nothing written: the server never answers
+    flushed = time.monotonic() - started
+    started = time.monotonic()
+    exporter.shutdown(timeout_millis=500)
+    stopped = time.monotonic() - started
+    assert flushed < 3 and stopped < 4, "a flush or shutdown outlived its timeout"
+    assert [len(Spool(tmp_path).load(path)) for path in Spool(tmp_path).pending()] == [1]
+
+
+def test_the_exporter_never_tracks_its_own_files(tmp_path: Path, spans: SpanCapture) -> None:
+    """Spool writes, reads, renames and deletes, and the SQLite file, are not file activity."""
+    instrumentor = FileInstrumentor()
+    instrumentor.instrument(roots=[tmp_path], coalesce_window_ms=0)
+    try:
+        database = tmp_path / "activity.db"
+        exporter = ActivitySpanExporter(
+            f"sqlite:///{database}", timeout=5, spool_dir=tmp_path / "spool", create_schema=False
+        )
+        Pipeline.activity(0)
+        batch = spans.activities()
+        assert exporter.export(batch) is SpanExportResult.SUCCESS  # no tables: spooled
+        run_async(on_engine(exporter.database_url, upgrade))
+        assert exporter.force_flush(10_000)  # read back, written, deleted
+        exporter.shutdown()
+        (tmp_path / "own.txt").write_text("the application's own file")  # tracked
+        file_flush()
+        paths = [span.attributes[attr.FILE_PATH] for span in spans.activities("file")]
+    finally:
+        instrumentor.uninstrument()
+    assert paths and all(path == str(tmp_path / "own.txt") for path in paths)

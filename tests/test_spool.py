@@ -69,3 +69,49 @@ def test_spool_dir_is_per_database_and_hides_the_password(monkeypatch, tmp_path)
     assert one.parent == tmp_path
     assert one != default_spool_dir("postgresql+asyncpg://app:pw1@db/two")
     assert one == default_spool_dir("postgresql+asyncpg://app:pw2@db/one")
+
+
+def test_two_writers_on_one_spool_never_overwrite_each_other(tmp_path):
+    """Two processes' spools on one folder (a server's workers): every batch is kept."""
+    one, other = Spool(tmp_path), Spool(tmp_path)
+    batches = [[terminal_rows(f"job {index}")] for index in range(20)]
+    for index, batch in enumerate(batches):
+        assert (one if index % 2 else other).put(batch)
+    assert [one.load(path) for path in one.pending()] == batches
+    assert one.has_pending() and not Spool(tmp_path / "elsewhere").has_pending()
+
+
+def test_one_drainer_at_a_time(tmp_path):
+    spool, other = Spool(tmp_path), Spool(tmp_path)
+    with spool.draining() as mine, other.draining() as theirs:
+        assert mine and not theirs
+    with other.draining() as theirs:
+        assert theirs
+
+
+def test_metadata_that_looks_like_a_tag_comes_back_as_it_was(tmp_path):
+    rows = terminal_rows("ls")
+    rows.activity["metadata"]["odd"] = {"$uuid": "not-a-uuid"}
+    spool = Spool(tmp_path)
+    spool.put([rows])
+    assert spool.load(spool.pending()[0])[0].activity["metadata"]["odd"] == {"$uuid": "not-a-uuid"}
+
+
+def test_an_unreadable_batch_is_set_aside_with_its_reason(tmp_path):
+    spool = Spool(tmp_path)
+    spool.put([terminal_rows("ls")])
+    (path,) = spool.pending()
+    path.write_bytes(b"{ not json")
+    moved = spool.quarantine_file(path, "JSONDecodeError")
+    assert not spool.has_pending() and moved.read_bytes() == b"{ not json"
+    assert (moved.parent / f"{path.name}.reason").read_text() == "JSONDecodeError"
+
+
+def test_a_quarantined_span_keeps_names_and_types_never_values(tmp_path):
+    path = Spool(tmp_path).quarantine_span(
+        "attribute process.exit.code is not a 64-bit integer",
+        {"process.exit.code": f"code {PLANTED}", "activity.action": "execute"},
+    )
+    stored = path.read_text()
+    assert PLANTED not in stored and "execute" not in stored, "a value was quarantined"
+    assert '"process.exit.code": "str"' in stored

@@ -146,13 +146,14 @@ class ActivitySpanExporter(SpanExporter):
         return not self.spool.has_pending()
 
     def shutdown(self, timeout_millis: float | None = None) -> None:
-        """Replay what it can within the timeout (default ``timeout``), then stop (idempotent).
+        """Replay what it can for ``timeout`` seconds at most (less if the caller says so),
+        then stop (idempotent); whatever is still spooled stays for the next start.
 
-        Whatever is still spooled stays on disk for the next exporter on this database.
+        The batch processor passes what is left of its own 30 s; an application exiting
+        during an outage should not wait that long for a database that is not there.
         """
-        deadline = time.monotonic() + (
-            self._timeout if timeout_millis is None else timeout_millis / 1000
-        )
+        budget = self._timeout if timeout_millis is None else timeout_millis / 1000
+        deadline = time.monotonic() + min(budget, self._timeout)
         with self._lock:
             if self._shut_down:
                 return

@@ -83,11 +83,14 @@ class Spool:
         return True
 
     def has_pending(self) -> bool:
-        """Whether any batch waits (cheaper than ``pending()``: stops at the first)."""
+        """Whether any batch waits (cheaper than ``pending()``: stops at the first).
+
+        An unreadable directory counts as empty: the write is tried, and spooling reports why.
+        """
         try:
             with os.scandir(self.directory) as entries:
                 return any(entry.name.endswith(_SUFFIX) for entry in entries)
-        except FileNotFoundError:
+        except OSError:
             return False
 
     def pending(self) -> list[Path]:
