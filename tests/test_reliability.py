@@ -28,6 +28,7 @@ import pytest
 from conftest import (
     PG_HOST,
     PG_PORT,
+    ActivityDB,
     SpanCapture,
     on_engine,
     pg_admin,
@@ -42,6 +43,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
 from tcp_proxy import TcpProxy
 
 from autobot_activity_exporters import ActivitySpanExporter
+from autobot_activity_exporters.rows import rows_from_span
 from autobot_activity_exporters.schema import upgrade
 from autobot_activity_exporters.spool import Spool
 from autobot_activity_otel import attributes as attr
@@ -411,3 +413,29 @@ def test_the_exporter_never_tracks_its_own_files(tmp_path: Path, spans: SpanCapt
     finally:
         instrumentor.uninstrument()
     assert paths and all(path == str(tmp_path / "own.txt") for path in paths)
+
+
+def test_a_new_exporter_replays_around_an_unreadable_spool_file(
+    tmp_path: Path, spans: SpanCapture
+) -> None:
+    """Batches an earlier process spooled are written on start-up; a torn one is set aside."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'activity.db'}"
+    spool = Spool(tmp_path / "spool")
+    first, second = Pipeline.activity(1), Pipeline.activity(2)
+    for span in spans.activities():
+        rows = rows_from_span(span)
+        assert rows is not None and spool.put([rows])
+        spool.put([rows])  # the same batch twice, as after a partial replay: written once
+    spool.pending()[1].write_bytes(b"[{torn")
+
+    exporter = ActivitySpanExporter(url, timeout=5, spool_dir=spool.directory)
+    try:
+        deadline = time.monotonic() + 10
+        while exporter.spool.has_pending() and time.monotonic() < deadline:
+            time.sleep(0.05)  # no span, no flush: replay starts with the exporter
+        assert not exporter.spool.has_pending(), "the spool was not replayed on start-up"
+    finally:
+        exporter.shutdown()
+    written = ActivityDB(url, "sqlite").rows("terminal_activities")
+    assert sorted(row["id"] for row in written) == sorted([first, second])
+    assert len(list((spool.directory / "quarantine").glob("*.batch"))) == 1

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from autobot_activity_exporters.rows import ActivityRows, rows_from_attributes
-from autobot_activity_exporters.spool import Spool, default_spool_dir
+from autobot_activity_exporters.spool import QuarantineFull, Spool, default_spool_dir
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.recording import ActivityRecord
 
@@ -115,3 +117,13 @@ def test_a_quarantined_span_keeps_names_and_types_never_values(tmp_path):
     stored = path.read_text()
     assert PLANTED not in stored and "execute" not in stored, "a value was quarantined"
     assert '"process.exit.code": "str"' in stored
+
+
+def test_the_quarantine_is_capped(tmp_path, monkeypatch):
+    monkeypatch.setattr("autobot_activity_exporters.spool.QUARANTINE_MAX_FILES", 2)
+    spool = Spool(tmp_path)
+    spool.quarantine_span("bad", {})
+    spool.quarantine(terminal_rows("ls"), "DataError")
+    with pytest.raises(QuarantineFull):
+        spool.quarantine_span("bad", {})
+    assert len(list((tmp_path / "quarantine").iterdir())) == 2

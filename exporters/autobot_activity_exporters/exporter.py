@@ -240,18 +240,28 @@ class ActivitySpanExporter(SpanExporter):
             with self.spool.draining() as mine:
                 if not mine:  # another exporter (or process) drains this spool now
                     return
-                while paths := self.spool.pending():
+                stuck: set[Path] = set()  # unreadable and not movable: left where it is
+                while paths := [path for path in self.spool.pending() if path not in stuck]:
                     for path in paths:
                         try:
                             batch = self.spool.load(path)
                         except FileNotFoundError:
                             continue
                         except Exception as exc:  # unreadable: set it aside, go on
-                            self.spool.quarantine_file(path, describe(exc))
-                            self._warn("unreadable", "unreadable spool file quarantined")
+                            self._set_aside(path, describe(exc), stuck)
                             continue
                         await asyncio.wait_for(self._deliver(batch), self._timeout)
                         self.spool.remove(path)
+
+    def _set_aside(self, path: Path, reason: str, stuck: set[Path]) -> None:
+        """Quarantine a spool file that cannot be read, so the batches behind it go on."""
+        try:
+            self.spool.quarantine_file(path, reason)
+        except OSError as exc:
+            stuck.add(path)
+            self._warn("unreadable", "unreadable spool file kept: %s", describe(exc))
+        else:
+            self._warn("unreadable", "unreadable spool file quarantined: %s", reason)
 
     async def _close(self) -> None:
         if self._replayer is not None:
@@ -267,9 +277,15 @@ class ActivitySpanExporter(SpanExporter):
         await deliver(batch, self._write, self._quarantine)
 
     def _quarantine(self, rows: ActivityRows, reason: str) -> None:
-        self.spool.quarantine(rows, reason)
+        """Set a refused activity aside; if even that fails it is counted as dropped."""
+        try:
+            self.spool.quarantine(rows, reason)
+        except OSError as exc:
+            self._dropped.add(1, {"reason": "quarantine_unavailable"})
+            self._warn("quarantine", "refused activity dropped: %s", describe(exc))
+            return
         self._quarantined.add(1, {"reason": "database_refused"})
-        _logger.warning("activity %s quarantined: %s", rows.activity["id"], reason)
+        self._warn(f"refused {reason}", "activity quarantined: %s", reason)
 
     def _spool_batch(self, batch: list[ActivityRows]) -> SpanExportResult:
         try:
@@ -297,7 +313,7 @@ class ActivitySpanExporter(SpanExporter):
             except Exception as exc:
                 # InvalidActivity names the attribute, never its value; anything else: the type
                 reason = str(exc) if isinstance(exc, InvalidActivity) else type(exc).__name__
-                _logger.warning("activity span quarantined: %s", reason)
+                self._warn(f"invalid {reason}", "activity span quarantined: %s", reason)
                 self._quarantine_span(reason, span)
                 continue
             if rows is not None:
@@ -308,7 +324,9 @@ class ActivitySpanExporter(SpanExporter):
         try:
             self.spool.quarantine_span(reason, span.attributes or {})
         except OSError as exc:
-            _logger.warning("activity span not quarantined (%s)", type(exc).__name__)
+            self._dropped.add(1, {"reason": "quarantine_unavailable"})
+            self._warn("quarantine", "invalid activity span dropped: %s", describe(exc))
+            return
         self._quarantined.add(1, {"reason": "invalid_span"})
 
     def _warn(self, kind: str, message: str, *args: object) -> None:

@@ -39,6 +39,12 @@ DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 _SUFFIX = ".batch"
 _QUARANTINE = "quarantine"
 _LOCK = "replay.lock"
+QUARANTINE_MAX_FILES = 10_000
+"""Entries the quarantine keeps at most, so a flood of bad spans cannot fill the disk."""
+
+
+class QuarantineFull(OSError):
+    """The quarantine already holds ``QUARANTINE_MAX_FILES`` entries."""
 
 
 def default_spool_dir(database_url: str) -> Path:
@@ -67,6 +73,7 @@ class Spool:
         self._lock = threading.Lock()
         self._last_ns = 0
         self._size: int | None = None
+        self._quarantined: int | None = None
 
     def put(self, batch: list[ActivityRows]) -> bool:
         """Store a batch durably; False (and nothing written) when the spool is full."""
@@ -130,9 +137,7 @@ class Spool:
 
     def quarantine(self, rows: ActivityRows, reason: str) -> Path:
         """Set aside an activity the database rejects whatever happens, with the reason."""
-        folder = self.directory / _QUARANTINE
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{rows.activity['id']}.json"
+        path = self._quarantine_folder() / f"{rows.activity['id']}.json"
         record = {"reason": reason, "rows": json.loads(_encode([rows]))}
         _write_durably(path, json.dumps(record).encode())
         return path
@@ -140,17 +145,14 @@ class Spool:
     def quarantine_span(self, reason: str, attributes: Mapping[str, object]) -> Path:
         """Set aside a span that cannot become rows: the reason and its attributes' names and
         types only (its values were never redacted, so none is stored)."""
-        folder = self.directory / _QUARANTINE
-        folder.mkdir(parents=True, exist_ok=True)
         shape = {key: type(value).__name__ for key, value in attributes.items()}
-        path = folder / f"span-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.json"
+        path = self._quarantine_folder() / f"span-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.json"
         _write_durably(path, json.dumps({"reason": reason, "attributes": shape}).encode())
         return path
 
     def quarantine_file(self, path: Path, reason: str) -> Path:
         """Move a batch file that cannot be read back aside (it holds redacted rows only)."""
-        folder = self.directory / _QUARANTINE
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = self._quarantine_folder()
         target = folder / path.name
         with self._lock:
             size = path.stat().st_size
@@ -159,6 +161,18 @@ class Spool:
                 self._size -= size
         (folder / f"{path.name}.reason").write_text(reason)
         return target
+
+    def _quarantine_folder(self) -> Path:
+        """The quarantine folder, with room reserved for one more entry (``QuarantineFull``)."""
+        folder = self.directory / _QUARANTINE
+        with self._lock:
+            if self._quarantined is None:
+                folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+                self._quarantined = sum(1 for _ in folder.iterdir())
+            if self._quarantined >= QUARANTINE_MAX_FILES:
+                raise QuarantineFull("the quarantine is full")
+            self._quarantined += 1
+        return folder
 
     def _open(self) -> None:
         """Find how much is stored (after a restart too)."""
@@ -172,7 +186,9 @@ def _write_durably(path: Path, data: bytes) -> None:
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        os.write(fd, data)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
         os.fsync(fd)
     finally:
         os.close(fd)
