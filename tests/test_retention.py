@@ -30,7 +30,6 @@ from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.attributes import ActivityType
 from autobot_activity_otel.context import activity_context
 from autobot_activity_otel.recording import ActivityRecord
-from autobot_activity_otel.secrets import record_secret_access
 
 if TYPE_CHECKING:  # conftest is not importable by name when another conftest.py exists
     from conftest import ActivityDB, SpanCapture
@@ -111,7 +110,7 @@ async def test_old_secret_usage_whose_activity_is_gone_goes_too(
 ) -> None:
     """Usage left without its activity (deleted by hand, say) is pruned by its own age."""
     with activity_context(user_id=USER):
-        assert record_secret_access(uuid.uuid4(), granted=True) is not None
+        activity(ActivityType.TERMINAL, 0)
     assert activity_db.export(spans.activities()) is SpanExportResult.SUCCESS
     activity_db.sql("DELETE FROM terminal_activities")
     usage = activity_db.rows("secret_usage")
