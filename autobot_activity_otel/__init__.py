@@ -26,6 +26,7 @@ from autobot_activity_otel.tracking.file import (
     track_file_operation,
     track_file_upload,
 )
+from autobot_activity_otel.tracking.secret_access import record_secret_access
 from autobot_activity_otel.tracking.terminal import (
     terminal_activity,
     track_command_execution,
@@ -41,6 +42,7 @@ __all__ = [
     "current_attribution",
     "desktop_activity",
     "file_activity",
+    "record_secret_access",
     "terminal_activity",
     "track_browser_action",
     "track_browser_navigation",

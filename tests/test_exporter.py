@@ -24,10 +24,11 @@ from sqlalchemy.engine import Engine
 from autobot_activity_exporters import ActivitySpanExporter
 from autobot_activity_exporters.rows import ActivityRows, rows_from_span
 from autobot_activity_otel import attributes as attr
+from autobot_activity_otel import record_secret_access
 from autobot_activity_otel.attributes import ActivityType
 from autobot_activity_otel.context import activity_context
 from autobot_activity_otel.recording import ActivityRecord
-from autobot_activity_otel.secrets import record_secret_access, registered_secret
+from autobot_activity_otel.secrets import registered_secret
 
 if TYPE_CHECKING:  # conftest is not importable by name when another conftest.py exists
     from conftest import ActivityDB, SpanCapture

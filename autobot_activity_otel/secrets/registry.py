@@ -146,6 +146,12 @@ class Registry:
 REGISTRY = Registry()
 
 
+def known_secret_id(text: str) -> uuid.UUID | None:
+    """The id of the first registered secret that occurs in ``text``, if any."""
+    matches = REGISTRY.find(text)
+    return matches[0].secret.secret_id if matches else None
+
+
 def register_secret(secret_id: uuid.UUID | str, value: str) -> None:
     """Redact every later occurrence of ``value`` as ``[REDACTED:secret:<secret_id>]``."""
     REGISTRY.register(secret_id, value)

@@ -16,8 +16,7 @@ from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.context import explicit_attribution
 from autobot_activity_otel.decorators import activity_handler
 from autobot_activity_otel.recording import ActivityRecord, persist, to_text
-from autobot_activity_otel.secrets import Finding, fingerprint, secret_id_for
-from autobot_activity_otel.secrets.registry import REGISTRY
+from autobot_activity_otel.secrets import Finding, fingerprint, known_secret_id, secret_id_for
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -61,8 +60,7 @@ def set_input_value(record: ActivityRecord, value: object, secret_rule: str | No
     text, _ = to_text(value)
     if text:
         digest = fingerprint(text)
-        known = REGISTRY.find(text)
-        secret_id = known[0].secret.secret_id if known else secret_id_for(digest)
+        secret_id = known_secret_id(text) or secret_id_for(digest)
         finding = Finding(secret_rule, 0, len(text), digest, secret_id)
         record.findings.append((attr.BROWSER_INPUT_VALUE, finding))
     record.set(attr.BROWSER_INPUT_VALUE, f"[REDACTED:{secret_rule}]" if text else "")

@@ -7,10 +7,10 @@ import uuid
 
 import pytest
 
-from autobot_activity_otel import activity_context
+from autobot_activity_otel import activity_context, record_secret_access
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.recording import recording
-from autobot_activity_otel.secrets import fingerprint, record_secret_access, secret_id_for
+from autobot_activity_otel.secrets import fingerprint, secret_id_for
 
 USER = uuid.UUID("0195f000-0000-7000-8000-0000000000a1")
 SECRET_ID = uuid.UUID("0195f000-0000-7000-8000-0000000000a2")

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.context import Attribution, current_attribution
 from autobot_activity_otel.recording import ActivityRecord
-from autobot_activity_otel.secrets.registry import REGISTRY
+from autobot_activity_otel.secrets import known_secret_id
 from autobot_activity_otel.tracking.desktop import KeystrokeMode, keystroke_mode, record_input_text
 
 _logger = logging.getLogger(__name__)
@@ -208,4 +208,4 @@ def _completes_secret(run: _Run, text: str) -> bool:
         return False
     scan = run.tail + text
     run.tail = scan[-SECRET_TAIL:]
-    return bool(REGISTRY.find(scan))  # known secrets only: no pattern scan per key
+    return known_secret_id(scan) is not None  # known secrets only: no pattern scan per key

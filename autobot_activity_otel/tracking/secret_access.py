@@ -18,7 +18,7 @@ from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.context import current_attribution
 from autobot_activity_otel.ids import parse_uuid
 from autobot_activity_otel.recording import ActivityRecord, to_text
-from autobot_activity_otel.secrets.engine import redact
+from autobot_activity_otel.secrets import redact
 
 _logger = logging.getLogger(__name__)
 
