@@ -30,6 +30,7 @@ from conftest import (
     PG_PORT,
     ActivityDB,
     SpanCapture,
+    archive_database,
     on_engine,
     pg_admin,
     pg_available,
@@ -66,6 +67,7 @@ def database() -> Iterator[str]:
         run_async(on_engine(f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/{name}", upgrade))
         yield name
     finally:
+        archive_database(f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/{name}")
         run_async(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
@@ -81,6 +83,7 @@ async def _fetch_ids(name: str) -> list[uuid.UUID]:
 
 def take_rows(name: str) -> list[uuid.UUID]:
     """Every terminal activity id in the database (emptied for the next test)."""
+    archive_database(f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/{name}")  # the sweep
     return run_async(_fetch_ids(name))
 
 
