@@ -22,9 +22,11 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
+import sqlalchemy
 from conftest import (
     PG_HOST,
     PG_PORT,
@@ -44,6 +46,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
 from tcp_proxy import TcpProxy
 
 from autobot_activity_exporters import ActivitySpanExporter
+from autobot_activity_exporters.delivery import describe, is_permanent
 from autobot_activity_exporters.rows import rows_from_span
 from autobot_activity_exporters.schema import upgrade
 from autobot_activity_exporters.spool import Spool
@@ -442,3 +445,45 @@ def test_a_new_exporter_replays_around_an_unreadable_spool_file(
     written = ActivityDB(url, "sqlite").rows("terminal_activities")
     assert sorted(row["id"] for row in written) == sorted([first, second])
     assert len(list((spool.directory / "quarantine").glob("*.batch"))) == 1
+
+
+def _failure(engine: sqlalchemy.Engine, statement: Any, rows: Any = None) -> Exception:
+    with pytest.raises(Exception) as caught, engine.begin() as connection:
+        connection.execute(statement, rows)
+    return caught.value
+
+
+async def _pg_failures() -> tuple[Exception, Exception]:
+    connection = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user="postgres")
+    try:
+        with pytest.raises(asyncpg.PostgresError) as refused:
+            await connection.execute("SELECT 'not a number'::int")
+    finally:
+        await connection.close()
+    with pytest.raises(OSError) as unreachable:
+        await asyncpg.connect(host="127.0.0.1", port=_closed_port(), user="postgres")
+    return refused.value, unreachable.value
+
+
+def test_only_the_datas_own_faults_are_permanent(tmp_path: Path) -> None:
+    """Real driver errors: refusals of a value are quarantined, everything else retried."""
+    engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'classify.db'}")
+    table = sqlalchemy.Table(
+        "t",
+        sqlalchemy.MetaData(),
+        sqlalchemy.Column("id", sqlalchemy.Uuid, primary_key=True),
+        sqlalchemy.Column("v", sqlalchemy.Text, nullable=False),
+    )
+    table.create(engine)
+    not_null = _failure(engine, table.insert(), [{"id": uuid.uuid4(), "v": None}])
+    not_a_uuid = _failure(engine, table.insert(), [{"id": 5, "v": "x"}])
+    no_table = _failure(engine, sqlalchemy.text("INSERT INTO missing VALUES (1)"))
+    engine.dispose()
+    assert is_permanent(not_null) and "SQLITE_CONSTRAINT_NOTNULL" in describe(not_null)
+    assert is_permanent(not_a_uuid)
+    assert not is_permanent(no_table)
+    assert not is_permanent(TypeError("a bug of ours, not bad data"))
+    require(pg_available(), "PostgreSQL not reachable on 127.0.0.1:5432")
+    refused, unreachable = run_async(_pg_failures())
+    assert is_permanent(refused) and describe(refused).endswith("(SQLSTATE 22P02)")
+    assert not is_permanent(unreachable)

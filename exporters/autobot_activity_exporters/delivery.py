@@ -18,16 +18,11 @@ from autobot_activity_exporters.rows import ActivityRows
 
 PERMANENT_SQLSTATE_CLASSES = frozenset({"22", "23", "54"})
 """Data exception, integrity constraint violation, program limit exceeded (PostgreSQL)."""
-_PERMANENT = (
-    sa_exc.IntegrityError,
-    sa_exc.DataError,
-    sqlite3.IntegrityError,
-    sqlite3.DataError,
-    TypeError,
-    ValueError,  # includes asyncpg's client-side DataError and UnicodeError
-    OverflowError,
-)
-"""Refusals of a value: by the database, or by the driver while encoding it."""
+_REFUSED = (sa_exc.IntegrityError, sa_exc.DataError, sqlite3.IntegrityError, sqlite3.DataError)
+"""The database's refusals of a value (where no SQLSTATE says more)."""
+_UNENCODABLE = (TypeError, ValueError, OverflowError, AttributeError)
+"""A driver's refusals of a value while encoding it (asyncpg's client-side ``DataError`` is a
+``ValueError``); raised by our own code instead, they are a bug, not bad data."""
 
 
 def _chain(error: BaseException) -> Iterator[BaseException]:
@@ -52,12 +47,21 @@ def sqlstate(error: BaseException) -> str | None:
 def is_permanent(error: BaseException) -> bool:
     """Whether the database refuses this data whatever happens (see the module docstring).
 
-    PostgreSQL says so through the SQLSTATE class; elsewhere the exception types decide.
+    PostgreSQL says so through the SQLSTATE class; elsewhere the exception types decide. A
+    bug of ours must not quarantine every row, so an encoding error only counts when it
+    comes from the driver layer (wrapped by SQLAlchemy, or raised by asyncpg).
     """
     code = sqlstate(error)
     if code is not None and not code.startswith("SQLITE"):
         return code[:2] in PERMANENT_SQLSTATE_CLASSES
-    return any(isinstance(current, _PERMANENT) for current in _chain(error))
+    chain = list(_chain(error))
+    if any(isinstance(current, _REFUSED) for current in chain):
+        return True
+    from_driver = any(
+        isinstance(current, sa_exc.StatementError) or type(current).__module__.startswith("asyncpg")
+        for current in chain
+    )
+    return from_driver and any(isinstance(current, _UNENCODABLE) for current in chain)
 
 
 def describe(error: BaseException) -> str:
