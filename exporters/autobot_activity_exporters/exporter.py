@@ -231,8 +231,8 @@ class ActivitySpanExporter(SpanExporter):
             except Exception as exc:
                 failures += 1
                 self._warn("replay", "activity spool replay failed (%s); retrying", describe(exc))
-            else:
-                failures = 0
+            else:  # batches left (another process drains, or a file is stuck): look again
+                failures = failures + 1 if self.spool.has_pending() else 0
 
     async def _drain(self) -> None:
         """Write every spooled batch, oldest first; stop at the first transient failure."""
