@@ -29,7 +29,7 @@ from autobot_activity_exporters import ActivitySpanExporter
 from autobot_activity_exporters.database import create_engine
 from autobot_activity_exporters.models import ACTIVITY_TABLES, TABLES
 from autobot_activity_exporters.retention import prune
-from autobot_activity_exporters.schema import alembic_config, upgrade
+from autobot_activity_exporters.schema import alembic_config, head_revision, upgrade
 from autobot_activity_exporters.store import ActivityStore
 from autobot_activity_exporters.viewer import APPLICATION_ROLE, Role, Viewer
 from autobot_activity_otel import attributes as attr
@@ -336,7 +336,7 @@ async def test_the_owner_writes_reads_nothing_without_a_viewer_and_prunes_as_sys
 ) -> None:
     engine = create_engine(owner_url)
     try:
-        assert await upgrade(engine) == "0002"
+        assert await upgrade(engine) == head_revision()
         recorded = record_everyone()
         exporter = ActivitySpanExporter(owner_url, timeout=30)
         try:
@@ -399,10 +399,10 @@ async def test_the_policies_are_installed_forced_and_survive_a_second_run(
 ) -> None:
     engine = create_engine(empty_database_url)
     try:
-        assert await upgrade(engine) == "0002"
+        assert await upgrade(engine) == head_revision()
         async with engine.begin() as connection:
             await connection.run_sync(lambda sync: command.downgrade(alembic_config(sync), "0001"))
-        assert await upgrade(engine) == "0002"  # the role exists already: no failure
+        assert await upgrade(engine) == head_revision()  # the role exists already: no failure
         async with engine.connect() as connection:
             flags = (
                 await connection.exec_driver_sql(

@@ -18,7 +18,7 @@ from autobot_activity_exporters.models import TABLES, Base
 from autobot_activity_exporters.schema import VERSION_TABLE, upgrade
 
 T = TypeVar("T")
-HEAD = "0002"
+HEAD = "0003"
 
 
 async def on_engine(url: str, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:

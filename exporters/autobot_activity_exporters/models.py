@@ -75,10 +75,10 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 
 def _time_indexes(table: str) -> tuple[Index, ...]:
-    """The two lookups every query makes: one user's or one session's activities over time."""
-    return (
-        Index(f"ix_{table}_user_id_timestamp", "user_id", "timestamp"),
-        Index(f"ix_{table}_session_id_timestamp", "session_id", "timestamp"),
+    """The lookups queries make: a user's, session's, team's or org's activities over time."""
+    return tuple(
+        Index(f"ix_{table}_{column}_timestamp", column, "timestamp")
+        for column in ("user_id", "session_id", "org_id", "team_id")
     )
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -23,6 +24,11 @@ def alembic_config(connection: Connection | None = None) -> Config:
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
     return config
+
+
+def head_revision() -> str | None:
+    """The newest shipped migration: what ``upgrade`` brings a database to."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> str | None:
