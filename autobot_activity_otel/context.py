@@ -10,17 +10,19 @@ import contextvars
 import functools
 import inspect
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from types import TracebackType
+from functools import cached_property
+from types import MappingProxyType, TracebackType
 from typing import Any, TypeVar
 
+from autobot_activity_otel.attributes import ACTIVITY_ORG_ID, ACTIVITY_TEAM_ID, SESSION_ID, USER_ID
 from autobot_activity_otel.ids import parse_uuid
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Attribution:
     """The user, session and tenancy an activity is recorded for; every field may be unknown."""
 
@@ -30,6 +32,17 @@ class Attribution:
     team_id: uuid.UUID | None = None
     window_title: str | None = None
     application: str | None = None
+
+    @cached_property
+    def span_attributes(self) -> Mapping[str, str]:
+        """The ids as span attributes, built once per attribution, not once per activity."""
+        ids = (
+            (USER_ID, self.user_id),
+            (SESSION_ID, self.session_id),
+            (ACTIVITY_ORG_ID, self.org_id),
+            (ACTIVITY_TEAM_ID, self.team_id),
+        )
+        return MappingProxyType({key: str(value) for key, value in ids if value is not None})
 
 
 _current: contextvars.ContextVar[Attribution] = contextvars.ContextVar(
@@ -50,11 +63,13 @@ def explicit_attribution(
     An explicit id that is not a UUID raises ``ValueError``: the caller asked for it.
     """
     attribution = _current.get()
-    if user_id is None and session_id is None:
-        return attribution
+    user = attribution.user_id if user_id is None else parse_uuid(user_id, "user_id")
+    session = attribution.session_id if session_id is None else str(session_id)
+    if user == attribution.user_id and session == attribution.session_id:
+        return attribution  # the usual case inside activity_context: reuse its attributes
     return Attribution(
-        user_id=attribution.user_id if user_id is None else parse_uuid(user_id, "user_id"),
-        session_id=attribution.session_id if session_id is None else str(session_id),
+        user_id=user,
+        session_id=session,
         org_id=attribution.org_id,
         team_id=attribution.team_id,
         window_title=attribution.window_title,

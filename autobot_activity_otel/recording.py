@@ -100,20 +100,13 @@ class ActivityRecord:
         self.metadata: dict[str, Any] = {}
         self.findings: list[tuple[str, Finding]] = []
         self.declared_secrets: list[uuid.UUID] = []
+        who = attribution or current_attribution()
         self.attributes: dict[str, AttributeValue] = {
             attr.ACTIVITY_TYPE: activity_type.value,
             attr.ACTIVITY_ID: str(self.activity_id),
             attr.ACTIVITY_ACTION: action,
+            **who.span_attributes,
         }
-        who = attribution or current_attribution()
-        for key, value in (
-            (attr.USER_ID, who.user_id),
-            (attr.SESSION_ID, who.session_id),
-            (attr.ACTIVITY_ORG_ID, who.org_id),
-            (attr.ACTIVITY_TEAM_ID, who.team_id),
-        ):
-            if value is not None:
-                self.attributes[key] = str(value)
         self._name = name or f"{activity_type.value} {action}"
         self._parent = context if context is not None else get_current()
         self._span: Span | None = None
