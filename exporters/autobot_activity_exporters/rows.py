@@ -8,12 +8,13 @@ that have no column of their own are kept in ``metadata`` under their attribute 
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -88,6 +89,16 @@ _SUMMARY_TEXTS = (
     attr.SECRETS_FIELDS,
 )
 """The secret summary's parallel string arrays, one entry per secret (never a value)."""
+_SUMMARY = frozenset({*_SUMMARY_TEXTS, attr.SECRETS_ACCESS_GRANTED, attr.SECRETS_DENIAL_REASONS})
+"""Without any of these there is no summary to read (most activities use no secret)."""
+_PLACED = {
+    activity_type: _CONSUMED | {attribute for _, attribute, _ in columns}
+    for activity_type, columns in _COLUMNS.items()
+}
+"""Per type: the attributes that do not go into ``metadata``."""
+_ROW_KEYS = {
+    table.name: tuple(table.columns.keys()) for table in (*ACTIVITY_TABLES.values(), SECRET_USAGE)
+}
 _SECRETS_USED_TYPES = frozenset({ActivityType.TERMINAL, ActivityType.BROWSER})
 MAX_FUTURE_SECONDS = 300
 """A start further ahead of the exporter's clock than this is not trusted (see ``_times``)."""
@@ -158,7 +169,8 @@ class _Builder:
     """Reads one activity's attributes, type-checked, redacting every text on the way."""
 
     def __init__(self, attributes: Mapping[str, Any]) -> None:
-        self.attributes = attributes
+        # one copy into a plain dict: an SDK span's mapping answers each lookup in Python
+        self.attributes = attributes if type(attributes) is dict else dict(attributes)
         self.findings: list[tuple[str, Finding]] = []
 
     def build(
@@ -190,7 +202,7 @@ class _Builder:
         for attribute, column in _ATTRIBUTION.items():
             common[column] = self._attribution_id(attribute, column, metadata)
 
-        activity: Row = dict.fromkeys(table.columns.keys())
+        activity: Row = dict.fromkeys(_ROW_KEYS[table.name])
         activity.update(common, id=activity_id, metadata=metadata)
         for column, attribute, kind in _COLUMNS[activity_type]:
             activity[column] = (
@@ -212,9 +224,9 @@ class _Builder:
 
     def _scrub(self, field_name: str, value: str, kind: Kind) -> str:
         """Valid text, redacted again; anything the redactor finds now is audited too."""
-        text, _notes = to_text(value)
-        redaction = redact(text, kind=kind)
-        self.findings.extend((field_name, finding) for finding in redaction.findings)
+        redaction = redact(to_text(value)[0], kind=kind)
+        if redaction.findings:
+            self.findings.extend((field_name, finding) for finding in redaction.findings)
         return redaction.text
 
     def _text(self, attribute: str, kind: Kind) -> str | None:
@@ -225,19 +237,23 @@ class _Builder:
             raise InvalidActivity(attribute, "is not a string")
         return self._scrub(attribute, value, kind)
 
-    def _uuid(self, attribute: str) -> uuid.UUID | None:
+    def _uuid(
+        self, attribute: str, parse: Callable[[str], uuid.UUID] = uuid.UUID
+    ) -> uuid.UUID | None:
         value = self.attributes.get(attribute)
         if value is None:
             return None
         try:
-            return uuid.UUID(value if isinstance(value, str) else "")
+            return parse(value if isinstance(value, str) else "")
         except ValueError:
             raise InvalidActivity(attribute, "is not a UUID") from None
 
     def _attribution_id(self, attribute: str, column: str, metadata: Row) -> uuid.UUID | None:
         """A user/org/team id; one that is not a UUID leaves the row unattributed, kept raw."""
+        if attribute not in self.attributes:
+            return None
         try:
-            return self._uuid(attribute)
+            return self._uuid(attribute, _attribution_uuid)
         except InvalidActivity:
             raw = self.attributes[attribute]
             metadata[f"invalid_{column}"] = self._scrub(attribute, str(raw), "text")
@@ -271,9 +287,9 @@ class _Builder:
             if not isinstance(parsed, dict):
                 raise InvalidActivity(attr.ACTIVITY_METADATA, "is not a JSON object")
             metadata.update(self._scrub_json(attr.ACTIVITY_METADATA, parsed))
-        placed = {attribute for _, attribute, _ in _COLUMNS[activity_type]}
+        placed = _PLACED[activity_type]
         for key, value in self.attributes.items():
-            if key not in _CONSUMED and key not in placed:
+            if key not in placed:
                 metadata[to_text(key)[0]] = self._scrub_json(key, value)
         return metadata
 
@@ -304,7 +320,7 @@ class _Builder:
             )
         rows = []
         for index, entry in enumerate(entries):
-            row: Row = dict.fromkeys(SECRET_USAGE.columns.keys())
+            row: Row = dict.fromkeys(_ROW_KEYS[SECRET_USAGE.name])
             row.update(
                 common,
                 id=uuid.uuid5(activity_id, str(index)),
@@ -322,6 +338,8 @@ class _Builder:
 
     def _secret_summary(self) -> list[_SecretEntry]:
         """The span's parallel secret arrays, zipped and checked; access defaults to granted."""
+        if _SUMMARY.isdisjoint(self.attributes):
+            return []
         texts = [self._array(name, str) for name in _SUMMARY_TEXTS]
         if len({len(array) for array in texts}) > 1:
             raise InvalidActivity(attr.SECRETS_RULES, "differs in length from the other arrays")
@@ -347,7 +365,7 @@ class _Builder:
 
     def _array(self, attribute: str, item_type: type) -> tuple[Any, ...]:
         value = self.attributes.get(attribute, ())
-        if not isinstance(value, Sequence) or isinstance(value, str):
+        if type(value) is not tuple and (not isinstance(value, Sequence) or isinstance(value, str)):
             raise InvalidActivity(attribute, f"is not a sequence of {item_type.__name__}")
         if not all(type(item) is item_type for item in value):
             raise InvalidActivity(attribute, f"is not a sequence of {item_type.__name__}")
@@ -361,6 +379,12 @@ class _SecretEntry(NamedTuple):
     granted: bool
     denial_reason: str | None
     metadata: Row
+
+
+@functools.lru_cache(maxsize=1024)
+def _attribution_uuid(text: str) -> uuid.UUID:
+    """A user/org/team id parsed once: the same few recur on every row (UUIDs are immutable)."""
+    return uuid.UUID(text)
 
 
 def _is_int(value: object) -> bool:
@@ -402,8 +426,8 @@ def _times(
 
 def _ns(value: int | datetime | None, which: str, metadata: Row) -> int | None:
     """Epoch nanoseconds from a span time; a naive ``datetime`` is taken as UTC (noted)."""
-    if value is None:
-        return None
+    if value is None or type(value) is int:
+        return value
     if isinstance(value, datetime):
         if value.tzinfo is None:
             metadata.setdefault("time_notes", []).append(f"{which} had no time zone: UTC assumed")
@@ -415,5 +439,4 @@ def _ns(value: int | datetime | None, which: str, metadata: Row) -> int | None:
 
 
 def _utc(time_ns: int) -> datetime:
-    seconds, nanos = divmod(time_ns, 1_000_000_000)
-    return datetime.fromtimestamp(seconds, UTC) + timedelta(microseconds=nanos // 1000)
+    return _EPOCH + timedelta(microseconds=time_ns // 1000)
