@@ -6,8 +6,12 @@ the same activity twice, from the exporter, a replay or a direct ``db=`` write, 
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
-from collections.abc import Iterable
+import operator
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import JSON, Insert, Table, text
@@ -62,37 +66,75 @@ async def write_batch(connection: AsyncConnection, batch: Iterable[ActivityRows]
 
 
 async def _copy_and_insert(connection: AsyncConnection, grouped: dict[Table, list[Row]]) -> None:
-    # Run a statement through SQLAlchemy first: the asyncpg adapter opens its transaction
+    # The first statement goes through SQLAlchemy: the asyncpg adapter opens its transaction
     # lazily, and the COPY on the raw connection must happen inside it.
-    raw = None
-    for table, rows in grouped.items():
-        staging = f"autobot_staging_{table.name}"
-        await connection.execute(
-            text(
-                f'CREATE TEMPORARY TABLE "{staging}" (LIKE "{table.name}" INCLUDING DEFAULTS)'
-                " ON COMMIT DROP"
-            )
-        )
-        if raw is None:
-            raw = (await connection.get_raw_connection()).driver_connection
-        columns = list(table.columns)
-        records = [
-            tuple(_copy_value(column.type, row[column.name]) for column in columns) for row in rows
-        ]
+    plans = [(_plan(table), rows) for table, rows in grouped.items()]
+    for plan, _rows in plans:
+        await connection.execute(text(plan.create))
+    raw = (await connection.get_raw_connection()).driver_connection
+    for plan, rows in plans:
         await raw.copy_records_to_table(
-            staging, records=records, columns=[column.name for column in columns]
+            plan.staging, records=plan.records(rows), columns=plan.columns
         )
-        names = ", ".join(f'"{column.name}"' for column in columns)
-        await connection.execute(
-            text(
-                f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM "{staging}"'
-                " ON CONFLICT DO NOTHING"
-            )
-        )
+    for plan, _rows in plans:  # through SQLAlchemy, so a refusal is reported as its error
+        await connection.execute(text(plan.move))
 
 
-def _copy_value(column_type: Any, value: Any) -> Any:
-    """A value as asyncpg's COPY wants it (SQLAlchemy's type processing is bypassed there)."""
-    if value is not None and isinstance(column_type, JSON):
-        return json.dumps(value, default=str)
-    return value
+@dataclass(frozen=True)
+class _CopyPlan:
+    """How one table's rows travel: COPY into a staging table, then one INSERT ... SELECT.
+
+    The staging table is temporary and ``ON COMMIT DELETE ROWS``: created once per
+    connection (``IF NOT EXISTS`` costs a catalog lookup, where creating it for every batch
+    cost catalog writes and a fresh plan for every statement touching it), and its name
+    carries a digest of the columns, so a connection that outlives a schema change never
+    copies into a staging table of the old shape. A second batch in the same transaction
+    moves the first one's rows again, which the conflict clause ignores; emptying the table in
+    the move instead (``WITH ... DELETE ... RETURNING``) cost a fifth more per row, so the
+    commit empties it.
+    """
+
+    staging: str
+    columns: list[str]
+    """The plain columns, then the JSON ones (whose values are serialised here)."""
+    plain: Callable[[Row], tuple[Any, ...]]
+    documents: tuple[str, ...]
+    create: str
+    move: str
+
+    def records(self, rows: list[Row]) -> list[tuple[Any, ...]]:
+        """Rows as COPY records (asyncpg's COPY bypasses SQLAlchemy's type processing)."""
+        plain, documents = self.plain, self.documents
+        return [plain(row) + tuple([_json_text(row[name]) for name in documents]) for row in rows]
+
+
+@functools.cache
+def _plan(table: Table) -> _CopyPlan:
+    documents = tuple(c.name for c in table.columns if isinstance(c.type, JSON))
+    plain = tuple(c.name for c in table.columns if c.name not in documents)
+    columns = [*plain, *documents]
+    digest = hashlib.sha256(",".join(columns).encode()).hexdigest()[:8]
+    staging = f"autobot_staging_{table.name}_{digest}"
+    names = ", ".join(f'"{name}"' for name in columns)
+    return _CopyPlan(
+        staging=staging,
+        columns=columns,
+        plain=operator.itemgetter(*plain) if len(plain) > 1 else lambda row: (row[plain[0]],),
+        documents=documents,
+        create=(
+            f'CREATE TEMPORARY TABLE IF NOT EXISTS "{staging}" (LIKE "{table.name}")'
+            " ON COMMIT DELETE ROWS"
+        ),
+        move=(
+            f'INSERT INTO "{table.name}" ({names}) SELECT {names} FROM "{staging}"'
+            " ON CONFLICT DO NOTHING"
+        ),
+    )
+
+
+_JSON = json.JSONEncoder(default=str)
+
+
+def _json_text(value: Any) -> str | None:
+    """A JSON column's value as text; None stays SQL NULL."""
+    return None if value is None else _JSON.encode(value)
