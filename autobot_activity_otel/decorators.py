@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from autobot_activity_otel.attributes import ActivityType
@@ -16,6 +16,7 @@ from autobot_activity_otel.secrets import Kind
 _logger = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 ResultHook = Callable[[ActivityRecord, Any], None]
+ParamsHook = Callable[[ActivityRecord, Mapping[str, Any]], None]
 
 
 def activity_handler(
@@ -24,19 +25,23 @@ def activity_handler(
     *,
     texts: Mapping[str, tuple[str, Kind]] = {},
     values: Mapping[str, str] = {},
+    reads: Iterable[str] = (),
+    on_params: ParamsHook | None = None,
     on_result: ResultHook | None = None,
 ) -> Callable[[F], F]:
     """Record each call of the decorated function (sync or async) as one activity.
 
     ``texts`` maps a parameter name to the attribute and redaction kind of its value, ``values``
     a parameter name to the attribute of a non-secret value; parameters named ``user_id`` and
-    ``session_id`` attribute the activity. ``on_result`` reads the return value. A failure of the
+    ``session_id`` attribute the activity. ``on_params`` derives attributes from the
+    parameters named in ``reads`` (those the handler has; the others read as None);
+    ``on_result`` reads the return value. A failure of the
     handler marks the activity failed and propagates unchanged; a failure of the tracking
     itself is logged and the handler runs as if undecorated.
     """
 
     def decorate(func: F) -> F:
-        read = _parameter_reader(func, {"user_id", "session_id", *texts, *values})
+        read = _parameter_reader(func, {"user_id", "session_id", *texts, *values, *reads})
 
         def start(args: tuple[Any, ...], kwargs: dict[str, Any]) -> ActivityRecord | None:
             try:
@@ -54,6 +59,8 @@ def activity_handler(
                     record.set_text(key, params.get(param), kind)
                 for param, key in values.items():
                     record.set(key, params.get(param))
+                if on_params is not None:
+                    on_params(record, params)
                 return record
             except Exception as exc:
                 _logger.warning("activity tracking skipped for a call (%s)", type(exc).__name__)

@@ -15,17 +15,16 @@ Any other value is treated as ``off`` (fail closed) with one warning.
 from __future__ import annotations
 
 import functools
-import inspect
 import logging
 import os
 import uuid
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import Any, Literal, TypeVar
 
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.context import explicit_attribution
-from autobot_activity_otel.decorators import _parameter_reader, activity_handler
+from autobot_activity_otel.decorators import activity_handler
 from autobot_activity_otel.recording import MAX_TEXT_CHARS, ActivityRecord, persist, to_text
 from autobot_activity_otel.secrets import redact
 
@@ -178,19 +177,6 @@ async def track_window_focus(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class _Outcome:
-    """What the adaptor hands back: the handler's result and the typed text to record."""
-
-    value: Any
-    typed: object
-    mode: KeystrokeMode
-
-
-def _record_typed(record: ActivityRecord, outcome: _Outcome) -> None:
-    record_input_text(record, outcome.typed, outcome.mode)
-
-
 def desktop_activity(action: str) -> Callable[[F], F]:
     """Decorator: each call of a VNC handler function (sync or async) is one desktop activity.
 
@@ -199,97 +185,27 @@ def desktop_activity(action: str) -> Callable[[F], F]:
     typed text as ``text`` or ``input_text`` (kept as ``AUTOBOT_ACTIVITY_KEYSTROKES``
     allows). A failing handler marks the activity failed and raises unchanged.
     """
-
-    def decorate(func: F) -> F:
-        read = _parameter_reader(func, set(_READ))
-        is_async = inspect.iscoroutinefunction(func)
-
-        # ``activity_handler`` reads a call's values by parameter name: the adaptor takes the
-        # derived ones (the position from x/y, the typed text under the capture mode) under
-        # names of its own and runs the real call, handed over as ``call``.
-        if is_async:
-
-            async def adaptor(
-                call: Callable[[], Any],
-                user_id: Any = None,
-                session_id: Any = None,
-                window_title: Any = None,
-                app_name: Any = None,
-                screenshot_path: Any = None,
-                position: list[int] | None = None,
-            ) -> Any:
-                return await call()
-
-        else:
-
-            def adaptor(
-                call: Callable[[], Any],
-                user_id: Any = None,
-                session_id: Any = None,
-                window_title: Any = None,
-                app_name: Any = None,
-                screenshot_path: Any = None,
-                position: list[int] | None = None,
-            ) -> Any:
-                return call()
-
-        adaptor.__qualname__ = func.__qualname__
-        tracked = activity_handler(
-            attr.ActivityType.DESKTOP,
-            action,
-            texts={
-                "window_title": (attr.ACTIVITY_WINDOW_TITLE, "text"),
-                "app_name": (attr.ACTIVITY_APPLICATION, "text"),
-                "screenshot_path": (attr.DESKTOP_SCREENSHOT_PATH, "text"),
-            },
-            values={"position": attr.DESKTOP_COORDINATES},
-            on_result=_record_typed,
-        )(adaptor)
-
-        def derive(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[dict[str, Any], Any]:
-            """The adaptor's keyword arguments and the typed text, from the handler's call."""
-            params = read(args, kwargs)  # only the parameters the handler has
-            point = params.get("coordinates")
-            if point is None and params.get("x") is not None and params.get("y") is not None:
-                point = (params["x"], params["y"])
-            values = {name: params.get(name) for name in _PASSED}
-            values["position"] = None if point is None else as_coordinates(point)
-            text = params.get("text")
-            return values, params.get("input_text") if text is None else text
-
-        if is_async:
-
-            @functools.wraps(func)
-            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                try:
-                    values, typed = derive(args, kwargs)
-                except Exception as exc:
-                    _logger.warning("desktop handler call not tracked (%s)", type(exc).__name__)
-                    return await func(*args, **kwargs)
-
-                async def call() -> _Outcome:
-                    return _Outcome(await func(*args, **kwargs), typed, keystroke_mode())
-
-                return (await tracked(call, **values)).value
-
-            return async_wrapper  # type: ignore[return-value]
-
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            try:
-                values, typed = derive(args, kwargs)
-            except Exception as exc:
-                _logger.warning("desktop handler call not tracked (%s)", type(exc).__name__)
-                return func(*args, **kwargs)
-            outcome = tracked(
-                lambda: _Outcome(func(*args, **kwargs), typed, keystroke_mode()), **values
-            )
-            return outcome.value
-
-        return wrapper  # type: ignore[return-value]
-
-    return decorate
+    return activity_handler(
+        attr.ActivityType.DESKTOP,
+        action,
+        texts={
+            "window_title": (attr.ACTIVITY_WINDOW_TITLE, "text"),
+            "app_name": (attr.ACTIVITY_APPLICATION, "text"),
+            "screenshot_path": (attr.DESKTOP_SCREENSHOT_PATH, "text"),
+        },
+        reads=("coordinates", "x", "y", "text", "input_text"),
+        on_params=_describe_handler_call,
+    )
 
 
-_PASSED = ("user_id", "session_id", "window_title", "app_name", "screenshot_path")
-_READ = (*_PASSED, "coordinates", "x", "y", "text", "input_text")
+def _describe_handler_call(record: ActivityRecord, params: Mapping[str, Any]) -> None:
+    """The position (``coordinates``, or ``x`` and ``y``) and the typed text of a handler call."""
+    point = params.get("coordinates")
+    if point is None and params.get("x") is not None and params.get("y") is not None:
+        point = (params["x"], params["y"])
+    if point is not None:
+        record.set(attr.DESKTOP_COORDINATES, as_coordinates(point))
+    text = params.get("text")
+    text = params.get("input_text") if text is None else text
+    if text is not None:
+        record_input_text(record, text, keystroke_mode())
