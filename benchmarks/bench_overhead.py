@@ -9,6 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -21,6 +22,7 @@ from benchmarks.harness import Row, alternating, markdown, micros
 
 USER = uuid.UUID("0195f000-0000-7000-8000-000000000001")
 COMMAND = "git status --short --branch"
+ORG = uuid.UUID(int=1)
 
 
 class Discard(SpanExporter):
@@ -44,22 +46,38 @@ def run(number: int = 5_000) -> list[Row]:
     tracer = trace.get_tracer("bench")
     activity_id = str(uuid.uuid4())
 
-    def bare_command() -> None:
-        with tracer.start_as_current_span(
-            "terminal execute",
-            attributes={
-                attr.ACTIVITY_TYPE: "terminal",
-                attr.ACTIVITY_ID: activity_id,
-                attr.ACTIVITY_ACTION: "execute",
-                attr.USER_ID: str(USER),
-                attr.SESSION_ID: "chat-1",
-            },
-        ) as span:
-            span.set_attribute(attr.PROCESS_COMMAND_LINE, COMMAND)
-            span.set_attribute(attr.PROCESS_WORKING_DIRECTORY, "/srv/app")
-            span.set_attribute(attr.PROCESS_EXIT_CODE, 0)
-            span.set_attribute(attr.TERMINAL_OUTPUT, "## main\n M README.md\n")
-            span.set_attribute(attr.TERMINAL_SHELL, "bash")
+    identity = {
+        attr.ACTIVITY_TYPE: "terminal",
+        attr.ACTIVITY_ID: activity_id,
+        attr.ACTIVITY_ACTION: "execute",
+        attr.USER_ID: str(USER),
+        attr.SESSION_ID: "chat-1",
+        attr.ACTIVITY_ORG_ID: str(ORG),
+    }
+
+    def bare(name: str, values: dict[str, str | int]) -> Callable[[], None]:
+        """A span made by hand with the same attributes as ours."""
+
+        def span() -> None:
+            with tracer.start_as_current_span(name, attributes=identity) as current:
+                for key, value in values.items():
+                    current.set_attribute(key, value)
+
+        return span
+
+    bare_command = bare(
+        "terminal execute",
+        {
+            attr.PROCESS_COMMAND_LINE: COMMAND,
+            attr.PROCESS_WORKING_DIRECTORY: "/srv/app",
+            attr.PROCESS_EXIT_CODE: 0,
+            attr.TERMINAL_OUTPUT: "## main\n M README.md\n",
+            attr.TERMINAL_SHELL: "bash",
+        },
+    )
+    bare_handler = bare(
+        "terminal handler", {attr.PROCESS_COMMAND_LINE: COMMAND, attr.PROCESS_EXIT_CODE: 0}
+    )
 
     def tracked_command() -> None:
         _drive(
@@ -74,20 +92,6 @@ def run(number: int = 5_000) -> list[Row]:
             )
         )
 
-    def bare_handler() -> None:
-        with tracer.start_as_current_span(
-            "terminal handler",
-            attributes={
-                attr.ACTIVITY_TYPE: "terminal",
-                attr.ACTIVITY_ID: activity_id,
-                attr.ACTIVITY_ACTION: "execute",
-                attr.USER_ID: str(USER),
-                attr.SESSION_ID: "chat-1",
-            },
-        ) as span:
-            span.set_attribute(attr.PROCESS_COMMAND_LINE, COMMAND)
-            span.set_attribute(attr.PROCESS_EXIT_CODE, 0)
-
     @terminal_activity
     def handler(command: str, user_id: uuid.UUID, session_id: str) -> int:
         return 0
@@ -95,7 +99,7 @@ def run(number: int = 5_000) -> list[Row]:
     def decorated_handler() -> None:
         handler(COMMAND, USER, "chat-1")
 
-    with activity_context(org_id=uuid.UUID(int=1)):
+    with activity_context(org_id=ORG):
         t = alternating(
             {
                 "bare_command": bare_command,
