@@ -27,7 +27,8 @@ from autobot_activity_exporters.exporter import ActivitySpanExporter
 from autobot_activity_exporters.rows import rows_from_span
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.recording import ActivityRecord
-from benchmarks.harness import Row, markdown
+from autobot_activity_otel.secrets import Kind, redact
+from benchmarks.harness import Row, markdown, micros
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 BATCH = 512
@@ -89,6 +90,38 @@ async def raw_copy_rate(dsn: str, spans: Sequence[ReadableSpan]) -> float:
     return len(records) / elapsed
 
 
+def mapping_costs(spans: Sequence[ReadableSpan], rounds: int) -> tuple[float, float]:
+    """Median seconds per span of ``rows_from_span``, and of the redaction re-check inside it
+    (one ``redact`` per text column, as ``rows.py`` calls it), measured alternately."""
+    texts = [
+        (span.attributes[attribute], kind)  # type: ignore[index]
+        for span in spans
+        for attribute, kind in _REDACTED
+        if attribute in (span.attributes or {})
+    ]
+    mapping, redaction = [], []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for span in spans:
+            rows_from_span(span)
+        mapping.append((time.perf_counter() - start) / len(spans))
+        start = time.perf_counter()
+        for text, kind in texts:
+            redact(text, kind)
+        redaction.append((time.perf_counter() - start) / len(spans))
+    return statistics.median(mapping), statistics.median(redaction)
+
+
+_REDACTED: tuple[tuple[str, Kind], ...] = (
+    (attr.SESSION_ID, "text"),
+    (attr.PROCESS_COMMAND_LINE, "command"),
+    (attr.PROCESS_WORKING_DIRECTORY, "text"),
+    (attr.TERMINAL_OUTPUT, "output"),
+    (attr.ACTIVITY_ACTION, "text"),  # kept in metadata for terminal activities
+)
+"""The texts a terminal span's rows are re-checked for."""
+
+
 async def _fresh_database(name: str) -> str | None:
     try:
         import asyncpg
@@ -107,6 +140,16 @@ def run(activities: int = 20_480, rounds: int = 3) -> list[Row]:
     provider.add_span_processor(SimpleSpanProcessor(_memory))
     trace.set_tracer_provider(provider)
     rows: list[Row] = []
+    mapping, redaction = mapping_costs(terminal_spans(activities), rounds)
+    rows.append(
+        Row(
+            "span → rows mapping (no database), of which the redaction re-check",
+            f"{micros(mapping)}/row",
+            f"{micros(redaction)}/row redaction",
+            f"{redaction / mapping:.2f}",
+            "",
+        )
+    )
     dsn = asyncio.run(_fresh_database("autobot_activity_bench"))
     if dsn is not None:
         ours, raw = [], []
@@ -137,6 +180,8 @@ METHOD = """
 batches of 512; each batch is one transaction. The baseline copies the equivalent rows with
 asyncpg's `copy_records_to_table` into a table of the same shape, 512 rows a transaction.
 Three rounds alternate ours and the baseline, on fresh ids; medians are reported.
+The mapping row times `rows_from_span` alone over the same spans, and the `redact` calls
+it makes (five texts per terminal span), in alternation: the share the secret engine takes.
 SQLite: 5,120 activities into a file on the local disk (WAL).
 """
 

@@ -99,6 +99,8 @@ _PLACED = {
 _ROW_KEYS = {
     table.name: tuple(table.columns.keys()) for table in (*ACTIVITY_TABLES.values(), SECRET_USAGE)
 }
+_TYPES = {activity_type.value: activity_type for activity_type in ActivityType}
+"""``ActivityType(value)`` as a plain lookup (the enum's call costs more than a row's dict)."""
 _SECRETS_USED_TYPES = frozenset({ActivityType.TERMINAL, ActivityType.BROWSER})
 MAX_FUTURE_SECONDS = 300
 """A start further ahead of the exporter's clock than this is not trusted (see ``_times``)."""
@@ -209,7 +211,9 @@ class _Builder:
                 self._text(attribute, kind) if kind else self._number_column(column, attribute)
             )
         secret_usage = self._secret_usage(activity_type, activity_id, common)
-        if activity_type in _SECRETS_USED_TYPES:
+        if activity_type in _SECRETS_USED_TYPES and not secret_usage:
+            activity["secrets_used"] = []
+        elif activity_type in _SECRETS_USED_TYPES:
             used = (row["secret_id"] for row in secret_usage if row["access_granted"])
             used = (secret_id for secret_id in used if secret_id is not None)
             activity["secrets_used"] = list(dict.fromkeys(used))
@@ -218,13 +222,15 @@ class _Builder:
     def _activity_type(self) -> ActivityType:
         value = self.attributes[attr.ACTIVITY_TYPE]
         try:
-            return ActivityType(value)
-        except ValueError:
+            return _TYPES[value]
+        except (KeyError, TypeError):
             raise InvalidActivity(attr.ACTIVITY_TYPE, "is not a known activity type") from None
 
     def _scrub(self, field_name: str, value: str, kind: Kind) -> str:
         """Valid text, redacted again; anything the redactor finds now is audited too."""
-        redaction = redact(to_text(value)[0], kind=kind)
+        if not value.isascii() or "\x00" in value:  # else ``to_text`` would return it as is
+            value = to_text(value)[0]
+        redaction = redact(value, kind=kind)
         if redaction.findings:
             self.findings.extend((field_name, finding) for finding in redaction.findings)
         return redaction.text
@@ -405,7 +411,7 @@ def _times(
     """
     now = time.time_ns()
     start_ns, end_ns = _ns(start, "start", metadata), _ns(end, "end", metadata)
-    notes = metadata.setdefault("time_notes", [])
+    notes: list[str] = []
     duration = None
     if start_ns and start_ns > 0 and end_ns is not None:
         if end_ns >= start_ns:
@@ -419,8 +425,8 @@ def _times(
         notes.append("start in the future: export time used")
         metadata["original_start_ns"] = str(start_ns)
         start_ns = now
-    if not notes:
-        del metadata["time_notes"]
+    if notes:
+        metadata.setdefault("time_notes", []).extend(notes)
     return _utc(start_ns), duration
 
 
