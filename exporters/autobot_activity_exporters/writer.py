@@ -88,10 +88,9 @@ class _CopyPlan:
     connection (``IF NOT EXISTS`` costs a catalog lookup, where creating it for every batch
     cost catalog writes and a fresh plan for every statement touching it), and its name
     carries a digest of the columns, so a connection that outlives a schema change never
-    copies into a staging table of the old shape. A second batch in the same transaction
-    moves the first one's rows again, which the conflict clause ignores; emptying the table in
-    the move instead (``WITH ... DELETE ... RETURNING``) cost a fifth more per row, so the
-    commit empties it.
+    copies into a staging table of the old shape. The commit empties it. A second batch in
+    the same transaction moves the first one's rows again, which the conflict clause ignores
+    (emptying it in the move, ``WITH ... DELETE ... RETURNING``, cost a fifth more per row).
     """
 
     staging: str
@@ -119,7 +118,7 @@ def _plan(table: Table) -> _CopyPlan:
     return _CopyPlan(
         staging=staging,
         columns=columns,
-        plain=operator.itemgetter(*plain) if len(plain) > 1 else lambda row: (row[plain[0]],),
+        plain=operator.itemgetter(*plain),  # every table has several plain columns: a tuple
         documents=documents,
         create=(
             f'CREATE TEMPORARY TABLE IF NOT EXISTS "{staging}" (LIKE "{table.name}")'
