@@ -34,7 +34,20 @@ from autobot_activity_otel.version import __version__
 _logger = logging.getLogger(__name__)
 _tracer = trace.get_tracer("autobot_activity_otel", __version__)
 
-MAX_TEXT_CHARS = int(os.environ.get("AUTOBOT_ACTIVITY_MAX_TEXT_CHARS", "65536"))
+
+def _max_text_chars(default: int = 65536) -> int:
+    """``AUTOBOT_ACTIVITY_MAX_TEXT_CHARS``; a value that is not a positive integer is ignored."""
+    raw = os.environ.get("AUTOBOT_ACTIVITY_MAX_TEXT_CHARS", "")
+    if raw.strip().isdigit() and int(raw) > 0:
+        return int(raw)
+    if raw:
+        _logger.warning(
+            "AUTOBOT_ACTIVITY_MAX_TEXT_CHARS is not a positive integer; using %d", default
+        )
+    return default
+
+
+MAX_TEXT_CHARS = _max_text_chars()
 """Texts longer than this are cut; the original length and a digest go to the metadata."""
 _REDACTION_SLACK = 4096
 """Characters redacted past the cut, so a secret straddling it is not left half visible."""

@@ -7,7 +7,12 @@ import uuid
 import pytest
 
 from autobot_activity_exporters.rows import ActivityRows, rows_from_attributes
-from autobot_activity_exporters.spool import QuarantineFull, Spool, default_spool_dir
+from autobot_activity_exporters.spool import (
+    DEFAULT_MAX_BYTES,
+    QuarantineFull,
+    Spool,
+    default_spool_dir,
+)
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.recording import ActivityRecord
 
@@ -127,3 +132,10 @@ def test_the_quarantine_is_capped(tmp_path, monkeypatch):
     with pytest.raises(QuarantineFull):
         spool.quarantine_span("bad", {})
     assert len(list((tmp_path / "quarantine").iterdir())) == 2
+
+
+def test_a_bad_size_setting_falls_back_to_the_default(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTOBOT_ACTIVITY_SPOOL_MAX_BYTES", "lots")
+    assert Spool(tmp_path).max_bytes == DEFAULT_MAX_BYTES
+    monkeypatch.setenv("AUTOBOT_ACTIVITY_SPOOL_MAX_BYTES", "4096")
+    assert Spool(tmp_path).max_bytes == 4096

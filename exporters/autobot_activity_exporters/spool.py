@@ -62,14 +62,22 @@ def default_spool_dir(database_url: str) -> Path:
     return Path(base) / hashlib.sha256(safe_url.encode()).hexdigest()[:16]
 
 
+def _max_bytes_from_env() -> int:
+    """``AUTOBOT_ACTIVITY_SPOOL_MAX_BYTES``; anything but a positive integer means the default."""
+    raw = os.environ.get(SPOOL_MAX_BYTES_ENV, "").strip()
+    if raw.isdigit() and int(raw) > 0:
+        return int(raw)
+    if raw:
+        _logger.warning("%s is not a positive integer; using the default", SPOOL_MAX_BYTES_ENV)
+    return DEFAULT_MAX_BYTES
+
+
 class Spool:
     """Batches waiting for the database, oldest first."""
 
     def __init__(self, directory: Path, max_bytes: int | None = None) -> None:
         self.directory = directory
-        self.max_bytes = max_bytes or int(
-            os.environ.get(SPOOL_MAX_BYTES_ENV, str(DEFAULT_MAX_BYTES))
-        )
+        self.max_bytes = max_bytes or _max_bytes_from_env()
         self._lock = threading.Lock()
         self._last_ns = 0
         self._size: int | None = None
