@@ -3,30 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from conftest import on_engine
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from autobot_activity_exporters.database import create_engine
 from autobot_activity_exporters.models import TABLES, Base
 from autobot_activity_exporters.schema import VERSION_TABLE, upgrade
 
-T = TypeVar("T")
 HEAD = "0003"
-
-
-async def on_engine(url: str, work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
-    engine = create_engine(url)
-    try:
-        return await work(engine)
-    finally:
-        await engine.dispose()
 
 
 def schema_differences(connection: Connection) -> list[object]:
