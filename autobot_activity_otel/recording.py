@@ -26,6 +26,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from autobot_activity_otel import attributes as attr
+from autobot_activity_otel import settings
 from autobot_activity_otel.context import Attribution, current_attribution
 from autobot_activity_otel.ids import new_activity_id
 from autobot_activity_otel.secrets import Finding, Kind, redact
@@ -35,19 +36,7 @@ _logger = logging.getLogger(__name__)
 _tracer = trace.get_tracer("autobot_activity_otel", __version__)
 
 
-def _max_text_chars(default: int = 65536) -> int:
-    """``AUTOBOT_ACTIVITY_MAX_TEXT_CHARS``; a value that is not a positive integer is ignored."""
-    raw = os.environ.get("AUTOBOT_ACTIVITY_MAX_TEXT_CHARS", "")
-    if raw.strip().isdigit() and int(raw) > 0:
-        return int(raw)
-    if raw:
-        _logger.warning(
-            "AUTOBOT_ACTIVITY_MAX_TEXT_CHARS is not a positive integer; using %d", default
-        )
-    return default
-
-
-MAX_TEXT_CHARS = _max_text_chars()
+MAX_TEXT_CHARS = settings.positive_int(settings.MAX_TEXT_CHARS, 65536)
 """Texts longer than this are cut; the original length and a digest go to the metadata."""
 _REDACTION_SLACK = 4096
 """Characters redacted past the cut, so a secret straddling it is not left half visible."""

@@ -34,8 +34,10 @@ from autobot_activity_exporters.schema import upgrade
 from autobot_activity_exporters.store import ActivityStore
 from autobot_activity_exporters.viewer import Viewer
 from autobot_activity_otel.attributes import ACTIVITY_TYPE
-from autobot_activity_otel.secrets.fingerprint import KEY_ENV, STATE_DIR_ENV, fingerprint_key
+from autobot_activity_otel.secrets.fingerprint import fingerprint_key
 from autobot_activity_otel.secrets.registry import Registry
+from autobot_activity_otel.settings import FINGERPRINT_KEY as KEY_ENV
+from autobot_activity_otel.settings import STATE_DIR as STATE_DIR_ENV
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 _session_state = Path(tempfile.mkdtemp(prefix="autobot-activity-tests-"))

@@ -17,8 +17,8 @@ from autobot_activity_exporters.schema import upgrade
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.context import activity_context
 from autobot_activity_otel.secrets import registered_secret
+from autobot_activity_otel.settings import KEYSTROKES
 from autobot_activity_otel.tracking.desktop import (
-    KEYSTROKES_ENV,
     desktop_activity,
     keystroke_mode,
     track_desktop_action,
@@ -111,7 +111,7 @@ async def test_keyboard_input_obeys_the_capture_mode(
     text: str | None,
     length: int | None,
 ) -> None:
-    monkeypatch.setenv(KEYSTROKES_ENV, mode)
+    monkeypatch.setenv(KEYSTROKES, mode)
     await track_keyboard_input(text="hello")
     attributes = only(spans)
     assert attributes.get(attr.DESKTOP_INPUT_TEXT) == text
@@ -120,7 +120,7 @@ async def test_keyboard_input_obeys_the_capture_mode(
 
 
 def test_the_default_capture_mode_is_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(KEYSTROKES_ENV, raising=False)
+    monkeypatch.delenv(KEYSTROKES, raising=False)
     assert keystroke_mode() == "redacted"
 
 
@@ -172,7 +172,7 @@ async def test_decorated_async_handler_applies_the_capture_mode_and_propagates_f
             raise ConnectionError("vnc gone")
         return len(text)
 
-    monkeypatch.setenv(KEYSTROKES_ENV, "length")
+    monkeypatch.setenv(KEYSTROKES, "length")
     assert await handle_vnc_type(USER, "secret-ish words", session_id="s9") == 16
     with pytest.raises(ConnectionError):
         await handle_vnc_type(USER, "boom")

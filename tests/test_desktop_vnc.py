@@ -23,7 +23,7 @@ from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.context import activity_context
 from autobot_activity_otel.instrumentation.vnc import VNCInstrumentor
 from autobot_activity_otel.secrets import registered_secret
-from autobot_activity_otel.tracking.desktop import KEYSTROKES_ENV
+from autobot_activity_otel.settings import KEYSTROKES
 
 USER = uuid.UUID("0195f000-0000-7000-8000-00000000de51")
 SECRET_ID = uuid.UUID("0195f000-0000-7000-8000-00000000005e")
@@ -191,7 +191,7 @@ def test_a_typed_word_is_one_row_kept_as_the_capture_mode_says(
     mode: str,
     stored: str | None,
 ) -> None:
-    monkeypatch.setenv(KEYSTROKES_ENV, mode)
+    monkeypatch.setenv(KEYSTROKES, mode)
     driver.run(lambda verbs: verbs.type_keys("hello"))
     instrumented.flush()
 
@@ -213,7 +213,7 @@ def test_a_typed_registered_secret_is_redacted_and_audited_under_its_id(
     caplog: pytest.LogCaptureFixture,
     mode: str,
 ) -> None:
-    monkeypatch.setenv(KEYSTROKES_ENV, mode)
+    monkeypatch.setenv(KEYSTROKES, mode)
     caplog.set_level(logging.DEBUG)
     with activity_context(user_id=USER), registered_secret(SECRET_ID, SECRET):
         driver.run(lambda verbs: verbs.type_keys(SECRET))

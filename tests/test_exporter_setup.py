@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autobot_activity_exporters.database import DATABASE_URL_ENV
+from autobot_activity_otel.settings import DATABASE_URL
 
 if TYPE_CHECKING:  # conftest is not importable by name when another conftest.py exists
     from conftest import ActivityDB
@@ -47,7 +47,7 @@ def test_opentelemetry_instrument_with_the_autobot_activity_exporter_writes_rows
             "examples/instrumented_app.py",
             session,
         ],
-        {"OTEL_TRACES_EXPORTER": "autobot_activity", DATABASE_URL_ENV: activity_db.url},
+        {"OTEL_TRACES_EXPORTER": "autobot_activity", DATABASE_URL: activity_db.url},
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "Linux"

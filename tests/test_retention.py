@@ -21,7 +21,6 @@ from autobot_activity_exporters.cli import main
 from autobot_activity_exporters.database import create_engine
 from autobot_activity_exporters.models import ACTIVITY_TABLES
 from autobot_activity_exporters.retention import (
-    RETENTION_ENV,
     RetentionSchedule,
     parse_duration,
     prune,
@@ -30,6 +29,7 @@ from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.attributes import ActivityType
 from autobot_activity_otel.context import activity_context
 from autobot_activity_otel.recording import ActivityRecord
+from autobot_activity_otel.settings import RETENTION
 
 if TYPE_CHECKING:  # conftest is not importable by name when another conftest.py exists
     from conftest import ActivityDB, SpanCapture
@@ -157,12 +157,12 @@ def test_durations() -> None:
 
 
 def test_the_retention_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(RETENTION_ENV, "90d")
+    monkeypatch.setenv(RETENTION, "90d")
     schedule = RetentionSchedule.from_env()
     assert schedule is not None and schedule.older_than == timedelta(days=90)
-    monkeypatch.setenv(RETENTION_ENV, "soon")
+    monkeypatch.setenv(RETENTION, "soon")
     assert RetentionSchedule.from_env() is None  # a warning, never a crash of the host
-    monkeypatch.delenv(RETENTION_ENV)
+    monkeypatch.delenv(RETENTION)
     assert RetentionSchedule.from_env() is None
 
 

@@ -19,33 +19,23 @@ import secrets
 import uuid
 from pathlib import Path
 
+from autobot_activity_otel import settings
+
 _logger = logging.getLogger(__name__)
 
-KEY_ENV = "AUTOBOT_ACTIVITY_FINGERPRINT_KEY"
-STATE_DIR_ENV = "AUTOBOT_ACTIVITY_STATE_DIR"
 KEY_FILE_NAME = "fingerprint.key"
 SECRET_ID_NAMESPACE = uuid.UUID("5b0f7d1e-2c55-4a4e-9d67-6f1f2a1c8e31")
 """Namespace of the UUIDv5 ids given to pattern-detected secrets (fixed: ids must be stable)."""
 
 
-def state_dir() -> Path:
-    """Where this installation keeps its state (the fingerprint key)."""
-    explicit = os.environ.get(STATE_DIR_ENV)
-    if explicit:
-        return Path(explicit)
-    xdg = os.environ.get("XDG_STATE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".local" / "state"
-    return base / "autobot-activity"
-
-
 @functools.cache
 def fingerprint_key() -> bytes:
     """The HMAC key, loaded once per process (``fingerprint_key.cache_clear()`` to reload)."""
-    configured = os.environ.get(KEY_ENV)
+    configured = os.environ.get(settings.FINGERPRINT_KEY)
     if configured:
         return configured.encode("utf-8", "surrogatepass")
     try:
-        return _installation_key(state_dir() / KEY_FILE_NAME)
+        return _installation_key(settings.state_dir() / KEY_FILE_NAME)
     except OSError as exc:
         # An unwritable home must not break tracking; fingerprints then hold for this process only.
         _logger.warning(

@@ -23,6 +23,7 @@ from dataclasses import replace
 from typing import Any, Literal, TypeVar
 
 from autobot_activity_otel import attributes as attr
+from autobot_activity_otel import settings
 from autobot_activity_otel.context import explicit_attribution
 from autobot_activity_otel.decorators import activity_handler
 from autobot_activity_otel.recording import MAX_TEXT_CHARS, ActivityRecord, persist, to_text
@@ -31,13 +32,12 @@ from autobot_activity_otel.secrets import redact
 _logger = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 KeystrokeMode = Literal["redacted", "length", "off"]
-KEYSTROKES_ENV = "AUTOBOT_ACTIVITY_KEYSTROKES"
 _MODES: tuple[KeystrokeMode, ...] = ("redacted", "length", "off")
 
 
 def keystroke_mode() -> KeystrokeMode:
     """The capture mode in force now (read per activity, so a change applies at once)."""
-    return _parse_mode(os.environ.get(KEYSTROKES_ENV, "redacted"))
+    return _parse_mode(os.environ.get(settings.KEYSTROKES, "redacted"))
 
 
 @functools.lru_cache(maxsize=8)
@@ -46,7 +46,7 @@ def _parse_mode(raw: str) -> KeystrokeMode:
     for mode in _MODES:
         if value == mode:
             return mode
-    _logger.warning("%s has an unknown value; keystrokes are not recorded", KEYSTROKES_ENV)
+    _logger.warning("%s has an unknown value; keystrokes are not recorded", settings.KEYSTROKES)
     return "off"
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +11,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-DATABASE_URL_ENV = "AUTOBOT_ACTIVITY_DATABASE_URL"
-CREATE_SCHEMA_ENV = "AUTOBOT_ACTIVITY_CREATE_SCHEMA"
+from autobot_activity_otel import settings
+
 DEFAULT_DATABASE_FILE = "autobot_activity.db"
 CONNECT_TIMEOUT_SECONDS = 10.0
 
@@ -29,7 +28,7 @@ def resolve_database_url(database_url: str | None = None) -> str:
 
     Plain ``postgresql://`` and ``sqlite:///`` URLs are rewritten to the async drivers.
     """
-    url = database_url or os.environ.get(DATABASE_URL_ENV)
+    url = database_url or settings.text(settings.DATABASE_URL)
     if not url:
         return f"sqlite+aiosqlite:///{Path.cwd() / DEFAULT_DATABASE_FILE}"
     parsed = make_url(url)
@@ -41,8 +40,7 @@ def resolve_database_url(database_url: str | None = None) -> str:
 
 def create_schema_from_env() -> bool:
     """Whether to create or upgrade the schema on first use (default yes)."""
-    value = os.environ.get(CREATE_SCHEMA_ENV, "true").strip().lower()
-    return value not in {"0", "false", "no", "off"}
+    return settings.boolean(settings.CREATE_SCHEMA, True)
 
 
 def create_engine(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
 import time
 from dataclasses import dataclass
@@ -26,10 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from autobot_activity_exporters.database import create_engine
 from autobot_activity_exporters.models import ACTIVITY_TABLES, SECRET_USAGE
 from autobot_activity_exporters.viewer import Viewer, apply_viewer
+from autobot_activity_otel import settings
 
 _logger = logging.getLogger(__name__)
 
-RETENTION_ENV = "AUTOBOT_ACTIVITY_RETENTION"
 PRUNE_INTERVAL = timedelta(hours=1)
 _DURATION = re.compile(r"(\d+)\s*([smhd])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -155,14 +154,14 @@ class RetentionSchedule:
     @classmethod
     def from_env(cls) -> RetentionSchedule | None:
         """``AUTOBOT_ACTIVITY_RETENTION`` (e.g. ``365d``), or None when unset or unusable."""
-        value = os.environ.get(RETENTION_ENV, "").strip()
+        value = settings.text(settings.RETENTION) or ""
         if not value:
             return None
         try:
             return cls(parse_duration(value))
         except ValueError:
             _logger.warning(
-                "%s=%r is not a positive duration like 365d; not pruning", RETENTION_ENV, value
+                "%s=%r is not a positive duration like 365d; not pruning", settings.RETENTION, value
             )
             return None
 

@@ -29,12 +29,11 @@ from typing import Any
 from sqlalchemy.engine import make_url
 
 from autobot_activity_exporters.rows import ActivityRows
+from autobot_activity_otel import settings
 from autobot_activity_otel.attributes import ActivityType
 
 _logger = logging.getLogger(__name__)
 
-SPOOL_DIR_ENV = "AUTOBOT_ACTIVITY_SPOOL_DIR"
-SPOOL_MAX_BYTES_ENV = "AUTOBOT_ACTIVITY_SPOOL_MAX_BYTES"
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024
 _SUFFIX = ".batch"
 _QUARANTINE = "quarantine"
@@ -53,23 +52,9 @@ def default_spool_dir(database_url: str) -> Path:
     Keyed on the URL without its password, so batches are only ever replayed into the
     database they were meant for.
     """
-    base = os.environ.get(SPOOL_DIR_ENV) or os.path.join(
-        os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state"),
-        "autobot-activity",
-        "spool",
-    )
+    base = settings.text(settings.SPOOL_DIR) or settings.state_dir() / "spool"
     safe_url = make_url(database_url).render_as_string(hide_password=True)
     return Path(base) / hashlib.sha256(safe_url.encode()).hexdigest()[:16]
-
-
-def _max_bytes_from_env() -> int:
-    """``AUTOBOT_ACTIVITY_SPOOL_MAX_BYTES``; anything but a positive integer means the default."""
-    raw = os.environ.get(SPOOL_MAX_BYTES_ENV, "").strip()
-    if raw.isdigit() and int(raw) > 0:
-        return int(raw)
-    if raw:
-        _logger.warning("%s is not a positive integer; using the default", SPOOL_MAX_BYTES_ENV)
-    return DEFAULT_MAX_BYTES
 
 
 class Spool:
@@ -77,7 +62,9 @@ class Spool:
 
     def __init__(self, directory: Path, max_bytes: int | None = None) -> None:
         self.directory = directory
-        self.max_bytes = max_bytes or _max_bytes_from_env()
+        self.max_bytes = max_bytes or settings.positive_int(
+            settings.SPOOL_MAX_BYTES, DEFAULT_MAX_BYTES
+        )
         self._lock = threading.Lock()
         self._last_ns = 0
         self._size: int | None = None

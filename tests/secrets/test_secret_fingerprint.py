@@ -12,12 +12,9 @@ from pathlib import Path
 import pytest
 
 from autobot_activity_otel.secrets import fingerprint, redact, secret_id_for
-from autobot_activity_otel.secrets.fingerprint import (
-    KEY_ENV,
-    KEY_FILE_NAME,
-    STATE_DIR_ENV,
-    fingerprint_key,
-)
+from autobot_activity_otel.secrets.fingerprint import KEY_FILE_NAME, fingerprint_key
+from autobot_activity_otel.settings import FINGERPRINT_KEY as KEY_ENV
+from autobot_activity_otel.settings import STATE_DIR as STATE_DIR_ENV
 
 
 def test_a_fingerprint_is_the_hmac_under_the_configured_key() -> None:

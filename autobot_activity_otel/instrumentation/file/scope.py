@@ -13,7 +13,8 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-ROOTS_ENV = "AUTOBOT_ACTIVITY_FILE_ROOTS"
+from autobot_activity_otel import settings
+
 _SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
 _FD_DIR = "/proc/self/fd/" if sys.platform.startswith("linux") else None
 
@@ -174,7 +175,7 @@ SCOPE = Scope()
 
 
 def roots_from_environment() -> list[str]:
-    return [root for root in os.environ.get(ROOTS_ENV, "").split(os.pathsep) if root]
+    return settings.path_list(settings.FILE_ROOTS)
 
 
 def ignore_path(path: str | bytes | os.PathLike[str]) -> None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from autobot_activity_otel import attributes as attr
+from autobot_activity_otel import settings
 from autobot_activity_otel.context import current_attribution
 from autobot_activity_otel.instrumentation.file.activity import start_file_activity
 from autobot_activity_otel.instrumentation.file.scope import Target
@@ -21,7 +22,6 @@ from autobot_activity_otel.recording import ActivityRecord
 
 _logger = logging.getLogger(__name__)
 
-COALESCE_ENV = "AUTOBOT_ACTIVITY_FILE_COALESCE_MS"
 DEFAULT_COALESCE_MS = 1000
 
 _busy: contextvars.ContextVar[bool] = contextvars.ContextVar(
@@ -144,13 +144,7 @@ class ReadCoalescer:
     def configure(self, window_ms: float | None) -> None:
         """Set the window: the argument, else ``AUTOBOT_ACTIVITY_FILE_COALESCE_MS``, else 1 s."""
         if window_ms is None:
-            try:
-                window_ms = float(os.environ.get(COALESCE_ENV, DEFAULT_COALESCE_MS))
-            except ValueError:
-                _logger.warning(
-                    "%s is not a number of milliseconds; using the default", COALESCE_ENV
-                )
-                window_ms = DEFAULT_COALESCE_MS
+            window_ms = settings.non_negative_float(settings.FILE_COALESCE_MS, DEFAULT_COALESCE_MS)
         self.flush()
         self.window_ns = max(0, int(window_ms * 1_000_000))
 
