@@ -109,7 +109,7 @@ class ActivityRecord:
             attr.ACTIVITY_ACTION: action,
             **who.span_attributes,
         }
-        self._name = name or f"{activity_type.value} {action}"
+        self.name = name or f"{activity_type.value} {action}"
         self._parent = context if context is not None else get_current()
         self._span: Span | None = None
         if who.window_title is not None:
@@ -121,7 +121,7 @@ class ActivityRecord:
     def span(self) -> Span:
         if self._span is None:
             self._span = _tracer.start_span(
-                self._name,
+                self.name,
                 context=self._parent,
                 kind=SpanKind.INTERNAL,
                 attributes=self.attributes,

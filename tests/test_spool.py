@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from autobot_activity_exporters.rows import ActivityRows, rows_from_attributes
+from autobot_activity_exporters.rows import ActivityRows, rows_from_activity
 from autobot_activity_exporters.spool import (
     DEFAULT_MAX_BYTES,
     QuarantineFull,
@@ -15,6 +15,7 @@ from autobot_activity_exporters.spool import (
 )
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.recording import ActivityRecord
+from autobot_activity_otel.snapshot import ActivitySnapshot
 
 PLANTED = "hunter2-spool-planted"
 
@@ -25,7 +26,9 @@ def terminal_rows(command: str) -> ActivityRows:
     record.set(attr.PROCESS_EXIT_CODE, 0)
     record.declare_secrets([uuid.UUID(int=7)])
     record.end()
-    rows = rows_from_attributes(record.attributes, 1, 2, record.start_ns, record.end_ns)
+    rows = rows_from_activity(
+        ActivitySnapshot(record.name, 1, 2, record.start_ns, record.end_ns, record.attributes)
+    )
     assert rows is not None
     return rows
 

@@ -12,9 +12,10 @@ import time
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from autobot_activity_exporters.rows import rows_from_attributes
+from autobot_activity_exporters.rows import rows_from_activity
 from autobot_activity_exporters.writer import group_by_table, insert_ignoring_duplicates
 from autobot_activity_otel.recording import ActivityRecord
+from autobot_activity_otel.snapshot import ActivitySnapshot
 
 _logger = logging.getLogger(__name__)
 
@@ -31,13 +32,15 @@ async def write_record(session: AsyncSession, record: ActivityRecord) -> None:
     """
     try:
         context = record.span.get_span_context()
-        rows = rows_from_attributes(
-            record.attributes,
-            context.trace_id,
-            context.span_id,
-            record.start_ns,
-            record.end_ns or time.time_ns(),
+        activity = ActivitySnapshot(
+            name=record.name,
+            trace_id=context.trace_id,
+            span_id=context.span_id,
+            start_ns=record.start_ns,
+            end_ns=record.end_ns or time.time_ns(),
+            attributes=record.attributes,
         )
+        rows = rows_from_activity(activity, strict=False)
         if rows is None:
             return
         async with session.begin_nested():

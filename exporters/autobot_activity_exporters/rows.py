@@ -22,10 +22,12 @@ from typing import Any, NamedTuple
 from opentelemetry.sdk.trace import ReadableSpan
 
 from autobot_activity_exporters.models import ACTIVITY_TABLES, SECRET_USAGE
+from autobot_activity_exporters.spans import snapshot_of
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.attributes import ActivityType
 from autobot_activity_otel.recording import to_text
 from autobot_activity_otel.secrets import Finding, Kind, redact
+from autobot_activity_otel.snapshot import ActivitySnapshot
 
 _logger = logging.getLogger(__name__)
 
@@ -126,40 +128,23 @@ class ActivityRows:
 
 
 def rows_from_span(span: ReadableSpan) -> ActivityRows | None:
-    """Rows for a finished span, or None for a span that is not an activity.
+    """Rows for a finished SDK span (see ``rows_from_activity``)."""
+    return rows_from_activity(snapshot_of(span))
 
-    Raises ``InvalidActivity`` for an activity span with a missing or wrong-typed attribute,
-    so the exporter can set it aside with the reason.
+
+def rows_from_activity(activity: ActivitySnapshot, *, strict: bool = True) -> ActivityRows | None:
+    """Rows for a finished activity, or None for a span that is not an activity.
+
+    An activity with a missing or wrong-typed attribute raises ``InvalidActivity`` (naming
+    the attribute, never its value) when ``strict``, so the caller can set it aside with the
+    reason; else it is skipped with a log line.
     """
-    context = span.get_span_context()
-    return rows_from_attributes(
-        span.attributes or {},
-        context.trace_id,
-        context.span_id,
-        span.start_time or 0,
-        span.end_time,
-        strict=True,
-    )
-
-
-def rows_from_attributes(
-    attributes: Mapping[str, Any],
-    trace_id: int,
-    span_id: int,
-    start_ns: int | datetime,
-    end_ns: int | datetime | None,
-    *,
-    strict: bool = False,
-) -> ActivityRows | None:
-    """Rows for an activity's attributes; None when there is no ``activity.type``.
-
-    An activity with a missing or wrong-typed attribute raises ``InvalidActivity`` when
-    ``strict``, else is skipped with a log line that names the attribute, never its value.
-    """
-    if attr.ACTIVITY_TYPE not in attributes:
+    if attr.ACTIVITY_TYPE not in activity.attributes:
         return None
     try:
-        return _Builder(attributes).build(trace_id, span_id, start_ns, end_ns)
+        return _Builder(activity.attributes).build(
+            activity.trace_id, activity.span_id, activity.start_ns, activity.end_ns
+        )
     except InvalidActivity as exc:
         if strict:
             raise
@@ -179,7 +164,7 @@ class _Builder:
         self,
         trace_id: int,
         span_id: int,
-        start_ns: int | datetime,
+        start_ns: int | datetime | None,
         end_ns: int | datetime | None,
     ) -> ActivityRows:
         activity_type = self._activity_type()
@@ -399,7 +384,7 @@ def _is_int(value: object) -> bool:
 
 
 def _times(
-    start: int | datetime, end: int | datetime | None, metadata: Row
+    start: int | datetime | None, end: int | datetime | None, metadata: Row
 ) -> tuple[datetime, float | None]:
     """The row's timestamp and duration, with a note in ``metadata`` for each repair.
 

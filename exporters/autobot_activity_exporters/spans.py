@@ -1,0 +1,29 @@
+"""SDK spans as ``ActivitySnapshot``s: the only place the exporters read a ``ReadableSpan``."""
+
+from __future__ import annotations
+
+from opentelemetry.sdk.trace import ReadableSpan
+
+from autobot_activity_otel.snapshot import ActivitySnapshot, SnapshotEvent, StatusCode
+
+
+def snapshot_of(span: ReadableSpan) -> ActivitySnapshot:
+    """The span's values; nothing is copied that the SDK already froze (its attributes)."""
+    context = span.get_span_context()
+    parent = span.parent
+    status = span.status
+    return ActivitySnapshot(
+        name=span.name,
+        trace_id=context.trace_id if context is not None else 0,
+        span_id=context.span_id if context is not None else 0,
+        start_ns=span.start_time,
+        end_ns=span.end_time,
+        attributes=span.attributes or {},
+        parent_span_id=parent.span_id if parent is not None else None,
+        status_code=StatusCode(status.status_code.value),
+        status_description=status.description,
+        events=tuple(
+            SnapshotEvent(event.name, event.timestamp, event.attributes or {})
+            for event in span.events
+        ),
+    )
