@@ -23,7 +23,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 
 from autobot_activity_otel.instrumentation.vnc import VNCInstrumentor
 from benchmarks.harness import Row, machine, markdown, micros, per_call
-from tests.vnc_server import MISSING, installed, running_vnc_server
+from tests.support.vnc_server import MISSING, installed, running_vnc_server
 
 MOVES = 10_000
 

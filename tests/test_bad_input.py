@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ActivityDB, SpanCapture
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SpanExportResult
+from support.database import ActivityDB
+from support.spans import SpanCapture
 
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.attributes import ActivityType

@@ -14,16 +14,17 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import planted
 from opentelemetry.sdk.trace.export import SpanExportResult
+from support import planted
 
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.attributes import ActivityType
 from autobot_activity_otel.recording import ActivityRecord
 from autobot_activity_otel.secrets import registered_secret
 
-if TYPE_CHECKING:  # conftest is not importable by name when another conftest.py exists
-    from conftest import ActivityDB, SpanCapture
+if TYPE_CHECKING:
+    from support.database import ActivityDB
+    from support.spans import SpanCapture
 
 
 def marker() -> str:

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import SpanCapture
 from opentelemetry.trace import StatusCode
+from support.spans import SpanCapture
 
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.context import activity_context

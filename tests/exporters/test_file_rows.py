@@ -11,9 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ActivityDB, SpanCapture, on_engine
 from opentelemetry.sdk.trace.export import SpanExportResult
 from sqlalchemy.ext.asyncio import AsyncSession
+from support.database import ActivityDB, on_engine
+from support.spans import SpanCapture
 
 from autobot_activity_exporters.database import create_engine
 from autobot_activity_exporters.schema import upgrade

@@ -30,8 +30,9 @@ from autobot_activity_otel.context import activity_context
 from autobot_activity_otel.recording import ActivityRecord
 from autobot_activity_otel.secrets import registered_secret
 
-if TYPE_CHECKING:  # conftest is not importable by name when another conftest.py exists
-    from conftest import ActivityDB, SpanCapture
+if TYPE_CHECKING:
+    from support.database import ActivityDB
+    from support.spans import SpanCapture
 
 USER = uuid.UUID("0192f0c1-0000-7000-8000-00000000a11c")
 ORG = uuid.UUID("0192f0c1-0000-7000-8000-0000000000e9")

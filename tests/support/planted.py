@@ -52,7 +52,7 @@ MIN_LENGTH = 8
 MIN_DISTINCT = 5
 ARCHIVE: Path | None = None
 """Where ``archive_database`` writes (the session's folder, set by tests/conftest.py)."""
-_CORPUS = Path(__file__).parent / "secrets" / "secret_corpus.py"
+_CORPUS = Path(__file__).parents[1] / "secrets" / "secret_corpus.py"
 _CHUNK = 8 * 1024 * 1024
 
 

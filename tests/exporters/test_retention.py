@@ -12,9 +12,9 @@ import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-import planted
 import pytest
 from opentelemetry.sdk.trace.export import SpanExportResult
+from support import planted
 
 from autobot_activity_exporters import ActivitySpanExporter
 from autobot_activity_exporters.cli import main
@@ -31,8 +31,9 @@ from autobot_activity_otel.context import activity_context
 from autobot_activity_otel.recording import ActivityRecord
 from autobot_activity_otel.settings import RETENTION
 
-if TYPE_CHECKING:  # conftest is not importable by name when another conftest.py exists
-    from conftest import ActivityDB, SpanCapture
+if TYPE_CHECKING:
+    from support.database import ActivityDB
+    from support.spans import SpanCapture
 
 USER = uuid.UUID("0192f0c1-0000-7000-8000-00000000a9e0")
 TOKEN = planted.plant("Retention-planted-Tok-5829")

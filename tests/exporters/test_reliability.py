@@ -27,23 +27,23 @@ from typing import Any
 import asyncpg
 import pytest
 import sqlalchemy
-from conftest import (
-    PG_HOST,
-    PG_PORT,
-    ActivityDB,
-    SpanCapture,
-    archive_database,
-    on_engine,
-    pg_admin,
-    pg_available,
-    require,
-    run_async,
-)
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
-from tcp_proxy import TcpProxy
+from support import require
+from support.database import (
+    PG_HOST,
+    PG_PORT,
+    ActivityDB,
+    on_engine,
+    pg_admin,
+    pg_available,
+    run_async,
+)
+from support.planted import archive_database
+from support.spans import SpanCapture
+from support.tcp_proxy import TcpProxy
 
 from autobot_activity_exporters import ActivitySpanExporter
 from autobot_activity_exporters.delivery import describe, is_permanent
@@ -56,7 +56,7 @@ from autobot_activity_otel.instrumentation.file import FileInstrumentor
 from autobot_activity_otel.instrumentation.file import flush as file_flush
 from autobot_activity_otel.recording import recording
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

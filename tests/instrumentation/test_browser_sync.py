@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser_site import (
+from support import require
+from support.browser_site import (
     CHROMIUM,
     CHROMIUM_ARGS,
     CHROMIUM_MISSING,
@@ -24,7 +25,8 @@ from browser_site import (
     serve,
     summary,
 )
-from conftest import ActivityDB, SpanCapture, require
+from support.database import ActivityDB
+from support.spans import SpanCapture
 
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.context import activity_context

@@ -18,11 +18,11 @@ from typing import Any
 import aiofiles
 import aiofiles.threadpool
 import pytest
-from conftest import SpanCapture
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import StatusCode
+from support.spans import SpanCapture
 
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.context import activity_context

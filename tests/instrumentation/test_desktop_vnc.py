@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ActivityDB, SpanCapture, require
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.trace import ReadableSpan
-from vnc_server import HEIGHT, MISSING, WIDTH, VNCServer, installed, running_vnc_server
+from support import require
+from support.database import ActivityDB
+from support.spans import SpanCapture
+from support.vnc_server import HEIGHT, MISSING, WIDTH, VNCServer, installed, running_vnc_server
 
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.context import activity_context

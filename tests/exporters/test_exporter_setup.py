@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING
 
 from autobot_activity_otel.settings import DATABASE_URL
 
-if TYPE_CHECKING:  # conftest is not importable by name when another conftest.py exists
-    from conftest import ActivityDB
+if TYPE_CHECKING:
+    from support.database import ActivityDB
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 APP_USER = uuid.UUID("0192f0c1-0000-7000-8000-0000000a99e0")
 ONLY_TERMINAL = {

@@ -6,8 +6,9 @@ import uuid
 from typing import Any
 
 import pytest
-from conftest import ActivityDB, SpanCapture, on_engine
 from sqlalchemy.ext.asyncio import AsyncSession
+from support.database import ActivityDB, on_engine
+from support.spans import SpanCapture
 
 from autobot_activity_exporters.database import create_engine
 from autobot_activity_exporters.schema import upgrade

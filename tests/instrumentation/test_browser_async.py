@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from browser_site import (
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from support import require
+from support.browser_site import (
     CHROMIUM,
     CHROMIUM_ARGS,
     CHROMIUM_MISSING,
@@ -21,8 +23,8 @@ from browser_site import (
     serve,
     summary,
 )
-from conftest import ActivityDB, SpanCapture, require
-from opentelemetry.instrumentation.utils import suppress_instrumentation
+from support.database import ActivityDB
+from support.spans import SpanCapture
 
 import autobot_activity_otel.instrumentation.playwright as pw_instrumentation
 from autobot_activity_otel import attributes as attr

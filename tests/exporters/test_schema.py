@@ -7,10 +7,10 @@ import asyncio
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from conftest import on_engine
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
+from support.database import on_engine
 
 from autobot_activity_exporters.models import TABLES, Base
 from autobot_activity_exporters.schema import VERSION_TABLE, upgrade

@@ -18,12 +18,12 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
-import planted
 import pytest
 from alembic import command
 from opentelemetry.sdk.trace.export import SpanExportResult
 from sqlalchemy import Select, Table, select
 from sqlalchemy.engine import make_url
+from support import planted
 
 from autobot_activity_exporters import ActivitySpanExporter
 from autobot_activity_exporters.database import create_engine
@@ -37,8 +37,9 @@ from autobot_activity_otel.attributes import ActivityType
 from autobot_activity_otel.context import activity_context
 from autobot_activity_otel.recording import ActivityRecord
 
-if TYPE_CHECKING:  # conftest is not importable by name when another conftest.py exists
-    from conftest import ActivityDB, SpanCapture
+if TYPE_CHECKING:
+    from support.database import ActivityDB
+    from support.spans import SpanCapture
 
 
 def _id(n: int) -> uuid.UUID:

@@ -21,8 +21,9 @@ from autobot_activity_otel.attributes import ActivityType
 from autobot_activity_otel.context import activity_context
 from autobot_activity_otel.recording import ActivityRecord
 
-if TYPE_CHECKING:  # conftest is not importable by name when another conftest.py exists
-    from conftest import ActivityDB, SpanCapture
+if TYPE_CHECKING:
+    from support.database import ActivityDB
+    from support.spans import SpanCapture
 
 CLI = str(Path(sys.executable).parent / "autobot-activity")
 USER = uuid.UUID("0192f0c1-0000-7000-8000-00000000c1c1")
