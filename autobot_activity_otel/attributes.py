@@ -26,6 +26,9 @@ from opentelemetry.semconv.attributes.http_attributes import HTTP_RESPONSE_STATU
 from opentelemetry.semconv.attributes.server_attributes import SERVER_ADDRESS, SERVER_PORT
 from opentelemetry.semconv.attributes.url_attributes import URL_FULL
 
+SCHEMA_URL: Final = "https://opentelemetry.io/schemas/1.30.0"
+"""The semantic-conventions version whose names these are; the tracers' ``schema_url``."""
+
 
 class ActivityType(StrEnum):
     """What kind of activity a span records; also names its table."""
@@ -107,6 +110,7 @@ __all__ = [
     "PROCESS_EXIT_CODE",
     "PROCESS_PID",
     "PROCESS_WORKING_DIRECTORY",
+    "SCHEMA_URL",
     "SECRETS_ACCESS_GRANTED",
     "SECRETS_COUNT",
     "SECRETS_DENIAL_REASONS",

@@ -10,16 +10,17 @@ import contextvars
 import functools
 import inspect
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from functools import cached_property
 from types import MappingProxyType, TracebackType
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 from autobot_activity_otel.attributes import ACTIVITY_ORG_ID, ACTIVITY_TEAM_ID, SESSION_ID, USER_ID
 from autobot_activity_otel.ids import parse_uuid
 
-F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -95,19 +96,27 @@ class activity_context:
         window_title: str | None = None,
         application: str | None = None,
     ) -> None:
-        given: dict[str, Any] = {
-            "user_id": None if user_id is None else parse_uuid(user_id, "user_id"),
-            "session_id": None if session_id is None else str(session_id),
-            "org_id": None if org_id is None else parse_uuid(org_id, "org_id"),
-            "team_id": None if team_id is None else parse_uuid(team_id, "team_id"),
-            "window_title": window_title,
-            "application": application,
-        }
-        self._given = {key: value for key, value in given.items() if value is not None}
+        self._given = Attribution(
+            user_id=None if user_id is None else parse_uuid(user_id, "user_id"),
+            session_id=None if session_id is None else str(session_id),
+            org_id=None if org_id is None else parse_uuid(org_id, "org_id"),
+            team_id=None if team_id is None else parse_uuid(team_id, "team_id"),
+            window_title=window_title,
+            application=application,
+        )
+        """The fields given; None inherits the enclosing context's."""
         self._tokens: list[contextvars.Token[Attribution]] = []
 
     def __enter__(self) -> Attribution:
-        attribution = replace(_current.get(), **self._given)
+        outer, given = _current.get(), self._given
+        attribution = Attribution(
+            user_id=outer.user_id if given.user_id is None else given.user_id,
+            session_id=outer.session_id if given.session_id is None else given.session_id,
+            org_id=outer.org_id if given.org_id is None else given.org_id,
+            team_id=outer.team_id if given.team_id is None else given.team_id,
+            window_title=outer.window_title if given.window_title is None else given.window_title,
+            application=outer.application if given.application is None else given.application,
+        )
         self._tokens.append(_current.set(attribution))
         return attribution
 
@@ -130,19 +139,20 @@ class activity_context:
     ) -> None:
         self.__exit__(exc_type, exc, tb)
 
-    def __call__(self, func: F) -> F:
+    def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
         if inspect.iscoroutinefunction(func):
+            call_async = cast(Callable[P, Awaitable[Any]], func)
 
             @functools.wraps(func)
-            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
                 with self:
-                    return await func(*args, **kwargs)
+                    return await call_async(*args, **kwargs)
 
-            return async_wrapper  # type: ignore[return-value]
+            return cast(Callable[P, R], async_wrapper)
 
         @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             with self:
                 return func(*args, **kwargs)
 
-        return wrapper  # type: ignore[return-value]
+        return wrapper

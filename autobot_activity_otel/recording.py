@@ -5,6 +5,9 @@ attributes cannot be rewritten after it ends, so redaction must happen here, fir
 secret findings are summarised on the span as parallel arrays that never hold a value.
 ``set_text``, ``fail`` and ``end`` swallow their own failures (logging the exception type
 only): tracking must never raise into the caller.
+
+Every activity of this package starts in ``start_activity``: seed functions, decorators and
+instrumentors alike.
 """
 
 from __future__ import annotations
@@ -18,30 +21,50 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from contextvars import Token
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Protocol
 
 from opentelemetry import trace
-from opentelemetry.context import Context, get_current
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.context import Context, attach, detach, get_current
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
 from opentelemetry.util.types import AttributeValue
 
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel import settings
+from autobot_activity_otel import snapshot as snap
 from autobot_activity_otel.context import Attribution, current_attribution
+from autobot_activity_otel.direct import direct_writer
 from autobot_activity_otel.ids import new_activity_id
 from autobot_activity_otel.secrets import Finding, Kind, redact
 from autobot_activity_otel.version import __version__
 
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
 _logger = logging.getLogger(__name__)
-_tracer = trace.get_tracer("autobot_activity_otel", __version__)
 
-
-MAX_TEXT_CHARS = settings.positive_int(settings.MAX_TEXT_CHARS, 65536)
-"""Texts longer than this are cut; the original length and a digest go to the metadata."""
+TRACER_NAME = "autobot_activity_otel"
+"""Instrumentation scope of the activities of seed functions and decorators."""
 _REDACTION_SLACK = 4096
 """Characters redacted past the cut, so a secret straddling it is not left half visible."""
 DECLARED_RULE = "declared"
 """Rule name of a secret id the caller says the activity used (``secrets_used=``)."""
+_default: tuple[TracerProvider, Tracer] | None = None
+
+
+def default_tracer() -> Tracer:
+    """The global provider's tracer, taken at call time, so a provider set after import is
+    used; ``get_tracer`` costs more than a span, so it is asked again only when the global
+    provider changes."""
+    global _default
+    provider = trace.get_tracer_provider()
+    cached = _default
+    if cached is not None and cached[0] is provider:
+        return cached[1]
+    tracer = provider.get_tracer(TRACER_NAME, __version__, schema_url=attr.SCHEMA_URL)
+    _default = (provider, tracer)
+    return tracer
 
 
 def to_text(value: object) -> tuple[str, list[str]]:
@@ -95,13 +118,18 @@ class ActivityRecord:
         name: str | None = None,
         attribution: Attribution | None = None,
         context: Context | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
+        self.activity_type = activity_type
         self.activity_id: uuid.UUID = new_activity_id()
         self.start_ns = time.time_ns()
         self.end_ns: int | None = None
         self.metadata: dict[str, Any] = {}
         self.findings: list[tuple[str, Finding]] = []
         self.declared_secrets: list[uuid.UUID] = []
+        self.max_text_chars = settings.max_text_chars()
+        self.error: str | None = None
+        """The failure's exception type, once ``fail`` recorded one."""
         who = attribution or current_attribution()
         self.attributes: dict[str, AttributeValue] = {
             attr.ACTIVITY_TYPE: activity_type.value,
@@ -111,6 +139,7 @@ class ActivityRecord:
         }
         self.name = name or f"{activity_type.value} {action}"
         self._parent = context if context is not None else get_current()
+        self._tracer = tracer
         self._span: Span | None = None
         if who.window_title is not None:
             self.set_text(attr.ACTIVITY_WINDOW_TITLE, who.window_title)
@@ -119,8 +148,10 @@ class ActivityRecord:
 
     @property
     def span(self) -> Span:
+        """The activity's span, started on first use."""
         if self._span is None:
-            self._span = _tracer.start_span(
+            tracer = self._tracer if self._tracer is not None else default_tracer()
+            self._span = tracer.start_span(
                 self.name,
                 context=self._parent,
                 kind=SpanKind.INTERNAL,
@@ -143,19 +174,20 @@ class ActivityRecord:
             return None
         try:
             text, notes = to_text(value)
-            cut = len(text) > MAX_TEXT_CHARS
+            limit = self.max_text_chars
+            cut = len(text) > limit
             if cut:
                 self.metadata[f"{key}.original_length"] = len(text)
                 self.metadata[f"{key}.sha256"] = hashlib.sha256(
                     text.encode("utf-8", errors="replace")
                 ).hexdigest()
                 notes.append("truncated")
-                text = text[: MAX_TEXT_CHARS + _REDACTION_SLACK]
+                text = text[: limit + _REDACTION_SLACK]
             redaction = redact(text, kind=kind)
             text = redaction.text
             self.findings.extend((key, finding) for finding in redaction.findings)
             if cut:
-                text = f"{text[:MAX_TEXT_CHARS]}…[truncated]"
+                text = f"{text[:limit]}…[truncated]"
             if notes:
                 self.metadata.setdefault("text_notes", {})[key] = notes
         except Exception as exc:  # a redactor failure must not leak the text: drop it
@@ -171,10 +203,18 @@ class ActivityRecord:
         for secret_id in secret_ids or ():
             self.declared_secrets.append(uuid.UUID(str(secret_id)))
 
+    def rename(self, action: str) -> None:
+        """The activity turned out to be another action (a click that submitted a form)."""
+        self.set(attr.ACTIVITY_ACTION, action)
+        self.name = f"{self.activity_type.value} {action}"
+        if self._span is not None:
+            self._span.update_name(self.name)
+
     def fail(self, exc: BaseException) -> None:
         """Mark the activity failed; the message is redacted, never recorded raw. Never raises."""
         try:
-            self.set(attr.ERROR_TYPE, type(exc).__qualname__)
+            self.error = type(exc).__qualname__
+            self.set(attr.ERROR_TYPE, self.error)
             message = redact(to_text(str(exc))[0][:1000], kind="text").text
             self.metadata["error_message"] = message
             self.span.set_status(Status(StatusCode.ERROR, type(exc).__qualname__))
@@ -217,33 +257,98 @@ class ActivityRecord:
         self.set(attr.SECRETS_FINGERPRINTS, prints)
         self.set(attr.SECRETS_FIELDS, fields)
 
+    def snapshot(self) -> snap.ActivitySnapshot:
+        """The activity as plain values, for a direct write; taken after ``end``."""
+        context = self.span.get_span_context()
+        parent = trace.get_current_span(self._parent).get_span_context()
+        return snap.ActivitySnapshot(
+            name=self.name,
+            trace_id=context.trace_id,
+            span_id=context.span_id,
+            start_ns=self.start_ns,
+            end_ns=self.end_ns if self.end_ns is not None else time.time_ns(),
+            attributes=dict(self.attributes),
+            parent_span_id=parent.span_id if parent.is_valid else None,
+            status_code=snap.StatusCode.UNSET if self.error is None else snap.StatusCode.ERROR,
+            status_description=self.error,
+        )
 
-@contextmanager
-def in_span(record: ActivityRecord) -> Iterator[ActivityRecord]:
-    """Make the record's span current for the block; an exception marks it failed and ends it."""
-    with trace.use_span(
-        record.span, end_on_exit=False, record_exception=False, set_status_on_exception=False
-    ):
-        try:
-            yield record
-        except BaseException as exc:
-            record.fail(exc)
-            record.end()
-            raise
+
+def start_activity(
+    activity_type: attr.ActivityType,
+    action: str,
+    *,
+    name: str | None = None,
+    attribution: Attribution | None = None,
+    context: Context | None = None,
+    tracer: Tracer | None = None,
+) -> ActivityRecord:
+    """Start one activity: the single place where every activity of this package begins.
+
+    ``attribution`` defaults to the current ``activity_context``, ``context`` (the parent)
+    to the current one, ``tracer`` to the global provider's.
+    """
+    return ActivityRecord(
+        activity_type, action, name=name, attribution=attribution, context=context, tracer=tracer
+    )
+
+
+class Outcome(Protocol):
+    """An activity in flight as ``running`` sees it: it can fail, and it ends once."""
+
+    def fail(self, exc: BaseException) -> None: ...
+
+    def end(self) -> None: ...
+
+
+class running:
+    """The block runs an activity's operation; an exception marks the activity failed, ends
+    it and propagates unchanged. ``current``, when given, is the current span meanwhile."""
+
+    __slots__ = ("_activity", "_current", "_token")
+
+    def __init__(self, activity: Outcome, current: Span | None = None) -> None:
+        self._activity = activity
+        self._current = current
+        self._token: Token[Context] | None = None
+
+    def __enter__(self) -> None:
+        if self._current is not None:
+            self._token = attach(trace.set_span_in_context(self._current))
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._token is not None:
+            detach(self._token)
+        if exc is not None:
+            self._activity.fail(exc)
+            self._activity.end()
 
 
 @contextmanager
 def recording(
-    activity_type: attr.ActivityType, action: str, **options: Any
+    activity_type: attr.ActivityType,
+    action: str,
+    *,
+    name: str | None = None,
+    attribution: Attribution | None = None,
+    tracer: Tracer | None = None,
 ) -> Iterator[ActivityRecord]:
     """Record the enclosed block as one activity, current span included; errors mark it failed."""
-    with in_span(ActivityRecord(activity_type, action, **options)) as record:
+    record = start_activity(
+        activity_type, action, name=name, attribution=attribution, tracer=tracer
+    )
+    with running(record, record.span):
         yield record
     record.end()
 
 
-async def persist(record: ActivityRecord, db: Any | None) -> uuid.UUID:
-    """End the record; with an ``AsyncSession`` (the seed's ``db=``), also write its row at once.
+async def finish(record: ActivityRecord, db: AsyncSession | None = None) -> uuid.UUID:
+    """End the record; with ``db`` (an ``AsyncSession``), also write its row through it now.
 
     The exporter writes the same activity later under the same id, idempotently, so a failed
     or rolled-back direct write loses nothing and a successful one is not doubled.
@@ -251,9 +356,7 @@ async def persist(record: ActivityRecord, db: Any | None) -> uuid.UUID:
     record.end()
     if db is not None:
         try:
-            from autobot_activity_exporters.direct import write_record
-
-            await write_record(db, record)
+            await direct_writer().write(db, record.snapshot())
         except Exception as exc:
             _logger.warning(
                 "activity %s not written through the given session (%s); the exporter writes it",

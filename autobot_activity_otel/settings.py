@@ -3,17 +3,24 @@
 The one list of settings, as the SDK keeps ``opentelemetry.sdk.environment_variables``:
 both distributions read their variables through these functions, so a malformed value is
 handled the same way everywhere (a warning naming the variable, then the default), never an
-exception at start-up. A value is read when the component that uses it is built (an
-instrumentor's ``instrument()``, an exporter's constructor), not at import.
+exception at start-up. Nothing is read at import; each value is read at one of three moments:
+
+- when the component that uses it is built: an exporter's or store's constructor (storage
+  and delivery), an instrumentor's ``instrument()`` (``FILE_ROOTS``, ``FILE_COALESCE_MS``);
+- when an activity starts, for what a record keeps (``MAX_TEXT_CHARS``, ``KEYSTROKES``), so
+  a change applies from the next activity on; the parse is cached per value, so this costs
+  one environment lookup and a malformed value is reported once;
+- when a secret is first fingerprinted (``FINGERPRINT_KEY``, ``STATE_DIR``).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Final, Literal, TypeVar
 
 _logger = logging.getLogger(__name__)
 
@@ -37,17 +44,26 @@ KEYSTROKES: Final = "AUTOBOT_ACTIVITY_KEYSTROKES"
 _FALSE = frozenset({"0", "false", "no", "off"})
 _TRUE = frozenset({"1", "true", "yes", "on"})
 C = TypeVar("C", bound=str)
+KeystrokeMode = Literal["redacted", "length", "off"]
+KEYSTROKE_MODES: Final[tuple[KeystrokeMode, ...]] = ("redacted", "length", "off")
+DEFAULT_MAX_TEXT_CHARS: Final = 65536
 
 
 def text(name: str) -> str | None:
     """The variable's value with surrounding blanks removed; None when unset or blank."""
-    value = os.environ.get(name, "").strip()
-    return value or None
+    return _stripped(os.environ.get(name))
+
+
+def _stripped(value: str | None) -> str | None:
+    return (value or "").strip() or None
 
 
 def positive_int(name: str, default: int) -> int:
     """A positive integer; anything else is reported and the default used."""
-    raw = text(name)
+    return _positive_int(name, text(name), default)
+
+
+def _positive_int(name: str, raw: str | None, default: int) -> int:
     if raw is None:
         return default
     if raw.isdigit() and int(raw) > 0:
@@ -86,7 +102,10 @@ def boolean(name: str, default: bool) -> bool:
 def choice(name: str, choices: Sequence[C], default: C, *, otherwise: C | None = None) -> C:
     """One of ``choices`` (case-insensitive); an unknown value is reported and ``otherwise``
     (else the default) used: a safer choice than the default where one exists."""
-    raw = text(name)
+    return _choice(name, text(name), choices, default, otherwise)
+
+
+def _choice(name: str, raw: str | None, choices: Sequence[C], default: C, otherwise: C | None) -> C:
     if raw is None:
         return default
     for option in choices:
@@ -111,3 +130,23 @@ def state_dir() -> Path:
     xdg = text("XDG_STATE_HOME")
     base = Path(xdg) if xdg else Path.home() / ".local" / "state"
     return base / "autobot-activity"
+
+
+def max_text_chars() -> int:
+    """``MAX_TEXT_CHARS`` as it is now: texts longer than this are cut (read per activity)."""
+    return _max_text_chars(os.environ.get(MAX_TEXT_CHARS))
+
+
+@functools.lru_cache(maxsize=8)
+def _max_text_chars(raw: str | None) -> int:
+    return _positive_int(MAX_TEXT_CHARS, _stripped(raw), DEFAULT_MAX_TEXT_CHARS)
+
+
+def keystroke_mode() -> KeystrokeMode:
+    """``KEYSTROKES`` as it is now (read per activity); an unknown value means ``off``."""
+    return _keystroke_mode(os.environ.get(KEYSTROKES))
+
+
+@functools.lru_cache(maxsize=8)
+def _keystroke_mode(raw: str | None) -> KeystrokeMode:
+    return _choice(KEYSTROKES, _stripped(raw), KEYSTROKE_MODES, "redacted", "off")

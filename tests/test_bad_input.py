@@ -28,7 +28,8 @@ from support.spans import SpanCapture
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.attributes import ActivityType
 from autobot_activity_otel.instrumentation.terminal import TerminalInstrumentor
-from autobot_activity_otel.recording import MAX_TEXT_CHARS, ActivityRecord
+from autobot_activity_otel.recording import ActivityRecord
+from autobot_activity_otel.settings import DEFAULT_MAX_TEXT_CHARS as MAX_TEXT_CHARS
 from autobot_activity_otel.tracking.terminal import terminal_activity, track_command_execution
 
 FIFTY_MB = 50 * 1024 * 1024

@@ -1,84 +1,35 @@
-"""Desktop tracking with the seed's function names and parameters, and the VNC handler decorator.
-
-Keystroke capture is sensitive (passwords are typed at prompts), so every typed text, from the
-seed functions, the decorator or the VNC instrumentation, goes through ``record_input_text``,
-which obeys ``AUTOBOT_ACTIVITY_KEYSTROKES``:
-
-- ``redacted`` (default): the text is kept after known-secret and pattern redaction;
-- ``length``: only the number of characters is kept (``metadata.input_length``), but the text
-  is still scanned so a registered secret typed blind is audited under its id;
-- ``off``: nothing about the text is kept or scanned.
-
-Any other value is treated as ``off`` (fail closed) with one warning.
-"""
+"""Desktop tracking: explicit functions for clicks, typing, screenshots and focus, and the VNC
+handler decorator. Typed text is kept as ``AUTOBOT_ACTIVITY_KEYSTROKES`` allows (see
+``activities.desktop``)."""
 
 from __future__ import annotations
 
-import functools
-import logging
 import os
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from autobot_activity_otel import attributes as attr
-from autobot_activity_otel import settings
+from autobot_activity_otel.activities.desktop import (
+    as_coordinates,
+    keystroke_mode,
+    record_input_text,
+)
 from autobot_activity_otel.context import explicit_attribution
-from autobot_activity_otel.decorators import activity_handler
-from autobot_activity_otel.recording import MAX_TEXT_CHARS, ActivityRecord, persist, to_text
-from autobot_activity_otel.secrets import redact
+from autobot_activity_otel.recording import ActivityRecord, start_activity
+from autobot_activity_otel.tracking.decorators import activity_handler
+from autobot_activity_otel.tracking.explicit import SecretIds, complete
 
-_logger = logging.getLogger(__name__)
-F = TypeVar("F", bound=Callable[..., Any])
-KeystrokeMode = Literal["redacted", "length", "off"]
-_MODES: tuple[KeystrokeMode, ...] = ("redacted", "length", "off")
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
-
-def keystroke_mode() -> KeystrokeMode:
-    """The capture mode in force now (read per activity, so a change applies at once)."""
-    return _parse_mode(os.environ.get(settings.KEYSTROKES, "redacted"))
-
-
-@functools.lru_cache(maxsize=8)
-def _parse_mode(raw: str) -> KeystrokeMode:
-    value = raw.strip().lower()
-    for mode in _MODES:
-        if value == mode:
-            return mode
-    _logger.warning("%s has an unknown value; keystrokes are not recorded", settings.KEYSTROKES)
-    return "off"
-
-
-def record_input_text(record: ActivityRecord, text: object, mode: KeystrokeMode) -> None:
-    """Put typed text on a record as the capture mode allows; never raises."""
-    record.metadata["keystrokes"] = mode
-    if mode == "off" or text is None:
-        return
-    try:
-        if mode == "redacted":
-            typed = record.set_text(attr.DESKTOP_INPUT_TEXT, text, "keystrokes")
-            record.metadata["input_length"] = len(to_text(text)[0]) if typed else 0
-            return
-        plain = to_text(text)[0]
-        record.metadata["input_length"] = len(plain)
-        findings = redact(plain[:MAX_TEXT_CHARS], kind="keystrokes").findings
-        record.findings.extend((attr.DESKTOP_INPUT_TEXT, finding) for finding in findings)
-    except Exception as exc:
-        _logger.warning("typed text not recorded (%s)", type(exc).__name__)
-
-
-def as_coordinates(value: Any) -> list[int] | None:
-    """``[x, y]`` from a pair of numbers, or None for anything that is not one."""
-    try:
-        x, y = value
-        return [int(x), int(y)]
-    except (TypeError, ValueError, OverflowError):
-        return None
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 async def track_desktop_action(
-    db: Any | None = None,
+    db: AsyncSession | None = None,
     user_id: uuid.UUID | str | None = None,
     action: str = "click",
     session_id: str | None = None,
@@ -88,7 +39,7 @@ async def track_desktop_action(
     screenshot_path: str | os.PathLike[str] | None = None,
     app_name: str | None = None,
     *,
-    secrets_used: Iterable[uuid.UUID | str] | None = None,
+    secrets_used: SecretIds = None,
 ) -> uuid.UUID:
     """Record one desktop action (click, type, move, screenshot, window_focus, scroll).
 
@@ -106,7 +57,7 @@ async def track_desktop_action(
             window_title=attribution.window_title if window_title is None else window_title,
             application=attribution.application if app_name is None else app_name,
         )
-    record = ActivityRecord(attr.ActivityType.DESKTOP, action, attribution=attribution)
+    record = start_activity(attr.ActivityType.DESKTOP, action, attribution=attribution)
     if coordinates is not None:
         point = as_coordinates(coordinates)
         if point is None:
@@ -114,13 +65,16 @@ async def track_desktop_action(
         record.set(attr.DESKTOP_COORDINATES, point)
     if input_text is not None:
         record_input_text(record, input_text, keystroke_mode())
-    record.set_text(attr.DESKTOP_SCREENSHOT_PATH, screenshot_path)
-    record.declare_secrets(secrets_used)
-    return await persist(record, db)
+    return await complete(
+        db,
+        record,
+        texts=((attr.DESKTOP_SCREENSHOT_PATH, screenshot_path, "text"),),
+        secrets_used=secrets_used,
+    )
 
 
 async def track_mouse_click(
-    db: Any | None = None,
+    db: AsyncSession | None = None,
     user_id: uuid.UUID | str | None = None,
     x: int = 0,
     y: int = 0,
@@ -134,7 +88,7 @@ async def track_mouse_click(
 
 
 async def track_keyboard_input(
-    db: Any | None = None,
+    db: AsyncSession | None = None,
     user_id: uuid.UUID | str | None = None,
     text: str | bytes = "",
     session_id: str | None = None,
@@ -147,7 +101,7 @@ async def track_keyboard_input(
 
 
 async def track_screenshot_capture(
-    db: Any | None = None,
+    db: AsyncSession | None = None,
     user_id: uuid.UUID | str | None = None,
     screenshot_path: str | os.PathLike[str] = "",
     session_id: str | None = None,
@@ -165,7 +119,7 @@ async def track_screenshot_capture(
 
 
 async def track_window_focus(
-    db: Any | None = None,
+    db: AsyncSession | None = None,
     user_id: uuid.UUID | str | None = None,
     window_title: str = "",
     session_id: str | None = None,
@@ -177,7 +131,7 @@ async def track_window_focus(
     )
 
 
-def desktop_activity(action: str) -> Callable[[F], F]:
+def desktop_activity(action: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Decorator: each call of a VNC handler function (sync or async) is one desktop activity.
 
     Read by name from the handler's parameters: ``user_id``, ``session_id``, ``window_title``,

@@ -1,4 +1,4 @@
-"""File tracking with the seed's function names and parameters, and the handler decorator.
+"""File tracking: explicit functions for operations, uploads and downloads, and the decorator.
 
 Paths given here are recorded as the caller wrote them, normalised without touching the
 filesystem (an upload handler's path may name storage this process cannot see); a path with
@@ -9,21 +9,26 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from autobot_activity_otel import attributes as attr
-from autobot_activity_otel.context import explicit_attribution
-from autobot_activity_otel.decorators import activity_handler
-from autobot_activity_otel.instrumentation.file.activity import (
+from autobot_activity_otel.activities.file import (
     check_operation,
     extension,
     start_file_activity,
 )
-from autobot_activity_otel.instrumentation.file.activity import file_type as type_of
-from autobot_activity_otel.recording import ActivityRecord, persist, to_text
+from autobot_activity_otel.activities.file import file_type as type_of
+from autobot_activity_otel.context import explicit_attribution
+from autobot_activity_otel.recording import ActivityRecord, to_text
+from autobot_activity_otel.tracking.decorators import activity_handler, result_field
+from autobot_activity_otel.tracking.explicit import complete
 
-F = TypeVar("F", bound=Callable[..., Any])
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+P = ParamSpec("P")
+R = TypeVar("R")
 PathArg = str | bytes | os.PathLike[str]
 
 
@@ -47,7 +52,7 @@ def _size(size_bytes: object) -> int | None:
 
 
 async def track_file_operation(
-    db: Any | None = None,
+    db: AsyncSession | None = None,
     user_id: uuid.UUID | str | None = None,
     operation: str = "",
     path: PathArg = "",
@@ -75,12 +80,11 @@ async def track_file_operation(
         kind_of_file=file_type,
         attribution=attribution,
     )
-    record.set(attr.FILE_SIZE, size)
-    return await persist(record, db)
+    return await complete(db, record, values={attr.FILE_SIZE: size})
 
 
 async def track_file_upload(
-    db: Any | None = None,
+    db: AsyncSession | None = None,
     user_id: uuid.UUID | str | None = None,
     path: PathArg = "",
     session_id: str | None = None,
@@ -94,7 +98,7 @@ async def track_file_upload(
 
 
 async def track_file_download(
-    db: Any | None = None,
+    db: AsyncSession | None = None,
     user_id: uuid.UUID | str | None = None,
     path: PathArg = "",
     session_id: str | None = None,
@@ -107,7 +111,7 @@ async def track_file_download(
     )
 
 
-def _describe(record: ActivityRecord, result: Any) -> None:
+def _describe(record: ActivityRecord, result: object) -> None:
     """Type, extension and size of what a handler handled, from its parameters and result.
 
     The size comes from a ``size_bytes`` / ``size`` key or attribute of the result when the
@@ -118,12 +122,9 @@ def _describe(record: ActivityRecord, result: Any) -> None:
         if attr.FILE_TYPE not in record.attributes:
             record.set(attr.FILE_TYPE, type_of(path))
         record.set(attr.FILE_EXTENSION, extension(path))
-    size = record.attributes.get(attr.FILE_SIZE)
+    size: object = record.attributes.get(attr.FILE_SIZE)
     if size is None:
-        get = result.get if isinstance(result, Mapping) else lambda key: getattr(result, key, None)
-        size = get("size_bytes")
-        if size is None:
-            size = get("size")
+        size = result_field(result, "size_bytes", "size")
     try:
         record.set(attr.FILE_SIZE, _size(size))
     except ValueError:
@@ -136,7 +137,7 @@ def file_activity(
     path: str = "file_path",
     size: str = "size",
     file_type: str = "file_type",
-) -> Callable[[F], F]:
+) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Decorator: each call of an upload or download handler is one file activity.
 
     The handler's parameters named by ``path``, ``size`` and ``file_type`` (and ``user_id``,

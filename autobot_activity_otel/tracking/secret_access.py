@@ -17,7 +17,7 @@ import uuid
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.context import current_attribution
 from autobot_activity_otel.ids import parse_uuid
-from autobot_activity_otel.recording import ActivityRecord, to_text
+from autobot_activity_otel.recording import start_activity, to_text
 from autobot_activity_otel.secrets import redact
 
 _logger = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def record_secret_access(
         sid = parse_uuid(secret_id, "secret_id")
         # The broker's own window title or application name is not this activity's text.
         who = dataclasses.replace(current_attribution(), window_title=None, application=None)
-        record = ActivityRecord(
+        record = start_activity(
             activity_type,
             ACCESS_ACTION,
             name=f"secret access {'granted' if granted else 'denied'}",

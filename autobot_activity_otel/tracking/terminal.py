@@ -1,21 +1,22 @@
-"""Terminal tracking with the seed's function names and parameters, and the handler decorator."""
+"""Terminal tracking: explicit functions for commands and PTY sessions, and the decorator."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING
 
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.context import explicit_attribution
-from autobot_activity_otel.decorators import activity_handler
-from autobot_activity_otel.recording import ActivityRecord, persist
+from autobot_activity_otel.recording import ActivityRecord, start_activity
+from autobot_activity_otel.tracking.decorators import activity_handler, result_field
+from autobot_activity_otel.tracking.explicit import SecretIds, complete
 
-F = TypeVar("F", bound=Callable[..., Any])
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 
 async def track_command_execution(
-    db: Any | None = None,
+    db: AsyncSession | None = None,
     user_id: uuid.UUID | str | None = None,
     command: str | bytes | list[str] = "",
     session_id: str | None = None,
@@ -24,29 +25,34 @@ async def track_command_execution(
     output: str | bytes | None = None,
     shell_type: str | None = None,
     *,
-    secrets_used: Iterable[uuid.UUID | str] | None = None,
+    secrets_used: SecretIds = None,
 ) -> uuid.UUID:
     """Record a command that was run; returns the activity id.
 
     With ``db`` (an ``AsyncSession``) the row is also written through it at once. A
     ``user_id`` that is not a UUID raises ``ValueError``.
     """
-    record = ActivityRecord(
+    record = start_activity(
         attr.ActivityType.TERMINAL,
         "execute",
         attribution=explicit_attribution(user_id, session_id),
     )
-    record.set_text(attr.PROCESS_COMMAND_LINE, command, "command")
-    record.set_text(attr.PROCESS_WORKING_DIRECTORY, working_directory)
-    record.set(attr.PROCESS_EXIT_CODE, exit_code)
-    record.set_text(attr.TERMINAL_OUTPUT, output, "output")
-    record.set_text(attr.TERMINAL_SHELL, shell_type)
-    record.declare_secrets(secrets_used)
-    return await persist(record, db)
+    return await complete(
+        db,
+        record,
+        texts=(
+            (attr.PROCESS_COMMAND_LINE, command, "command"),
+            (attr.PROCESS_WORKING_DIRECTORY, working_directory, "text"),
+            (attr.TERMINAL_OUTPUT, output, "output"),
+            (attr.TERMINAL_SHELL, shell_type, "text"),
+        ),
+        values={attr.PROCESS_EXIT_CODE: exit_code},
+        secrets_used=secrets_used,
+    )
 
 
 async def track_pty_session_creation(
-    db: Any | None = None,
+    db: AsyncSession | None = None,
     user_id: uuid.UUID | str | None = None,
     session_id: str | None = None,
     pty_id: str | None = None,
@@ -54,20 +60,25 @@ async def track_pty_session_creation(
     working_directory: str | None = None,
 ) -> uuid.UUID:
     """Record that an interactive terminal (PTY) session was opened; returns the activity id."""
-    record = ActivityRecord(
+    record = start_activity(
         attr.ActivityType.TERMINAL,
         "pty_session_created",
         attribution=explicit_attribution(user_id, session_id),
     )
-    record.set_text(attr.PROCESS_COMMAND_LINE, shell_type or "", "command")
-    record.set_text(attr.PROCESS_WORKING_DIRECTORY, working_directory)
-    record.set_text(attr.TERMINAL_SHELL, shell_type)
     if pty_id is not None:
         record.metadata["pty_id"] = str(pty_id)
-    return await persist(record, db)
+    return await complete(
+        db,
+        record,
+        texts=(
+            (attr.PROCESS_COMMAND_LINE, shell_type or "", "command"),
+            (attr.PROCESS_WORKING_DIRECTORY, working_directory, "text"),
+            (attr.TERMINAL_SHELL, shell_type, "text"),
+        ),
+    )
 
 
-def _record_outcome(record: ActivityRecord, result: Any) -> None:
+def _record_outcome(record: ActivityRecord, result: object) -> None:
     """Exit code and output from what a command handler returned, whatever its shape.
 
     Understood: an ``int`` exit code, a ``CompletedProcess``-like object (``returncode``,
@@ -78,15 +89,10 @@ def _record_outcome(record: ActivityRecord, result: Any) -> None:
     if isinstance(result, int):
         record.set(attr.PROCESS_EXIT_CODE, result)
         return
-    get = result.get if isinstance(result, Mapping) else lambda key: getattr(result, key, None)
-    code = get("exit_code")
-    if code is None:
-        code = get("returncode")
+    code = result_field(result, "exit_code", "returncode")
     if isinstance(code, int) and not isinstance(code, bool):
         record.set(attr.PROCESS_EXIT_CODE, code)
-    output = get("output")
-    if output is None:
-        output = get("stdout")
+    output = result_field(result, "output", "stdout")
     if isinstance(output, str | bytes):
         record.set_text(attr.TERMINAL_OUTPUT, output, "output")
 

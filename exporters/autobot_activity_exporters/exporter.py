@@ -30,13 +30,14 @@ from autobot_activity_exporters.database import (
     resolve_database_url,
 )
 from autobot_activity_exporters.delivery import backoff, deliver, describe
+from autobot_activity_exporters.direct import register as register_direct_writer
 from autobot_activity_exporters.retention import RetentionSchedule
 from autobot_activity_exporters.rows import ActivityRows, InvalidActivity, rows_from_span
 from autobot_activity_exporters.schema import upgrade
 from autobot_activity_exporters.spool import Spool, default_spool_dir
 from autobot_activity_exporters.version import __version__
 from autobot_activity_exporters.writer import write_batch
-from autobot_activity_otel.instrumentation.file import ignore_path
+from autobot_activity_otel.instrumentation.file.scope import ignore_path
 
 _logger = logging.getLogger(__name__)
 
@@ -113,6 +114,7 @@ class ActivitySpanExporter(SpanExporter):
             description="Activities set aside because the database refuses them for good.",
         )
         _ignore_own_files(self.database_url, self.spool.directory)
+        register_direct_writer()  # db= of the explicit tracking functions writes from now on
         if self.spool.has_pending():  # an earlier process left batches: replay them now
             self._wake_replayer()
 

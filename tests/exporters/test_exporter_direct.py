@@ -1,4 +1,4 @@
-"""direct.write_record: the seed's ``db=`` write through the caller's own AsyncSession."""
+"""direct.SessionWriter: the ``db=`` write through the caller's own AsyncSession."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from autobot_activity_exporters.database import create_engine
-from autobot_activity_exporters.direct import write_record
+from autobot_activity_exporters.direct import SESSION_WRITER
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.attributes import ActivityType
 from autobot_activity_otel.context import activity_context
@@ -45,8 +45,8 @@ async def test_a_direct_write_and_the_exporter_store_the_activity_once(
     engine = create_engine(activity_db.url)
     try:
         async with AsyncSession(engine) as session:
-            await write_record(session, activity)
-            await write_record(session, activity)
+            await SESSION_WRITER.write(session, activity.snapshot())
+            await SESSION_WRITER.write(session, activity.snapshot())
             await session.commit()
     finally:
         await engine.dispose()
@@ -84,7 +84,7 @@ async def test_a_failed_direct_write_leaves_the_callers_transaction_usable(
             if activity_db.dialect == "postgresql":
                 await session.execute(text("SET LOCAL search_path TO nowhere"))
             with caplog.at_level(logging.WARNING):
-                await write_record(session, activity)
+                await SESSION_WRITER.write(session, activity.snapshot())
             await session.execute(text("INSERT INTO caller_work VALUES (2)"))
             total = (await session.execute(text("SELECT sum(n) FROM caller_work"))).scalar_one()
             await session.commit()

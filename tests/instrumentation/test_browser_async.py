@@ -28,6 +28,7 @@ from support.spans import SpanCapture
 
 import autobot_activity_otel.instrumentation.playwright as pw_instrumentation
 from autobot_activity_otel import attributes as attr
+from autobot_activity_otel import recording
 from autobot_activity_otel.context import activity_context
 from autobot_activity_otel.instrumentation.playwright import PlaywrightInstrumentor
 from autobot_activity_otel.secrets import registered_secret, secret_id_for
@@ -308,7 +309,7 @@ async def test_a_tracking_failure_never_reaches_the_script(
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("tracking bug")
 
-    monkeypatch.setattr(pw_instrumentation, "ActivityRecord", broken)
+    monkeypatch.setattr(recording, "ActivityRecord", broken)
     response = await page.goto(f"{site}/")
     await page.click("#plain")
     assert response.status == 200
@@ -329,7 +330,7 @@ async def test_suppressed_instrumentation_records_nothing(
 async def test_uninstrument_restores_the_original_methods(
     browser: Any, site: str, spans: SpanCapture
 ) -> None:
-    wrapped = [(cls, name) for cls, name, _ in pw_instrumentation._wrapped()]
+    wrapped = [(cls, name) for cls, name, _, _ in pw_instrumentation._recorded_methods()]
     originals = [vars(cls)[name] for cls, name in wrapped]
     assert len(wrapped) > 100  # both APIs, six classes
     instrumentor = PlaywrightInstrumentor()

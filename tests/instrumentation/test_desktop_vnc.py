@@ -441,13 +441,13 @@ def test_a_tracking_failure_never_reaches_the_caller(
 ) -> None:
     import asyncvnc
 
-    import autobot_activity_otel.instrumentation.vnc as vnc_instrumentation
+    from autobot_activity_otel import recording
     from autobot_activity_otel.instrumentation.vnc.coalescer import Coalescer
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("tracking bug")
 
-    monkeypatch.setattr(vnc_instrumentation, "start_record", broken)
+    monkeypatch.setattr(recording, "ActivityRecord", broken)
     monkeypatch.setattr(Coalescer, "move", broken)
     monkeypatch.setattr(Coalescer, "keys", broken)
     shapes: list[tuple[int, ...]] = []

@@ -25,14 +25,9 @@ from opentelemetry.trace import StatusCode
 from support.spans import SpanCapture
 
 from autobot_activity_otel import attributes as attr
+from autobot_activity_otel import recording
 from autobot_activity_otel.context import activity_context
-from autobot_activity_otel.instrumentation.file import (
-    FileInstrumentor,
-    flush,
-    ignore_path,
-    opening,
-    wrappers,
-)
+from autobot_activity_otel.instrumentation.file import FileInstrumentor, flush, ignore_path
 from autobot_activity_otel.instrumentation.file.scope import SCOPE, Scope, given_text
 from autobot_activity_otel.secrets import registered_secret
 
@@ -643,8 +638,7 @@ def test_a_tracking_failure_never_reaches_the_caller(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("tracking bug with /secret/detail")
 
-    monkeypatch.setattr(wrappers, "start_file_activity", broken)
-    monkeypatch.setattr(opening, "start_file_activity", broken)
+    monkeypatch.setattr(recording, "ActivityRecord", broken)
     with caplog.at_level(logging.WARNING):
         with open(roots.root / "a.txt", "w") as handle:
             handle.write("still works")

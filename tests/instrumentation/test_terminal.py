@@ -132,9 +132,9 @@ def test_tracking_failure_never_reaches_the_caller(instrumented, spans, monkeypa
     def broken(*args, **kwargs):
         raise RuntimeError("bug in attribute extraction")
 
-    import autobot_activity_otel.instrumentation.terminal as terminal
+    from autobot_activity_otel import recording
 
-    monkeypatch.setattr(terminal, "_start_record", broken)
+    monkeypatch.setattr(recording, "ActivityRecord", broken)
     assert subprocess.run(["echo", "still works"], capture_output=True).stdout == b"still works\n"
     assert spans.activities() == []
 

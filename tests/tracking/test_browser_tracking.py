@@ -13,13 +13,15 @@ from support.spans import SpanCapture
 from autobot_activity_exporters.database import create_engine
 from autobot_activity_exporters.schema import upgrade
 from autobot_activity_otel import attributes as attr
+from autobot_activity_otel.activities.browser import (
+    PASSWORD_FIELD,
+    SECRET_FIELD,
+    secret_field_rule,
+)
 from autobot_activity_otel.context import activity_context
 from autobot_activity_otel.secrets import registered_secret
 from autobot_activity_otel.tracking.browser import (
-    PASSWORD_FIELD,
-    SECRET_FIELD,
     browser_activity,
-    secret_field_rule,
     track_browser_action,
     track_browser_navigation,
     track_element_click,

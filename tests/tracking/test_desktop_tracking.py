@@ -16,12 +16,12 @@ from support.spans import SpanCapture
 from autobot_activity_exporters.database import create_engine
 from autobot_activity_exporters.schema import upgrade
 from autobot_activity_otel import attributes as attr
+from autobot_activity_otel.activities.desktop import keystroke_mode
 from autobot_activity_otel.context import activity_context
 from autobot_activity_otel.secrets import registered_secret
 from autobot_activity_otel.settings import KEYSTROKES
 from autobot_activity_otel.tracking.desktop import (
     desktop_activity,
-    keystroke_mode,
     track_desktop_action,
     track_keyboard_input,
     track_mouse_click,

@@ -12,8 +12,8 @@ from opentelemetry.trace import StatusCode
 from support.spans import SpanCapture
 
 from autobot_activity_otel import attributes as attr
+from autobot_activity_otel.activities.file import OPERATIONS
 from autobot_activity_otel.context import activity_context
-from autobot_activity_otel.instrumentation.file.activity import OPERATIONS
 from autobot_activity_otel.secrets import registered_secret
 from autobot_activity_otel.tracking.file import (
     file_activity,

@@ -11,40 +11,37 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import wrapt
 
-from autobot_activity_otel.instrumentation.file.activity import (
-    describe_path,
-    note_origin,
-    start_file_activity,
-)
+from autobot_activity_otel.activities.file import describe_path, note_origin
+from autobot_activity_otel.arguments import parameters
 from autobot_activity_otel.instrumentation.file.scope import SCOPE, fd_path
-from autobot_activity_otel.instrumentation.file.tracker import (
-    COALESCER,
-    Busy,
-    FileOp,
+from autobot_activity_otel.instrumentation.file.tracker import FileOp, FileTracking
+from autobot_activity_otel.instrumentation.kit import (
+    Wrapper,
     allowed,
-    record_failure,
+    call_recorded,
+    call_recorded_async,
 )
-from autobot_activity_otel.recording import ActivityRecord
 
 _logger = logging.getLogger(__name__)
 _WRITING = frozenset("wax+")
+_OPEN = parameters(open)
 
 
-class Claimed(os.PathLike):  # type: ignore[type-arg]
+class Claimed(os.PathLike[str]):
     """A path already recorded by the aiofiles wrapper: the ``open()`` it runs on a worker
     thread (where our context variables are not set) must not record it again."""
 
     __slots__ = ("path",)
 
-    def __init__(self, path: str | bytes) -> None:
+    def __init__(self, path: str) -> None:
         self.path = path
 
-    def __fspath__(self) -> str | bytes:
+    def __fspath__(self) -> str:
         return self.path
 
 
@@ -55,112 +52,111 @@ def _claimed(file: object) -> bool:
     return isinstance(file, Claimed) or (type(file) is int and file in _claimed_fds)
 
 
-def _plan(api: str, file: object, candidate: str, mode: object) -> tuple[FileOp | None, str] | None:
-    """Start the activity of an open under the path as written (normalised); no FileOp for a
-    read counted into a coalesced window. Where the file really lies is settled after the open,
-    from its descriptor: one ``readlink`` instead of ``realpath``'s ``lstat`` per component."""
-    written = os.path.normpath(candidate)
-    if SCOPE.ignored(written):
-        return None
-    mode = mode if isinstance(mode, str) else "r"
-    if not _WRITING.intersection(mode):
-        operation = "read"
-    elif "x" in mode:
-        operation = "create"
-    elif isinstance(file, int) or os.path.exists(written):
-        operation = "update"
-    else:
-        operation = "create"
+class _Opening:
+    """One tracked ``open``: its activity (None for a read counted into a coalesced window)
+    from the plan to the file object handed back; none of its methods raises."""
 
-    def start() -> ActivityRecord:
-        return start_file_activity(operation, written, api=api)
+    __slots__ = ("api", "candidate", "file", "op", "tracking", "written")
 
-    if operation == "read" and COALESCER.absorb(written, start):
-        return None, written
-    return FileOp(start(), size_path=written), written
+    def __init__(self, tracking: FileTracking, api: str, file: object, candidate: str) -> None:
+        self.tracking = tracking
+        self.api = api
+        self.file = file
+        self.candidate = candidate
+        self.written = os.path.normpath(candidate)
+        self.op: FileOp | None = None
+
+    def plan(self, mode: object) -> bool:
+        """Start the activity under the path as written (normalised); False when the path is
+        one of the tracker's own, or tracking failed. Where the file really lies is settled
+        after the open, from its descriptor: one ``readlink`` instead of ``realpath``'s
+        ``lstat`` per component."""
+        try:
+            written = self.written
+            if SCOPE.ignored(written):
+                return False
+            mode = mode if isinstance(mode, str) else "r"
+            if not _WRITING.intersection(mode):
+                operation = "read"
+            elif "x" in mode:
+                operation = "create"
+            elif isinstance(self.file, int) or os.path.exists(written):
+                operation = "update"
+            else:
+                operation = "create"
+            if operation == "read" and self.tracking.coalescer.absorb(
+                written, lambda: self.tracking.start("read", written, api=self.api)
+            ):
+                return True
+            record = self.tracking.start(operation, written, api=self.api)
+            self.op = FileOp(record, size_path=written)
+            return True
+        except Exception as exc:
+            _logger.warning("file activity skipped for %s (%s)", self.api, type(exc).__name__)
+            return False
+
+    def opened(self, result: Any) -> FileOp | None:
+        """After a successful open of ``result``: the activity its proxy ends, if any."""
+        op = self.op
+        if op is None:
+            return None
+        try:
+            return op if self._settle(op, result) else None
+        except Exception as exc:
+            _logger.warning("file activity ended early for %s (%s)", self.api, type(exc).__name__)
+            op.end()
+            return None
+
+    def _settle(self, op: FileOp, opened: Any) -> bool:
+        """Record where the file really lies; False when it is one of the tracker's own."""
+        file, candidate = self.file, self.candidate
+        real = None if opened is None or type(file) is int else fd_path(opened.fileno())
+        if real is None:
+            real = os.path.realpath(candidate)
+        target = SCOPE.target(candidate, real, file)
+        if target is None:
+            op.discard()
+            return False
+        if target.path != self.written:
+            describe_path(op.record, target.path)
+        note_origin(op.record, target.path, target.given, target.traversal)
+        op.size_path = target.path
+        return True
+
+    def fail(self, exc: BaseException) -> None:
+        """The open raised: the failure recorded on the activity (and ended)."""
+        try:
+            op = self.op
+            if op is None:  # counted into a window: recorded on its own after all
+                target = SCOPE.resolve(self.candidate, self.file)
+                if target is not None:
+                    self.tracking.record_failure(self.api, target, exc)
+            elif self._settle(op, None):
+                op.fail(exc)
+                op.end()
+        except Exception as error:
+            _logger.warning("could not record a failed open (%s)", type(error).__name__)
+
+    def end(self) -> None:
+        """Nothing more: ``fail`` ended the activity, or the file's proxy will."""
 
 
-def _settle(op: FileOp, file: object, candidate: str, written: str, opened: Any) -> bool:
-    """Record where the file really lies; False when it is one of the tracker's own."""
-    real = None if opened is None or type(file) is int else fd_path(opened.fileno())
-    if real is None:
-        real = os.path.realpath(candidate)
-    target = SCOPE.target(candidate, real, file)
-    if target is None:
-        op.discard()
-        return False
-    if target.path != written:
-        describe_path(op.record, target.path)
-    note_origin(op.record, target.path, target.given, target.traversal)
-    op.size_path = target.path
-    return True
-
-
-def _safe_plan(
-    api: str, file: object, candidate: str, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[FileOp | None, str] | None:
-    mode = args[1] if len(args) > 1 else kwargs.get("mode", "r")
-    try:
-        return _plan(api, file, candidate, mode)
-    except Exception as exc:
-        _logger.warning("file activity skipped for %s (%s)", api, type(exc).__name__)
-        return None
-
-
-def _opened(
-    api: str, op: FileOp | None, file: object, candidate: str, written: str, result: Any
-) -> bool:
-    """After a successful open: whether ``result`` is to be proxied for ``op``."""
-    if op is None:
-        return False
-    try:
-        return _settle(op, file, candidate, written, result)
-    except Exception as exc:
-        _logger.warning("file activity ended early for %s (%s)", api, type(exc).__name__)
-        op.finish()
-        return False
-
-
-def _failed(
-    api: str, op: FileOp | None, file: object, candidate: str, written: str, exc: BaseException
-) -> None:
-    """After an open that raised: the failure recorded on the activity."""
-    try:
-        if op is None:  # counted into a window: recorded on its own after all
-            target = SCOPE.resolve(candidate, file)
-            if target is not None:
-                record_failure(api, target, exc)
-            return
-        if _settle(op, file, candidate, written, None):
-            op.fail(exc)
-            op.finish()
-    except Exception as error:
-        _logger.warning("could not record a failed open (%s)", type(error).__name__)
-
-
-def open_wrapper(api: str) -> Callable[..., Any]:
+def open_wrapper(tracking: FileTracking, api: str) -> Wrapper:
     """The wrapper of ``builtins.open`` / ``io.open``."""
 
     def wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        file = args[0] if args else kwargs.get("file")
+        file = _OPEN.get(args, kwargs, "file")
         candidate = SCOPE.candidate(file)
         if candidate is None or not allowed() or _claimed(file):
             return wrapped(*args, **kwargs)
-        plan = _safe_plan(api, file, candidate, args, kwargs)
-        if plan is None:
+        opening = _Opening(tracking, api, file, candidate)
+        if not opening.plan(_OPEN.get(args, kwargs, "mode")):
             return wrapped(*args, **kwargs)
-        op, written = plan
-        try:
-            with Busy():
-                result = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            _failed(api, op, file, candidate, written, exc)
-            raise
-        if op is None or not _opened(api, op, file, candidate, written, result):
-            return result
-        return _proxied(api, op, result, None)
+        result = call_recorded(opening, wrapped, args, kwargs)
+        op = opening.opened(result)
+        return result if op is None else _proxied(api, op, result, None)
 
     return wrapper
 
@@ -174,7 +170,7 @@ def _proxied(api: str, op: FileOp, opened: Any, inner: Any) -> Any:
         opened._file = TrackedFile(inner, op, _unit(inner))
     except Exception as exc:
         _logger.warning("file activity ended early for %s (%s)", api, type(exc).__name__)
-        op.finish()
+        op.end()
     return opened
 
 
@@ -183,7 +179,7 @@ def _unit(file: Any) -> str:
     return "chars" if "b" not in getattr(file, "mode", "b") else "bytes"
 
 
-class TrackedFile(wrapt.ObjectProxy):  # type: ignore[misc]
+class TrackedFile(wrapt.ObjectProxy[Any]):
     """A file object whose reads and writes are counted and whose close ends the activity.
 
     Only methods every file object of ``open()`` has are overridden, so ``hasattr`` answers
@@ -238,7 +234,7 @@ class TrackedFile(wrapt.ObjectProxy):  # type: ignore[misc]
         try:
             self._self_call(self.__wrapped__.close)
         finally:
-            self._self_op.finish()
+            self._self_op.end()
 
     def __enter__(self) -> TrackedFile:
         self.__wrapped__.__enter__()
@@ -248,7 +244,7 @@ class TrackedFile(wrapt.ObjectProxy):  # type: ignore[misc]
         try:
             return self._self_call(self.__wrapped__.__exit__, *exc_info)
         finally:
-            self._self_op.finish()
+            self._self_op.end()
 
     def __del__(self) -> None:
         """Never closed: flush what was written, so the size is right, and end the activity."""
@@ -260,59 +256,59 @@ class TrackedFile(wrapt.ObjectProxy):  # type: ignore[misc]
                 self.__wrapped__.flush()
         except Exception:  # the file's own finaliser reports its errors
             pass
-        op.finish()
+        op.end()
 
 
-def aiofiles_open_wrapper(
-    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
+def aiofiles_open_wrapper(tracking: FileTracking) -> Wrapper:
     """The wrapper of ``aiofiles.threadpool._open``, the coroutine behind ``aiofiles.open``."""
-    file = args[0] if args else kwargs.get("file")
-    candidate = SCOPE.candidate(file)
-    if candidate is None or not allowed():
-        return wrapped(*args, **kwargs)
-    return _open_async(wrapped, args, kwargs, file, candidate)
+
+    def wrapper(
+        wrapped: Callable[..., Awaitable[Any]],
+        instance: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        file = _OPEN.get(args, kwargs, "file")
+        candidate = SCOPE.candidate(file)
+        if candidate is None or not allowed():
+            return wrapped(*args, **kwargs)
+        return _open_async(
+            _Opening(tracking, "aiofiles.open", file, candidate), wrapped, args, kwargs
+        )
+
+    return wrapper
 
 
 async def _open_async(
-    wrapped: Callable[..., Any],
+    opening: _Opening,
+    wrapped: Callable[..., Awaitable[Any]],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
-    file: Any,
-    candidate: str,
 ) -> Any:
-    api = "aiofiles.open"
-    plan = _safe_plan(api, file, candidate, args, kwargs)
-    if plan is None:
+    if not opening.plan(_OPEN.get(args, kwargs, "mode")):
         return await wrapped(*args, **kwargs)
-    op, written = plan
+    file = opening.file
     fd = file if type(file) is int else None
     if fd is not None:
         _claimed_fds.add(fd)
     else:
         try:
-            claimed = Claimed(os.fspath(file))
+            claimed = Claimed(os.fsdecode(os.fspath(file)))  # type: ignore[call-overload]
         except Exception:  # a path-like that failed this time: leave the call to fail alone
-            if op is not None:
-                op.discard()
+            if opening.op is not None:
+                opening.op.discard()
             return await wrapped(*args, **kwargs)
-        if args:
-            args = (claimed, *args[1:])
-        else:
-            kwargs = {**kwargs, "file": claimed}
+        args, kwargs = _OPEN.replace(args, kwargs, "file", claimed)
     try:
-        with Busy():
-            result = await wrapped(*args, **kwargs)
-    except BaseException as exc:
-        _failed(api, op, file, candidate, written, exc)
-        raise
+        result = await call_recorded_async(opening, wrapped, args, kwargs)
     finally:
         if fd is not None:
             _claimed_fds.discard(fd)
     inner = getattr(result, "_file", None)
-    if op is None or not _opened(api, op, file, candidate, written, inner):
+    op = opening.opened(inner)
+    if op is None:
         return result
     if inner is None:  # not the aiofiles object we know: no file to proxy, end at once
-        op.finish()
+        op.end()
         return result
-    return _proxied(api, op, result, inner)
+    return _proxied(opening.api, op, result, inner)

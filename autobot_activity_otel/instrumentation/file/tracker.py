@@ -1,50 +1,29 @@
-"""The life of a tracked file operation: re-entrancy guard, outcome, size, read coalescing."""
+"""The life of a tracked file operation: outcome, size, read coalescing."""
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import os
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled
+from opentelemetry.trace import Tracer
 
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel import settings
+from autobot_activity_otel.activities.file import start_file_activity
 from autobot_activity_otel.context import current_attribution
-from autobot_activity_otel.instrumentation.file.activity import start_file_activity
 from autobot_activity_otel.instrumentation.file.scope import Target
+from autobot_activity_otel.instrumentation.kit import Inside
 from autobot_activity_otel.recording import ActivityRecord
 
 _logger = logging.getLogger(__name__)
 
 DEFAULT_COALESCE_MS = 1000
-
-_busy: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "autobot_activity_file_busy", default=False
-)
-"""Set while a wrapped operation runs, so the wrapped operations it calls are not rows too."""
-
-
-def allowed() -> bool:
-    """Not inside another tracked operation, nor inside ``suppress_instrumentation()``."""
-    return not _busy.get() and is_instrumentation_enabled()
-
-
-class Busy:
-    """Mark the enclosed code as part of a tracked operation (a context manager)."""
-
-    __slots__ = ("_token",)
-
-    def __enter__(self) -> None:
-        self._token = _busy.set(True)
-
-    def __exit__(self, *exc: object) -> None:
-        _busy.reset(self._token)
 
 
 def size_of(path: str, *, follow: bool = True) -> int | None:
@@ -89,14 +68,14 @@ class FileOp:
         except Exception as error:
             _logger.warning("could not record a file operation failure (%s)", type(error).__name__)
 
-    def finish(self, size: int | None = None) -> None:
+    def end(self, size: int | None = None) -> None:
         """Set the size (given, or of ``size_path`` now) and the counts; end the activity."""
         with self._lock:
             if self._done:
                 return
             self._done = True
         try:
-            with Busy():
+            with Inside():
                 if size is None and self.size_path is not None:
                     size = size_of(self.size_path)
                 self.record.set(attr.FILE_SIZE, size)
@@ -104,19 +83,6 @@ class FileOp:
                 self.record.end()
         except Exception as exc:
             _logger.warning("could not end a file activity (%s)", type(exc).__name__)
-
-
-def record_failure(api: str, target: Target, exc: BaseException) -> None:
-    """A failed read that coalescing had counted: recorded on its own after all."""
-    try:
-        record = start_file_activity(
-            "read", target.path, given=target.given, traversal=target.traversal, api=api
-        )
-        op = FileOp(record)
-        op.fail(exc)
-        op.finish()
-    except Exception as error:
-        _logger.warning("could not record a failed read (%s)", type(error).__name__)
 
 
 @dataclass(slots=True)
@@ -134,19 +100,19 @@ class ReadCoalescer:
     activity (metadata ``coalesced_reads``) that ends when the window closes.
     """
 
-    def __init__(self) -> None:
-        self.window_ns = DEFAULT_COALESCE_MS * 1_000_000
+    def __init__(self, window_ms: float | None) -> None:
+        """``window_ms``: the argument, else ``AUTOBOT_ACTIVITY_FILE_COALESCE_MS``, else 1 s."""
+        if window_ms is None:
+            window_ms = settings.non_negative_float(settings.FILE_COALESCE_MS, DEFAULT_COALESCE_MS)
+        self.window_ns = max(0, int(window_ms * 1_000_000))
         self._windows: OrderedDict[tuple[object, ...], _Window] = OrderedDict()
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._flusher: threading.Thread | None = None
-
-    def configure(self, window_ms: float | None) -> None:
-        """Set the window: the argument, else ``AUTOBOT_ACTIVITY_FILE_COALESCE_MS``, else 1 s."""
-        if window_ms is None:
-            window_ms = settings.non_negative_float(settings.FILE_COALESCE_MS, DEFAULT_COALESCE_MS)
-        self.flush()
-        self.window_ns = max(0, int(window_ms * 1_000_000))
+        _after_fork_in_child.add(self)
+        if not _fork_hook:
+            os.register_at_fork(after_in_child=_forked)
+            _fork_hook.append(True)
 
     def absorb(self, path: str, start: Callable[[], ActivityRecord]) -> bool:
         """Whether this read is counted into an open window (True) or recorded on its own."""
@@ -207,7 +173,7 @@ class ReadCoalescer:
 
     def _flush_loop(self) -> None:
         """Close windows as they expire, checking four times a window; stop once none is open."""
-        with Busy():
+        with Inside():
             while True:
                 with self._lock:
                     self._wake.wait(max(self.window_ns, 1_000_000) / 4e9)
@@ -223,11 +189,60 @@ class ReadCoalescer:
 def _end_all(records: list[ActivityRecord]) -> None:
     for record in records:
         try:
-            with Busy():
+            with Inside():
                 record.end()
         except Exception as exc:
             _logger.warning("could not end a coalesced read (%s)", type(exc).__name__)
 
 
-COALESCER = ReadCoalescer()
-os.register_at_fork(after_in_child=COALESCER.after_fork)
+_after_fork_in_child: weakref.WeakSet[ReadCoalescer] = weakref.WeakSet()
+_fork_hook: list[bool] = []
+"""Whether the fork hook is registered: once per process, by the first coalescer."""
+
+
+def _forked() -> None:
+    for coalescer in list(_after_fork_in_child):
+        coalescer.after_fork()
+
+
+@dataclass(frozen=True, slots=True)
+class FileTracking:
+    """What the wrappers of one ``instrument()`` share: its tracer and its read coalescer."""
+
+    tracer: Tracer
+    coalescer: ReadCoalescer
+
+    def start(
+        self,
+        operation: str,
+        path: str,
+        *,
+        new_path: str | None = None,
+        given: str | None = None,
+        traversal: bool = False,
+        kind_of_file: str | None = None,
+        api: str | None = None,
+    ) -> ActivityRecord:
+        """A file activity of this instrumentation (see ``start_file_activity``)."""
+        return start_file_activity(
+            operation,
+            path,
+            new_path=new_path,
+            given=given,
+            traversal=traversal,
+            kind_of_file=kind_of_file,
+            api=api,
+            tracer=self.tracer,
+        )
+
+    def record_failure(self, api: str, target: Target, exc: BaseException) -> None:
+        """A failed read that coalescing had counted: recorded on its own after all."""
+        try:
+            record = self.start(
+                "read", target.path, given=target.given, traversal=target.traversal, api=api
+            )
+            op = FileOp(record)
+            op.fail(exc)
+            op.end()
+        except Exception as error:
+            _logger.warning("could not record a failed read (%s)", type(error).__name__)

@@ -1,7 +1,7 @@
 """The wrappers: each asks the scope first and calls straight through for an untracked path.
 
 A tracked call is planned (paths resolved, operation named, activity started), run under the
-re-entrancy guard so the wrapped calls it makes are not rows of their own, and finished with
+nested-call guard so the wrapped calls it makes are not rows of their own, and finished with
 its outcome. Planning and finishing swallow their own failures; the wrapped call's exception
 propagates unchanged.
 """
@@ -15,46 +15,30 @@ from dataclasses import dataclass
 from typing import Any
 
 from autobot_activity_otel import attributes as attr
-from autobot_activity_otel.instrumentation.file.activity import (
-    DIRECTORY_TYPE,
-    start_file_activity,
-)
+from autobot_activity_otel.activities.file import DIRECTORY_TYPE
+from autobot_activity_otel.arguments import Parameters
 from autobot_activity_otel.instrumentation.file.scope import SCOPE, Target
-from autobot_activity_otel.instrumentation.file.tracker import (
-    COALESCER,
-    Busy,
-    FileOp,
-    allowed,
-    record_failure,
-    size_of,
-)
+from autobot_activity_otel.instrumentation.file.tracker import FileOp, FileTracking, size_of
+from autobot_activity_otel.instrumentation.kit import Inside, Wrapper, allowed, call_recorded
 from autobot_activity_otel.recording import ActivityRecord
 
 _logger = logging.getLogger(__name__)
-
-Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
-_Where = tuple[int, str]
-"""Position and keyword of a path parameter."""
-
-
-def _arg(args: tuple[Any, ...], kwargs: dict[str, Any], where: _Where, default: Any = None) -> Any:
-    index, name = where
-    return args[index] if len(args) > index else kwargs.get(name, default)
 
 
 @dataclass(frozen=True, slots=True)
 class Call:
     """How to read and name one wrapped function's call.
 
-    ``kind``: delete, rmdir, mkdir, move, copy, write, touch or read. ``source`` None means
-    the path is the instance (``pathlib.Path`` methods). ``into_directory``: a destination
-    that is a directory receives the source under its own name (``shutil.move``, ``copy``).
+    ``kind``: delete, rmdir, mkdir, move, copy, write, touch or read. ``source`` and
+    ``target`` name the path parameters; ``source`` None means the path is the instance
+    (``pathlib.Path`` methods). ``into_directory``: a destination that is a directory
+    receives the source under its own name (``shutil.move``, ``copy``).
     """
 
     api: str
     kind: str
-    source: _Where | None = (0, "path")
-    target: _Where | None = None
+    source: str | None = "path"
+    target: str | None = None
     source_dir_fd: str | None = None
     target_dir_fd: str | None = None
     recursive: bool = False
@@ -62,28 +46,31 @@ class Call:
     count_key: str | None = None
 
 
-def one_shot(call: Call) -> Wrapper:
+def one_shot(tracking: FileTracking, call: Call, arguments: Parameters) -> Wrapper:
     """A wrapper for a function that does its whole operation before it returns."""
 
     def wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        source = instance if call.source is None else _arg(args, kwargs, call.source)
-        source_fd = kwargs.get(call.source_dir_fd) if call.source_dir_fd else None
+        source = instance if call.source is None else arguments.get(args, kwargs, call.source)
+        source_fd = arguments.get(args, kwargs, call.source_dir_fd) if call.source_dir_fd else None
         tracked = SCOPE.candidate(source, source_fd) is not None
         target = target_fd = None
         if call.target is not None:
-            target = _arg(args, kwargs, call.target)
-            target_fd = kwargs.get(call.target_dir_fd) if call.target_dir_fd else None
+            target = arguments.get(args, kwargs, call.target)
+            target_fd = (
+                arguments.get(args, kwargs, call.target_dir_fd) if call.target_dir_fd else None
+            )
             tracked = tracked or SCOPE.candidate(target, target_fd) is not None
         if not tracked or not allowed():
             return wrapped(*args, **kwargs)
-        return _run(call, wrapped, args, kwargs, (source, source_fd), (target, target_fd))
+        return _run(tracking, call, wrapped, args, kwargs, (source, source_fd), (target, target_fd))
 
     return wrapper
 
 
 def _run(
+    tracking: FileTracking,
     call: Call,
     wrapped: Callable[..., Any],
     args: tuple[Any, ...],
@@ -92,7 +79,7 @@ def _run(
     target: tuple[Any, int | None],
 ) -> Any:
     try:
-        plan = _plan(call, source, target)
+        plan = _plan(tracking, call, source, target)
     except Exception as exc:
         _logger.warning("file activity skipped for %s (%s)", call.api, type(exc).__name__)
         plan = None
@@ -100,14 +87,8 @@ def _run(
         return wrapped(*args, **kwargs)
     op, before = plan
     if op is None:  # a read counted into a coalesced window
-        return _run_absorbed(call.api, before, wrapped, args, kwargs)
-    try:
-        with Busy():
-            result = wrapped(*args, **kwargs)
-    except BaseException as exc:
-        op.fail(exc)
-        op.finish()
-        raise
+        return _run_absorbed(tracking, call.api, before, wrapped, args, kwargs)
+    result = call_recorded(op, wrapped, args, kwargs)
     _after(call, op, before, result)
     return result
 
@@ -122,7 +103,10 @@ class _Before:
 
 
 def _plan(
-    call: Call, source: tuple[Any, int | None], target: tuple[Any, int | None]
+    tracking: FileTracking,
+    call: Call,
+    source: tuple[Any, int | None],
+    target: tuple[Any, int | None],
 ) -> tuple[FileOp | None, _Before] | None:
     """Resolve the paths, name the operation, start the activity; None when nothing to track."""
     follow = call.kind in ("write", "touch", "read", "copy")
@@ -135,9 +119,12 @@ def _plan(
     operation = _operation(call, src, dst)
     size = size_of(src.path, follow=False) if operation == "delete" else None
     before = _Before(src, dst, size)
-    if operation == "read" and COALESCER.absorb(src.path, lambda: _start(call, before, "read")):
+    if operation == "read" and tracking.coalescer.absorb(
+        src.path, lambda: _start(tracking, call, before, "read")
+    ):
         return None, before
-    return FileOp(_start(call, before, operation), size_path=_size_path(call, src, dst)), before
+    record = _start(tracking, call, before, operation)
+    return FileOp(record, size_path=_size_path(call, src, dst)), before
 
 
 def _operation(call: Call, src: Target, dst: Target | None) -> str:
@@ -162,10 +149,10 @@ def _size_path(call: Call, src: Target, dst: Target | None) -> str | None:
     return None
 
 
-def _start(call: Call, before: _Before, operation: str) -> ActivityRecord:
+def _start(tracking: FileTracking, call: Call, before: _Before, operation: str) -> ActivityRecord:
     src, dst = before.source, before.target
     directory = call.kind in ("mkdir", "rmdir") or (call.recursive and call.kind == "copy")
-    record = start_file_activity(
+    record = tracking.start(
         operation,
         src.path,
         new_path=None if dst is None else dst.path,
@@ -191,16 +178,21 @@ def _after(call: Call, op: FileOp, before: _Before, result: Any) -> None:
             op.add(call.count_key, len(result) if call.kind == "read" else result)
     except Exception as exc:
         _logger.warning("could not read the outcome of %s (%s)", call.api, type(exc).__name__)
-    op.finish(before.size)
+    op.end(before.size)
 
 
 def _run_absorbed(
-    api: str, before: _Before, wrapped: Callable[..., Any], args: tuple[Any, ...], kwargs: Any
+    tracking: FileTracking,
+    api: str,
+    before: _Before,
+    wrapped: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
 ) -> Any:
     """A coalesced read: counted already; only a failure becomes an activity of its own."""
     try:
-        with Busy():
+        with Inside():
             return wrapped(*args, **kwargs)
     except BaseException as exc:
-        record_failure(api, before.source, exc)
+        tracking.record_failure(api, before.source, exc)
         raise

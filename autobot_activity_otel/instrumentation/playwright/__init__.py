@@ -27,34 +27,33 @@ Usage::
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import importlib
 import logging
 import os
 import re
-from collections.abc import Callable, Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from opentelemetry import trace
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
-from opentelemetry.trace import Span
-from wrapt import wrap_function_wrapper
+from opentelemetry.trace import Tracer
 
 from autobot_activity_otel import attributes as attr
+from autobot_activity_otel.activities.browser import set_input_value, set_navigation
+from autobot_activity_otel.arguments import Parameters, parameters
+from autobot_activity_otel.instrumentation.kit import (
+    ActivityInstrumentor,
+    Target,
+    Wrapper,
+    allowed,
+    call_recorded,
+    call_recorded_async,
+)
 from autobot_activity_otel.instrumentation.playwright import fields
 from autobot_activity_otel.instrumentation.playwright.package import _instruments
-from autobot_activity_otel.recording import ActivityRecord
-from autobot_activity_otel.tracking.browser import set_input_value, set_navigation
+from autobot_activity_otel.recording import ActivityRecord, start_activity
 
 _logger = logging.getLogger(__name__)
 
-_recording: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "autobot_playwright_recording", default=False
-)
-"""Set while a wrapped call records, so a wrapped call made inside it is not recorded again."""
 _SUBMIT_SCRIPT = re.compile(r"\b(?:requestSubmit|submit)\s*\(")
 _MAX_REDIRECTS = 20
 UNVERIFIED = "[REDACTED:unverified-field]"
@@ -104,66 +103,74 @@ class _Target:
     """Where a call acts: the implementation object to inspect, its selector and URL.
 
     ``element`` is an implementation ``Frame`` (with ``selector``) or ``ElementHandle``
-    (``selector`` None); ``first`` is the position of the call's own first parameter after
-    the selector.
+    (``selector`` None). Playwright's objects are untyped here: they are read by attribute.
     """
 
     element: Any
     selector: str | None
     url: str | None
-    first: int
 
 
-def _arg(args: tuple[Any, ...], kwargs: dict[str, Any], index: int, name: str) -> Any:
-    if name in kwargs:
-        return kwargs[name]
-    return args[index] if index < len(args) else None
-
-
-def _url_of(frame: Any) -> str | None:
+def _url_of(frame: object) -> str | None:
     url = getattr(frame, "url", None)
     return url if isinstance(url, str) else None
 
 
-Args = tuple[Any, ...]
-Kwargs = dict[str, Any]
+@dataclass(frozen=True, slots=True)
+class _Method:
+    """One recorded public method: how it is recorded, its parameters, how to find its target."""
+
+    spec: _Spec
+    arguments: Parameters
+    locate: Callable[[Any, _Method, tuple[Any, ...], dict[str, Any]], _Target]
 
 
-def _frame_target(frame: Any, spec: _Spec, args: Args, kwargs: Kwargs) -> _Target:
-    if not spec.on_element:
-        return _Target(frame, None, _url_of(frame), 0)
-    selector = _arg(args, kwargs, 0, "selector")
-    selector = selector if isinstance(selector, str) else None
-    return _Target(frame, selector, _url_of(frame), 1)
+def _frame_target(
+    frame: Any, method: _Method, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> _Target:
+    if not method.spec.on_element:
+        return _Target(frame, None, _url_of(frame))
+    selector = method.arguments.get(args, kwargs, "selector")
+    return _Target(frame, selector if isinstance(selector, str) else None, _url_of(frame))
 
 
-def _page(instance: Any, spec: _Spec, args: Args, kwargs: Kwargs) -> _Target:
-    return _frame_target(instance._impl_obj.main_frame, spec, args, kwargs)
+def _page(instance: Any, method: _Method, args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Target:
+    return _frame_target(instance._impl_obj.main_frame, method, args, kwargs)
 
 
-def _frame(instance: Any, spec: _Spec, args: Args, kwargs: Kwargs) -> _Target:
-    return _frame_target(instance._impl_obj, spec, args, kwargs)
+def _frame(
+    instance: Any, method: _Method, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> _Target:
+    return _frame_target(instance._impl_obj, method, args, kwargs)
 
 
-def _locator(instance: Any, spec: _Spec, args: Args, kwargs: Kwargs) -> _Target:
+def _locator(
+    instance: Any, method: _Method, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> _Target:
     impl = instance._impl_obj
-    return _Target(impl._frame, impl._selector, _url_of(impl._frame), 0)
+    return _Target(impl._frame, impl._selector, _url_of(impl._frame))
 
 
-def _handle(instance: Any, spec: _Spec, args: Args, kwargs: Kwargs) -> _Target:
+def _handle(
+    instance: Any, method: _Method, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> _Target:
     impl = instance._impl_obj
-    return _Target(impl, None, _url_of(getattr(impl, "_frame", None)), 0)
+    return _Target(impl, None, _url_of(getattr(impl, "_frame", None)))
 
 
-def _mouse(instance: Any, spec: _Spec, args: Args, kwargs: Kwargs) -> _Target:
-    return _Target(None, None, _url_of(instance._impl_obj._page), 0)
+def _mouse(
+    instance: Any, method: _Method, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> _Target:
+    return _Target(None, None, _url_of(instance._impl_obj._page))
 
 
 _ELEMENT_METHODS = (
     *("click", "dblclick", "tap", "check", "uncheck", "set_checked"),
     *("fill", "type", "press", "select_option", "set_input_files"),
 )
-_CLASSES: dict[str, tuple[Callable[..., _Target], tuple[str, ...]]] = {
+_CLASSES: dict[
+    str, tuple[Callable[[Any, _Method, tuple[Any, ...], dict[str, Any]], _Target], tuple[str, ...]]
+] = {
     "Page": (
         _page,
         ("goto", "reload", "go_back", "go_forward", "screenshot", "evaluate", *_ELEMENT_METHODS),
@@ -189,24 +196,31 @@ _CLASSES: dict[str, tuple[Callable[..., _Target], tuple[str, ...]]] = {
 class _Call:
     """One public Playwright call being recorded; none of its methods raises."""
 
-    def __init__(self, spec: _Spec, target: _Target, args: Args, kwargs: Kwargs) -> None:
-        self.spec = spec
+    def __init__(
+        self,
+        method: _Method,
+        target: _Target,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        tracer: Tracer,
+    ) -> None:
+        spec = self.spec = method.spec
         self.target = target
-        self.value = (
-            _arg(args, kwargs, target.first, spec.value) if spec.value is not None else None
-        )
+        self.value = None if spec.value is None else method.arguments.get(args, kwargs, spec.value)
         self.field: fields.Field | None = None
         self.look: asyncio.Task[fields.Field | None] | None = None
-        self.record = ActivityRecord(attr.ActivityType.BROWSER, spec.action)
+        self.record: ActivityRecord = start_activity(
+            attr.ActivityType.BROWSER, spec.action, tracer=tracer
+        )
         if spec.action != "navigate":
             self.record.set_text(attr.URL_FULL, target.url, "url")
             self.record.set_text(attr.BROWSER_SELECTOR, target.selector)
         if spec.action == "scroll" and target.element is None:
-            for index, name in enumerate(("delta_x", "delta_y")):
-                delta = _arg(args, kwargs, index, name)
+            for name in ("delta_x", "delta_y"):
+                delta = method.arguments.get(args, kwargs, name)
                 if isinstance(delta, int | float):
                     self.record.metadata[name] = delta
-        self.span: Span = self.record.span  # started here, where a failure is still harmless
+        self.span = self.record.span  # started here, where a failure is still harmless
 
     @property
     def _cache_key(self) -> tuple[Any, str, str]:
@@ -223,8 +237,8 @@ class _Call:
         except Exception as exc:
             _logger.warning("element not inspected (%s)", type(exc).__name__)
 
-    def probe(self) -> Any:
-        return fields.probe(self.target.element, self.target.selector)
+    async def probe(self) -> fields.Field | None:
+        return await fields.probe(self.target.element, self.target.selector)
 
     def needs_second_probe(self) -> bool:
         """A typed value whose element was not there yet when the first look ran."""
@@ -238,22 +252,8 @@ class _Call:
             except Exception as exc:
                 _logger.debug("element not cached (%s)", type(exc).__name__)
 
-    @contextmanager
-    def current(self) -> Iterator[None]:
-        """The activity's span is current during the call; the call's exception propagates."""
-        with trace.use_span(
-            self.span,
-            end_on_exit=False,
-            record_exception=False,
-            set_status_on_exception=False,
-        ):
-            try:
-                yield
-            except BaseException as exc:
-                self.failed(exc)
-                raise
-
-    def failed(self, exc: BaseException) -> None:
+    def fail(self, exc: BaseException) -> None:
+        """The call raised: its probe is cancelled, its failure recorded."""
         if self.look is not None and not self.look.done():
             self.look.cancel()
         try:
@@ -262,10 +262,12 @@ class _Call:
             self.record.fail(exc)
         except Exception as error:
             _logger.warning("browser action failure not recorded (%s)", type(error).__name__)
-        finally:
-            self.record.end()
+
+    def end(self) -> None:
+        self.record.end()
 
     def finish(self, result: Any) -> None:
+        """The call returned ``result`` (a Playwright object, bytes, None...): complete, end."""
         try:
             self._complete(result)
         except Exception as exc:
@@ -284,7 +286,7 @@ class _Call:
         elif action == "screenshot" and isinstance(result, bytes):
             record.metadata["screenshot_bytes"] = len(result)
         elif action == "click" and field is not None and field.submits_on_click:
-            self._rename("submit")
+            record.rename("submit")
         elif action == "type":
             self._typed(result)
 
@@ -292,7 +294,7 @@ class _Call:
         field, record = self.field, self.record
         named_key = self.spec.value == "key" and isinstance(self.value, str) and len(self.value) > 1
         if named_key and self.value == "Enter" and field is not None and field.submits_on_enter:
-            self._rename("submit")
+            record.rename("submit")
             return
         if named_key:  # "Tab", "Control+A": a key's name is no field content, even in a password
             record.set_text(attr.BROWSER_INPUT_VALUE, self.value)
@@ -305,10 +307,6 @@ class _Call:
             record.metadata["field_check"] = "failed"
         else:
             set_input_value(record, self.value, field.secret_rule)
-
-    def _rename(self, action: str) -> None:
-        self.record.set(attr.ACTIVITY_ACTION, action)
-        self.span.update_name(f"{attr.ActivityType.BROWSER.value} {action}")
 
 
 def _redirect_chain(response: Any) -> list[str]:
@@ -323,7 +321,8 @@ def _redirect_chain(response: Any) -> list[str]:
 
 
 def _file_names(files: Any) -> list[str]:
-    """Names of the files given to ``set_input_files`` (paths or payloads), never contents."""
+    """Names of the files given to ``set_input_files`` (paths or payloads, as the caller passed
+    them), never contents."""
     items = files if isinstance(files, list | tuple) else [files]
     return [
         str(item.get("name", "")) if isinstance(item, dict) else os.path.basename(os.fsdecode(item))
@@ -332,17 +331,17 @@ def _file_names(files: Any) -> list[str]:
 
 
 def _begin(
-    spec: _Spec, locate: Callable[..., _Target], instance: Any, args: Any, kwargs: Any
+    method: _Method, tracer: Tracer, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> _Call | None:
     """The call's record (its probe started), or None when it is not to be recorded."""
-    if _recording.get() or not is_instrumentation_enabled():
+    if not allowed():
         return None
-    if spec.action == "submit":  # evaluate: recorded only when the script submits a form
-        script = _arg(args, kwargs, 0, "expression")
+    if method.spec.action == "submit":  # evaluate: recorded only when the script submits a form
+        script = method.arguments.get(args, kwargs, "expression")
         if not (isinstance(script, str) and _SUBMIT_SCRIPT.search(script)):
             return None
     try:
-        call = _Call(spec, locate(instance, spec, args, kwargs), args, kwargs)
+        call = _Call(method, method.locate(instance, method, args, kwargs), args, kwargs, tracer)
         call.start_probe(instance._loop)
     except Exception as exc:
         _logger.warning("browser action not tracked (%s)", type(exc).__name__)
@@ -350,80 +349,79 @@ def _begin(
     return call
 
 
-async def _await(awaitable: Any) -> Any:
+async def _await(awaitable: Awaitable[fields.Field | None]) -> fields.Field | None:
     return await awaitable
 
 
-def _async_wrapper(spec: _Spec, locate: Callable[..., _Target]) -> Any:
-    async def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        call = _begin(spec, locate, instance, args, kwargs)
+def _async_wrapper(method: _Method, tracer: Tracer) -> Wrapper:
+    async def wrapper(
+        wrapped: Callable[..., Awaitable[Any]],
+        instance: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        call = _begin(method, tracer, instance, args, kwargs)
         if call is None:
             return await wrapped(*args, **kwargs)
-        token = _recording.set(True)
+        result = await call_recorded_async(call, wrapped, args, kwargs, call.span)
         try:
-            with call.current():
-                result = await wrapped(*args, **kwargs)
-            try:
-                if call.look is not None:
-                    call.probed(await call.look)
-                if call.needs_second_probe():
-                    call.probed(await call.probe())
-            finally:
-                call.finish(result)
+            if call.look is not None:
+                call.probed(await call.look)
+            if call.needs_second_probe():
+                call.probed(await call.probe())
         finally:
-            _recording.reset(token)
+            call.finish(result)
         return result
 
     return wrapper
 
 
-def _sync_wrapper(spec: _Spec, locate: Callable[..., _Target]) -> Any:
-    def wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-        call = _begin(spec, locate, instance, args, kwargs)
+def _sync_wrapper(method: _Method, tracer: Tracer) -> Wrapper:
+    def wrapper(
+        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        call = _begin(method, tracer, instance, args, kwargs)
         if call is None:
             return wrapped(*args, **kwargs)
-        token = _recording.set(True)
+        result = call_recorded(call, wrapped, args, kwargs, call.span)
+        # Probes run as tasks on Playwright's own loop, which turns only inside _sync.
         try:
-            with call.current():
-                result = wrapped(*args, **kwargs)
-            # Probes run as tasks on Playwright's own loop, which turns only inside _sync.
-            try:
-                if call.look is not None:
-                    call.probed(instance._sync(_await(call.look)))
-                if call.needs_second_probe():
-                    call.probed(instance._sync(call.probe()))
-            except Exception as exc:  # the connection closed under the probe
-                _logger.debug("element not inspected (%s)", type(exc).__name__)
-            finally:
-                call.finish(result)
+            if call.look is not None:
+                call.probed(instance._sync(_await(call.look)))
+            if call.needs_second_probe():
+                call.probed(instance._sync(call.probe()))
+        except Exception as exc:  # the connection closed under the probe
+            _logger.debug("element not inspected (%s)", type(exc).__name__)
         finally:
-            _recording.reset(token)
+            call.finish(result)
         return result
 
     return wrapper
 
 
-def _wrapped() -> Iterator[tuple[Any, str, Any]]:
-    """(public class, method, wrapper) for each recorded method of both APIs."""
-    for api, make in (("async_api", _async_wrapper), ("sync_api", _sync_wrapper)):
+def _recorded_methods() -> Iterator[tuple[type, str, _Method, bool]]:
+    """(public class, method name, how it is recorded, whether async) for both APIs."""
+    for api, is_async in (("async_api", True), ("sync_api", False)):
         module = importlib.import_module(f"playwright.{api}")
         for class_name, (locate, methods) in _CLASSES.items():
             cls = getattr(module, class_name)
-            for method in methods:
-                if method in vars(cls):
-                    yield cls, method, make(_SPECS[method], locate)
+            for name in methods:
+                if name in vars(cls):
+                    arguments = parameters(getattr(cls, name), bound=True)
+                    yield cls, name, _Method(_SPECS[name], arguments, locate), is_async
 
 
-class PlaywrightInstrumentor(BaseInstrumentor):
-    """Records Playwright browser actions as ``browser`` activities (``autobot_playwright``)."""
+class PlaywrightInstrumentor(ActivityInstrumentor):
+    """Records Playwright browser actions as ``browser`` activities (``autobot_playwright``).
+
+    ``instrument()`` options: ``tracer_provider``.
+    """
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return _instruments
 
-    def _instrument(self, **kwargs: Any) -> None:
-        for cls, method, wrapper in _wrapped():
-            wrap_function_wrapper(cls, method, wrapper)
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        for cls, method, _ in _wrapped():
-            unwrap(cls, method)
+    def _targets(self, tracer: Tracer, options: Mapping[str, Any]) -> Iterable[Target]:
+        return [
+            Target(cls, name, (_async_wrapper if is_async else _sync_wrapper)(method, tracer))
+            for cls, name, method, is_async in _recorded_methods()
+        ]

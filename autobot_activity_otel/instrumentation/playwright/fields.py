@@ -14,7 +14,7 @@ import weakref
 from dataclasses import dataclass
 from typing import Any, Final
 
-from autobot_activity_otel.tracking.browser import secret_field_rule
+from autobot_activity_otel.activities.browser import secret_field_rule
 
 _logger = logging.getLogger(__name__)
 

@@ -18,58 +18,57 @@ from __future__ import annotations
 
 import asyncio
 import asyncio.subprocess
-import contextvars
-import inspect
 import logging
 import os
 import pty
 import subprocess
 import threading
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from typing import Any
 
 from opentelemetry import propagate
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
-from opentelemetry.instrumentation.utils import is_instrumentation_enabled, unwrap
-from opentelemetry.trace import set_span_in_context
-from wrapt import wrap_function_wrapper
+from opentelemetry.trace import Tracer, set_span_in_context
 
 from autobot_activity_otel import attributes as attr
+from autobot_activity_otel.arguments import parameters
+from autobot_activity_otel.instrumentation.kit import (
+    ActivityInstrumentor,
+    Target,
+    allowed,
+    call_recorded,
+    call_recorded_async,
+)
 from autobot_activity_otel.instrumentation.terminal.package import _instruments
-from autobot_activity_otel.recording import ActivityRecord, recording
+from autobot_activity_otel.recording import ActivityRecord, start_activity
 
 _logger = logging.getLogger(__name__)
 
 _ACTIVITY = "_autobot_activity"
 """Attribute of a ``Popen`` or asyncio ``Process`` holding its ``ProcessActivity``."""
-_launch_recorded: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "autobot_activity_launch_recorded", default=False
-)
-"""Set while an outer wrapper records a launch, so the ``Popen`` it makes is not a second row."""
-_POPEN_SIGNATURE = inspect.signature(subprocess.Popen)
+_POPEN = parameters(subprocess.Popen.__init__, bound=True)
 _exit_watchers: set[asyncio.Task[None]] = set()
-_capture_output = True
 
 
 class ProcessActivity:
     """The activity of one child process, ended exactly once when its outcome is known."""
 
-    __slots__ = ("_done", "_lock", "communicating", "record")
+    __slots__ = ("_done", "_lock", "capture_output", "communicating", "record")
 
-    def __init__(self, record: ActivityRecord) -> None:
+    def __init__(self, record: ActivityRecord, capture_output: bool) -> None:
         self.record = record
+        self.capture_output = capture_output
         self.communicating = False
         self._done = False
         self._lock = threading.Lock()
 
-    def finish(self, returncode: int | None, output: tuple[Any, Any] | None = None) -> None:
+    def finish(self, returncode: int | None, output: tuple[object, object] | None = None) -> None:
         with self._lock:
             if self._done:
                 return
             self._done = True
         try:
             self.record.set(attr.PROCESS_EXIT_CODE, returncode)
-            if output is not None and _capture_output:
+            if output is not None and self.capture_output:
                 self.record.set_text(attr.TERMINAL_OUTPUT, _combined(*output), "output")
         except Exception as exc:
             _logger.warning("could not record a process outcome (%s)", type(exc).__name__)
@@ -78,7 +77,7 @@ class ProcessActivity:
 
 
 def _combined(stdout: Any, stderr: Any) -> Any:
-    """One output text: stdout, then stderr when both were captured."""
+    """One output text: stdout, then stderr when both were captured (each str, bytes or None)."""
     if stdout and stderr:
         if isinstance(stdout, bytes) != isinstance(stderr, bytes):
             return f"{stdout!s}\n{stderr!s}"
@@ -86,18 +85,136 @@ def _combined(stdout: Any, stderr: Any) -> Any:
     return stdout or stderr
 
 
-def _start_record(command: Any, cwd: Any) -> ActivityRecord:
-    """A running process's activity: command line, working directory, trace to pass on."""
-    record = ActivityRecord(attr.ActivityType.TERMINAL, "execute", name="terminal execute")
-    record.set_text(attr.PROCESS_COMMAND_LINE, command, "command")
-    argv0 = command[0] if isinstance(command, list | tuple) and command else None
-    if argv0 is not None:
-        record.set_text(attr.PROCESS_EXECUTABLE_NAME, os.path.basename(os.fsdecode(argv0)))
-    record.set_text(attr.PROCESS_WORKING_DIRECTORY, os.getcwd() if cwd is None else cwd)
-    return record
+def _exit_code(wait_status: int) -> int:
+    try:
+        return os.waitstatus_to_exitcode(wait_status)
+    except ValueError:
+        return wait_status
 
 
-def _with_traceparent(env: Any, record: ActivityRecord) -> dict[str, str]:
+class _Launches:
+    """The wrappers that start a process's activity, with the options of ``instrument()``."""
+
+    def __init__(self, tracer: Tracer, capture_output: bool) -> None:
+        self.tracer = tracer
+        self.capture_output = capture_output
+
+    def start(self, command: object, cwd: object, action: str = "execute") -> ActivityRecord:
+        """A process's activity: command line, executable name, working directory."""
+        record = start_activity(
+            attr.ActivityType.TERMINAL, action, name=f"terminal {action}", tracer=self.tracer
+        )
+        record.set_text(attr.PROCESS_COMMAND_LINE, command, "command")
+        if action == "execute" and isinstance(command, list | tuple) and command:
+            record.set_text(attr.PROCESS_EXECUTABLE_NAME, os.path.basename(os.fsdecode(command[0])))
+        record.set_text(attr.PROCESS_WORKING_DIRECTORY, os.getcwd() if cwd is None else cwd)
+        return record
+
+    def popen_init(
+        self,
+        wrapped: Callable[..., None],
+        instance: subprocess.Popen[Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> None:
+        if not allowed():
+            return wrapped(*args, **kwargs)
+        try:
+            record = self.start(_POPEN.get(args, kwargs, "args"), _POPEN.get(args, kwargs, "cwd"))
+            env = _with_traceparent(_POPEN.get(args, kwargs, "env"), record)
+            args, kwargs = _POPEN.replace(args, kwargs, "env", env)
+        except Exception as exc:
+            _logger.warning("process launch not tracked (%s)", type(exc).__name__)
+            return wrapped(*args, **kwargs)
+        call_recorded(record, wrapped, args, kwargs)
+        record.set(attr.PROCESS_PID, instance.pid)
+        setattr(instance, _ACTIVITY, ProcessActivity(record, self.capture_output))
+
+    async def create_subprocess(
+        self,
+        wrapped: Callable[..., Awaitable[asyncio.subprocess.Process]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        command: object,
+    ) -> asyncio.subprocess.Process:
+        try:
+            record = self.start(command, kwargs.get("cwd"))
+            kwargs = {**kwargs, "env": _with_traceparent(kwargs.get("env"), record)}
+        except Exception as exc:
+            _logger.warning("process launch not tracked (%s)", type(exc).__name__)
+            return await wrapped(*args, **kwargs)
+        process: asyncio.subprocess.Process = await call_recorded_async(
+            record, wrapped, args, kwargs
+        )
+        record.set(attr.PROCESS_PID, process.pid)
+        activity = ProcessActivity(record, self.capture_output)
+        setattr(process, _ACTIVITY, activity)
+        watcher = asyncio.get_running_loop().create_task(_finish_on_exit(process, activity))
+        _exit_watchers.add(watcher)
+        watcher.add_done_callback(_exit_watchers.discard)
+        return process
+
+    async def create_subprocess_exec(
+        self,
+        wrapped: Callable[..., Awaitable[asyncio.subprocess.Process]],
+        instance: None,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> asyncio.subprocess.Process:
+        if not allowed() or not args:
+            return await wrapped(*args, **kwargs)
+        return await self.create_subprocess(wrapped, args, kwargs, list(args))
+
+    async def create_subprocess_shell(
+        self,
+        wrapped: Callable[..., Awaitable[asyncio.subprocess.Process]],
+        instance: None,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> asyncio.subprocess.Process:
+        if not allowed() or not args:
+            return await wrapped(*args, **kwargs)
+        return await self.create_subprocess(wrapped, args, kwargs, args[0])
+
+    def os_system(
+        self, wrapped: Callable[..., int], instance: None, args: tuple[Any, ...], kwargs: Any
+    ) -> int:
+        if not allowed():
+            return wrapped(*args, **kwargs)
+        return self._waited(
+            "execute", args[0] if args else kwargs.get("command"), wrapped, args, kwargs
+        )
+
+    def pty_spawn(
+        self, wrapped: Callable[..., int], instance: None, args: tuple[Any, ...], kwargs: Any
+    ) -> int:
+        if not allowed():
+            return wrapped(*args, **kwargs)
+        argv = args[0] if args else kwargs.get("argv")
+        command = [argv] if isinstance(argv, str) else argv
+        return self._waited("pty_spawn", command, wrapped, args, kwargs)
+
+    def _waited(
+        self,
+        action: str,
+        command: object,
+        wrapped: Callable[..., int],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> int:
+        """A call that returns when the process has exited (``os.system``, ``pty.spawn``)."""
+        try:
+            record = self.start(command, None, action)
+        except Exception as exc:
+            _logger.warning("process launch not tracked (%s)", type(exc).__name__)
+            return wrapped(*args, **kwargs)
+        status: int = call_recorded(record, wrapped, args, kwargs, record.span)
+        record.set(attr.PROCESS_EXIT_CODE, _exit_code(status))
+        record.end()
+        return status
+
+
+def _with_traceparent(env: Mapping[str, str] | None, record: ActivityRecord) -> dict[str, str]:
     """The child's environment with ``TRACEPARENT`` (and state, baggage) for the process span."""
     carrier: dict[str, str] = {}
     propagate.inject(carrier, context=set_span_in_context(record.span))
@@ -106,28 +223,9 @@ def _with_traceparent(env: Any, record: ActivityRecord) -> dict[str, str]:
     return child_env
 
 
-def _popen_init(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> None:
-    if not is_instrumentation_enabled() or _launch_recorded.get():
-        return wrapped(*args, **kwargs)
-    try:
-        bound = _POPEN_SIGNATURE.bind(*args, **kwargs)
-        record = _start_record(bound.arguments["args"], bound.arguments.get("cwd"))
-        bound.arguments["env"] = _with_traceparent(bound.arguments.get("env"), record)
-        args, kwargs = bound.args, bound.kwargs
-    except Exception as exc:
-        _logger.warning("process launch not tracked (%s)", type(exc).__name__)
-        return wrapped(*args, **kwargs)
-    try:
-        wrapped(*args, **kwargs)
-    except BaseException as exc:
-        record.fail(exc)
-        record.end()
-        raise
-    record.set(attr.PROCESS_PID, instance.pid)
-    setattr(instance, _ACTIVITY, ProcessActivity(record))
-
-
-def _popen_reaped(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+def _popen_reaped(
+    wrapped: Callable[..., Any], instance: subprocess.Popen[Any], args: Any, kwargs: Any
+) -> Any:
     """``wait`` / ``poll``: end the activity once the exit code is known."""
     result = wrapped(*args, **kwargs)
     activity: ProcessActivity | None = getattr(instance, _ACTIVITY, None)
@@ -136,7 +234,12 @@ def _popen_reaped(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     return result
 
 
-def _popen_communicate(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+def _popen_communicate(
+    wrapped: Callable[..., tuple[Any, Any]],
+    instance: subprocess.Popen[Any],
+    args: Any,
+    kwargs: Any,
+) -> tuple[Any, Any]:
     activity: ProcessActivity | None = getattr(instance, _ACTIVITY, None)
     if activity is None:
         return wrapped(*args, **kwargs)
@@ -150,31 +253,6 @@ def _popen_communicate(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> A
     return output
 
 
-async def _create_subprocess(wrapped: Any, args: Any, kwargs: Any, command: Any) -> Any:
-    try:
-        record = _start_record(command, kwargs.get("cwd"))
-        kwargs = {**kwargs, "env": _with_traceparent(kwargs.get("env"), record)}
-    except Exception as exc:
-        _logger.warning("process launch not tracked (%s)", type(exc).__name__)
-        return await wrapped(*args, **kwargs)
-    token = _launch_recorded.set(True)
-    try:
-        process = await wrapped(*args, **kwargs)
-    except BaseException as exc:
-        record.fail(exc)
-        record.end()
-        raise
-    finally:
-        _launch_recorded.reset(token)
-    record.set(attr.PROCESS_PID, process.pid)
-    activity = ProcessActivity(record)
-    setattr(process, _ACTIVITY, activity)
-    watcher = asyncio.get_running_loop().create_task(_finish_on_exit(process, activity))
-    _exit_watchers.add(watcher)
-    watcher.add_done_callback(_exit_watchers.discard)
-    return process
-
-
 async def _finish_on_exit(process: asyncio.subprocess.Process, activity: ProcessActivity) -> None:
     """End an asyncio process's activity when it exits, unless ``communicate`` will."""
     try:
@@ -186,19 +264,12 @@ async def _finish_on_exit(process: asyncio.subprocess.Process, activity: Process
         activity.finish(returncode)
 
 
-async def _create_subprocess_exec(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    if not is_instrumentation_enabled() or not args:
-        return await wrapped(*args, **kwargs)
-    return await _create_subprocess(wrapped, args, kwargs, list(args))
-
-
-async def _create_subprocess_shell(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    if not is_instrumentation_enabled() or not args:
-        return await wrapped(*args, **kwargs)
-    return await _create_subprocess(wrapped, args, kwargs, args[0])
-
-
-async def _process_communicate(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+async def _process_communicate(
+    wrapped: Callable[..., Awaitable[tuple[Any, Any]]],
+    instance: asyncio.subprocess.Process,
+    args: Any,
+    kwargs: Any,
+) -> tuple[Any, Any]:
     activity: ProcessActivity | None = getattr(instance, _ACTIVITY, None)
     if activity is None:
         return await wrapped(*args, **kwargs)
@@ -211,68 +282,28 @@ async def _process_communicate(wrapped: Any, instance: Any, args: Any, kwargs: A
     return output
 
 
-def _exit_code(wait_status: int) -> int:
-    try:
-        return os.waitstatus_to_exitcode(wait_status)
-    except ValueError:
-        return wait_status
+class TerminalInstrumentor(ActivityInstrumentor):
+    """Records child processes as ``terminal`` activities (``autobot_terminal`` entry point).
 
-
-def _os_system(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    if not is_instrumentation_enabled():
-        return wrapped(*args, **kwargs)
-    with recording(attr.ActivityType.TERMINAL, "execute", name="terminal execute") as record:
-        record.set_text(
-            attr.PROCESS_COMMAND_LINE, args[0] if args else kwargs.get("command"), "command"
-        )
-        record.set_text(attr.PROCESS_WORKING_DIRECTORY, os.getcwd())
-        status = wrapped(*args, **kwargs)
-        record.set(attr.PROCESS_EXIT_CODE, _exit_code(status))
-    return status
-
-
-def _pty_spawn(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    if not is_instrumentation_enabled():
-        return wrapped(*args, **kwargs)
-    argv = args[0] if args else kwargs.get("argv")
-    with recording(attr.ActivityType.TERMINAL, "pty_spawn", name="terminal pty_spawn") as record:
-        record.set_text(
-            attr.PROCESS_COMMAND_LINE, [argv] if isinstance(argv, str) else argv, "command"
-        )
-        record.set_text(attr.PROCESS_WORKING_DIRECTORY, os.getcwd())
-        status = wrapped(*args, **kwargs)
-        record.set(attr.PROCESS_EXIT_CODE, _exit_code(status))
-    return status
-
-
-_WRAPPED: tuple[tuple[Any, str, Any], ...] = (
-    (subprocess, "Popen.__init__", _popen_init),
-    (subprocess, "Popen.wait", _popen_reaped),
-    (subprocess, "Popen.poll", _popen_reaped),
-    (subprocess, "Popen.communicate", _popen_communicate),
-    (asyncio.subprocess, "create_subprocess_exec", _create_subprocess_exec),
-    (asyncio.subprocess, "create_subprocess_shell", _create_subprocess_shell),
-    (asyncio, "create_subprocess_exec", _create_subprocess_exec),
-    (asyncio, "create_subprocess_shell", _create_subprocess_shell),
-    (asyncio.subprocess, "Process.communicate", _process_communicate),
-    (os, "system", _os_system),
-    (pty, "spawn", _pty_spawn),
-)
-
-
-class TerminalInstrumentor(BaseInstrumentor):
-    """Records child processes as ``terminal`` activities (``autobot_terminal`` entry point)."""
+    ``instrument()`` options: ``tracer_provider``, ``capture_output`` (default True).
+    """
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return _instruments
 
-    def _instrument(self, **kwargs: Any) -> None:
-        global _capture_output
-        _capture_output = bool(kwargs.get("capture_output", True))
-        for module, name, wrapper in _WRAPPED:
-            wrap_function_wrapper(module, name, wrapper)
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        for module, name, _ in _WRAPPED:
-            owner_name, _, attribute = name.rpartition(".")
-            unwrap(getattr(module, owner_name) if owner_name else module, attribute)
+    def _targets(self, tracer: Tracer, options: Mapping[str, Any]) -> Iterable[Target]:
+        launches = _Launches(tracer, bool(options.get("capture_output", True)))
+        popen, process = subprocess.Popen, asyncio.subprocess.Process
+        return (
+            Target(popen, "__init__", launches.popen_init),
+            Target(popen, "wait", _popen_reaped),
+            Target(popen, "poll", _popen_reaped),
+            Target(popen, "communicate", _popen_communicate),
+            Target(asyncio.subprocess, "create_subprocess_exec", launches.create_subprocess_exec),
+            Target(asyncio.subprocess, "create_subprocess_shell", launches.create_subprocess_shell),
+            Target(asyncio, "create_subprocess_exec", launches.create_subprocess_exec),
+            Target(asyncio, "create_subprocess_shell", launches.create_subprocess_shell),
+            Target(process, "communicate", _process_communicate),
+            Target(os, "system", launches.os_system),
+            Target(pty, "spawn", launches.pty_spawn),
+        )

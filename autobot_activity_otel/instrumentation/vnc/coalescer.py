@@ -29,11 +29,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from opentelemetry.trace import Tracer
+
 from autobot_activity_otel import attributes as attr
+from autobot_activity_otel.activities.desktop import (
+    KeystrokeMode,
+    keystroke_mode,
+    record_input_text,
+)
 from autobot_activity_otel.context import Attribution, current_attribution
-from autobot_activity_otel.recording import ActivityRecord
+from autobot_activity_otel.recording import ActivityRecord, start_activity
 from autobot_activity_otel.secrets import known_secret_id
-from autobot_activity_otel.tracking.desktop import KeystrokeMode, keystroke_mode, record_input_text
 
 _logger = logging.getLogger(__name__)
 
@@ -61,9 +67,11 @@ class _Run:
     """The last ``SECRET_TAIL`` characters typed, for the per-event secret check."""
 
 
-def start_record(action: str, connection: object, server_of: ServerOf) -> ActivityRecord:
+def start_record(
+    tracer: Tracer, action: str, connection: object, server_of: ServerOf
+) -> ActivityRecord:
     """A desktop activity for one connection, with the VNC server's address on it."""
-    record = ActivityRecord(attr.ActivityType.DESKTOP, action)
+    record = start_activity(attr.ActivityType.DESKTOP, action, tracer=tracer)
     try:
         host, port = server_of(connection)
     except Exception as exc:  # an unconnected or closed client: the activity stays
@@ -77,7 +85,10 @@ def start_record(action: str, connection: object, server_of: ServerOf) -> Activi
 class Coalescer:
     """Open runs by connection and kind, and the one timer that closes idle ones."""
 
-    def __init__(self, move_window: float, keystroke_window: float, max_run: float) -> None:
+    def __init__(
+        self, tracer: Tracer, move_window: float, keystroke_window: float, max_run: float
+    ) -> None:
+        self._tracer = tracer
         self._windows = {MOVE: int(move_window * 1e9), TYPE: int(keystroke_window * 1e9)}
         self._max_run = int(max_run * 1e9)
         self._lock = threading.Lock()
@@ -150,7 +161,7 @@ class Coalescer:
             done.append(self._runs.pop(key))
             run = None
         if run is None:
-            record = start_record(kind, connection, server_of)
+            record = start_record(self._tracer, kind, connection, server_of)
             run = _Run(kind, connection, record, who, now, now)
             if kind == TYPE:
                 run.mode = keystroke_mode()

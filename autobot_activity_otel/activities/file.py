@@ -5,11 +5,12 @@ from __future__ import annotations
 import functools
 import mimetypes
 import os
-from typing import Any
+
+from opentelemetry.trace import Tracer
 
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.context import Attribution
-from autobot_activity_otel.recording import MAX_TEXT_CHARS, ActivityRecord, to_text
+from autobot_activity_otel.recording import ActivityRecord, start_activity, to_text
 from autobot_activity_otel.secrets import redact
 
 OPERATIONS = (
@@ -66,6 +67,7 @@ def start_file_activity(
     kind_of_file: str | None = None,
     attribution: Attribution | None = None,
     api: str | None = None,
+    tracer: Tracer | None = None,
 ) -> ActivityRecord:
     """A file activity with its paths (redacted), type and extension set.
 
@@ -73,7 +75,9 @@ def start_file_activity(
     the recorded one; ``kind_of_file`` overrides the type the suffix implies; ``api`` names
     the function that did the operation (``os.rename``), for the metadata.
     """
-    record = ActivityRecord(attr.ActivityType.FILE, operation, attribution=attribution)
+    record = start_activity(
+        attr.ActivityType.FILE, operation, attribution=attribution, tracer=tracer
+    )
     describe_path(record, path, kind_of_file)
     record.set_text(attr.FILE_NEW_PATH, new_path)
     note_origin(record, path, given, traversal)
@@ -104,9 +108,9 @@ def note_origin(record: ActivityRecord, path: str, given: str | None, traversal:
         record.metadata["path_traversal"] = True
 
 
-def note_text(record: ActivityRecord, key: str, value: Any) -> None:
+def note_text(record: ActivityRecord, key: str, value: object) -> None:
     """Put a text into the metadata, redacted; findings not already on the record are added."""
-    redaction = redact(to_text(value)[0][:MAX_TEXT_CHARS], kind="text")
+    redaction = redact(to_text(value)[0][: record.max_text_chars], kind="text")
     known = {finding.fingerprint for _, finding in record.findings}
     record.findings.extend(
         (attr.ACTIVITY_METADATA, finding)

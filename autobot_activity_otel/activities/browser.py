@@ -1,0 +1,89 @@
+"""Browser records: a typed value (field-aware), a navigation's URL, status and redirect chain.
+
+An explicit call (``track_browser_action``) and an instrumented Playwright action record a
+field value and a navigation the same way because both go through these helpers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Final
+
+from autobot_activity_otel import attributes as attr
+from autobot_activity_otel.recording import ActivityRecord, to_text
+from autobot_activity_otel.secrets import Finding, fingerprint, known_secret_id, secret_id_for
+
+BROWSER_ACTIONS: Final = frozenset({"navigate", "click", "type", "submit", "scroll", "screenshot"})
+"""The seed's five actions, plus ``screenshot`` (``Page.screenshot`` and friends)."""
+
+PASSWORD_FIELD: Final = "password-field"
+"""Rule of a value typed into an ``<input type="password">`` (or autocomplete=*-password)."""
+SECRET_FIELD: Final = "secret-field"
+"""Rule of a value typed into a field whose name or id says it holds a secret."""
+
+_SECRET_NAME = re.compile(
+    r"pass(?:word|wd|phrase|code)|secret|token|api[-_ ]?key|access[-_ ]?key|private[-_ ]?key"
+    r"|card[-_ ]?(?:number|num|no)|cc[-_ ]?(?:number|num|csc|cvc|cvv)|one[-_ ]?time[-_ ]?code"
+    r"|(?<![a-z])(?:otp|pwd|cvv|cvc|csc|pin)(?![a-z])",
+    re.IGNORECASE,
+)
+"""Words in a field's name, id or autocomplete hint that mark its value as a secret."""
+
+
+def check_action(action: object) -> str:
+    """An explicit caller's action, or a ``ValueError`` that names the allowed ones."""
+    if action not in BROWSER_ACTIONS:
+        raise ValueError(f"action must be one of {sorted(BROWSER_ACTIONS)}")
+    return str(action)
+
+
+def secret_field_rule(input_type: str, name: str, element_id: str, autocomplete: str) -> str | None:
+    """Which secret rule a field falls under, from its type, name, id and autocomplete hint."""
+    if input_type.lower() == "password" or "password" in autocomplete.lower():
+        return PASSWORD_FIELD
+    if any(_SECRET_NAME.search(hint) for hint in (name, element_id, autocomplete) if hint):
+        return SECRET_FIELD
+    return None
+
+
+def set_input_value(record: ActivityRecord, value: object, secret_rule: str | None) -> None:
+    """Record a typed value: a secret field's value only as a marker and a finding.
+
+    The finding (whole value, keyed fingerprint) becomes a ``secret_usage`` row. Its secret id
+    is the registered secret's when the value holds one, else the stable id the engine derives
+    from the fingerprint, so the same password typed twice is recognisably the same secret.
+    Any other value goes through the redactor like every text.
+    """
+    if secret_rule is None:
+        record.set_text(attr.BROWSER_INPUT_VALUE, value, "text")
+        return
+    text, _ = to_text(value)
+    if text:
+        digest = fingerprint(text)
+        secret_id = known_secret_id(text) or secret_id_for(digest)
+        finding = Finding(secret_rule, 0, len(text), digest, secret_id)
+        record.findings.append((attr.BROWSER_INPUT_VALUE, finding))
+    record.set(attr.BROWSER_INPUT_VALUE, f"[REDACTED:{secret_rule}]" if text else "")
+
+
+def set_navigation(
+    record: ActivityRecord,
+    url: object,
+    status_code: int | None = None,
+    redirect_chain: Iterable[object] = (),
+) -> None:
+    """URL (through the URL redactor), response status and redirect chain of a navigation.
+
+    ``redirect_chain`` lists the URLs that answered with a redirect, first request first;
+    ``url`` is where the navigation ended.
+    """
+    record.set_text(attr.URL_FULL, url, "url")
+    if status_code is not None:
+        record.set(attr.HTTP_RESPONSE_STATUS_CODE, int(status_code))
+    # set_text redacts each hop (its findings name the chain attribute); the list replaces them.
+    chain = [
+        record.set_text(attr.BROWSER_REDIRECT_CHAIN, hop, "url") or "" for hop in redirect_chain
+    ]
+    if chain:
+        record.set(attr.BROWSER_REDIRECT_CHAIN, chain)
