@@ -31,6 +31,7 @@ from support.database import (
     run_async,
     truncate_all,
 )
+from support.instrumentors import Instrument, Instrumented
 from support.spans import MEMORY, SpanCapture
 
 from autobot_activity_exporters.schema import upgrade
@@ -109,6 +110,24 @@ def fingerprint_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator
 def spans() -> SpanCapture:
     MEMORY.clear()
     return SpanCapture()
+
+
+@pytest.fixture
+def instrument() -> Iterator[Instrument]:
+    """``instrument(FileInstrumentor, roots=[...])``: on for this test only; every instrumentor
+    it turned on is turned off afterwards, whether the test passed or not."""
+    instrumented = Instrumented()
+    yield instrumented
+    instrumented.undo()
+
+
+@pytest.fixture
+def instrumented(request: pytest.FixtureRequest, instrument: Instrument) -> Any:
+    """The module's instrumentor, on for the test; the module names it with
+    ``pytestmark = pytest.mark.instrumentor.with_args(Class, **options)``."""
+    marker = request.node.get_closest_marker("instrumentor")
+    assert marker is not None, "no pytest.mark.instrumentor.with_args(Class, **options)"
+    return instrument(*marker.args, **marker.kwargs)
 
 
 # --- database fixtures (activity_db) ---

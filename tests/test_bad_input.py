@@ -35,12 +35,7 @@ from autobot_activity_otel.tracking.terminal import terminal_activity, track_com
 FIFTY_MB = 50 * 1024 * 1024
 
 
-@pytest.fixture
-def instrumented() -> Any:
-    instrumentor = TerminalInstrumentor()
-    instrumentor.instrument()
-    yield instrumentor
-    instrumentor.uninstrument()
+pytestmark = pytest.mark.instrumentor.with_args(TerminalInstrumentor)
 
 
 def terminal(command: object = "true", raw: dict[str, Any] | None = None) -> ActivityRecord:

@@ -14,6 +14,7 @@ import pytest
 from opentelemetry.sdk.trace.export import SpanExportResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from support.database import ActivityDB, on_engine
+from support.instrumentors import Instrument
 from support.spans import SpanCapture
 
 from autobot_activity_exporters.database import create_engine
@@ -27,14 +28,10 @@ USER = uuid.UUID("0192f0c1-0000-7000-8000-0000000f1705")
 
 
 @pytest.fixture
-def root(tmp_path: Path) -> Iterator[Path]:
+def root(instrument: Instrument, tmp_path: Path) -> Iterator[Path]:
     """The whole tmp_path is a root: the exporter's own SQLite file lies inside it."""
-    instrumentor = FileInstrumentor()
-    instrumentor.instrument(roots=[tmp_path], coalesce_window_ms=0)
-    try:
-        yield tmp_path / "work"
-    finally:
-        instrumentor.uninstrument()
+    instrument(FileInstrumentor, roots=[tmp_path], coalesce_window_ms=0)
+    yield tmp_path / "work"
 
 
 def test_each_operation_is_one_row(root: Path, activity_db: ActivityDB, spans: SpanCapture) -> None:

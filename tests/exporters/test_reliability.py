@@ -41,6 +41,7 @@ from support.database import (
     pg_available,
     run_async,
 )
+from support.instrumentors import Instrument
 from support.planted import archive_database
 from support.spans import SpanCapture
 from support.tcp_proxy import TcpProxy
@@ -128,7 +129,8 @@ class Pipeline:
         )
         self.provider = TracerProvider()
         self.provider.add_span_processor(BatchSpanProcessor(self.exporter, meter_provider=meters))
-        monkeypatch.setattr(recording_module, "_tracer", self.provider.get_tracer("reliability"))
+        tracer = self.provider.get_tracer("reliability")
+        monkeypatch.setattr(recording_module, "default_tracer", lambda: tracer)
 
     @staticmethod
     def activity(index: int) -> uuid.UUID:
@@ -398,26 +400,24 @@ def test_force_flush_and_shutdown_keep_their_timeouts_and_the_spool(
     assert [len(Spool(tmp_path).load(path)) for path in Spool(tmp_path).pending()] == [1]
 
 
-def test_the_exporter_never_tracks_its_own_files(tmp_path: Path, spans: SpanCapture) -> None:
+def test_the_exporter_never_tracks_its_own_files(
+    instrument: Instrument, tmp_path: Path, spans: SpanCapture
+) -> None:
     """Spool writes, reads, renames and deletes, and the SQLite file, are not file activity."""
-    instrumentor = FileInstrumentor()
-    instrumentor.instrument(roots=[tmp_path], coalesce_window_ms=0)
-    try:
-        database = tmp_path / "activity.db"
-        exporter = ActivitySpanExporter(
-            f"sqlite:///{database}", timeout=5, spool_dir=tmp_path / "spool", create_schema=False
-        )
-        Pipeline.activity(0)
-        batch = spans.activities()
-        assert exporter.export(batch) is SpanExportResult.SUCCESS  # no tables: spooled
-        run_async(on_engine(exporter.database_url, upgrade))
-        assert exporter.force_flush(10_000)  # read back, written, deleted
-        exporter.shutdown()
-        (tmp_path / "own.txt").write_text("the application's own file")  # tracked
-        file_flush()
-        paths = [span.attributes[attr.FILE_PATH] for span in spans.activities("file")]
-    finally:
-        instrumentor.uninstrument()
+    instrument(FileInstrumentor, roots=[tmp_path], coalesce_window_ms=0)
+    database = tmp_path / "activity.db"
+    exporter = ActivitySpanExporter(
+        f"sqlite:///{database}", timeout=5, spool_dir=tmp_path / "spool", create_schema=False
+    )
+    Pipeline.activity(0)
+    batch = spans.activities()
+    assert exporter.export(batch) is SpanExportResult.SUCCESS  # no tables: spooled
+    run_async(on_engine(exporter.database_url, upgrade))
+    assert exporter.force_flush(10_000)  # read back, written, deleted
+    exporter.shutdown()
+    (tmp_path / "own.txt").write_text("the application's own file")  # tracked
+    file_flush()
+    paths = [span.attributes[attr.FILE_PATH] for span in spans.activities("file")]
     assert paths and all(path == str(tmp_path / "own.txt") for path in paths)
 
 

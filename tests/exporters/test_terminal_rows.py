@@ -6,7 +6,6 @@ import asyncio
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from opentelemetry.sdk.trace.export import SpanExportResult
@@ -23,12 +22,7 @@ USER = uuid.UUID("0195f000-0000-7000-8000-0000000000aa")
 PLANTED = "Pl4nted-terminal-rows-pw"
 
 
-@pytest.fixture
-def instrumented() -> Iterator[None]:
-    instrumentor = TerminalInstrumentor()
-    instrumentor.instrument()
-    yield
-    instrumentor.uninstrument()
+pytestmark = pytest.mark.instrumentor.with_args(TerminalInstrumentor)
 
 
 def one_row(activity_db: ActivityDB, spans: SpanCapture) -> dict:

@@ -24,6 +24,7 @@ from support.browser_site import (
     summary,
 )
 from support.database import ActivityDB
+from support.instrumentors import Instrument, OwnProvider
 from support.spans import SpanCapture
 
 import autobot_activity_otel.instrumentation.playwright as pw_instrumentation
@@ -33,7 +34,10 @@ from autobot_activity_otel.context import activity_context
 from autobot_activity_otel.instrumentation.playwright import PlaywrightInstrumentor
 from autobot_activity_otel.secrets import registered_secret, secret_id_for
 
-pytestmark = pytest.mark.asyncio(loop_scope="module")
+pytestmark = [
+    pytest.mark.asyncio(loop_scope="module"),
+    pytest.mark.instrumentor.with_args(PlaywrightInstrumentor),
+]
 
 USER = uuid.UUID("0195f000-0000-7000-8000-0000000b0001")
 
@@ -53,14 +57,6 @@ async def browser() -> AsyncIterator[Any]:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         await browser.close()
-
-
-@pytest.fixture
-def instrumented() -> Iterator[PlaywrightInstrumentor]:
-    instrumentor = PlaywrightInstrumentor()
-    instrumentor.instrument()
-    yield instrumentor
-    instrumentor.uninstrument()
 
 
 @pytest_asyncio.fixture(loop_scope="module")
@@ -347,4 +343,20 @@ async def test_uninstrument_restores_the_original_methods(
     await page.goto(f"{site}/")
     await page.click("#plain")
     await page.close()
+    assert spans.activities("browser") == []
+
+
+async def test_instrument_records_through_the_tracer_provider_it_is_given(
+    browser: Any, site: str, instrument: Instrument, spans: SpanCapture
+) -> None:
+    own = OwnProvider()
+    instrument(PlaywrightInstrumentor, tracer_provider=own.provider)
+    page = await browser.new_page()
+    try:
+        await page.goto(f"{site}/")
+        await page.click("#plain")
+    finally:
+        await page.close()
+    found = own.assert_recorded("autobot_activity_otel.instrumentation.playwright")
+    assert [span.attributes[attr.ACTIVITY_ACTION] for span in found] == ["navigate", "click"]
     assert spans.activities("browser") == []

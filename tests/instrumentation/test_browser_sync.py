@@ -32,6 +32,7 @@ from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.context import activity_context
 from autobot_activity_otel.instrumentation.playwright import PlaywrightInstrumentor
 
+pytestmark = pytest.mark.instrumentor.with_args(PlaywrightInstrumentor)
 USER = uuid.UUID("0195f000-0000-7000-8000-0000000b0002")
 
 
@@ -53,13 +54,10 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    instrumentor = PlaywrightInstrumentor()
-    instrumentor.instrument()
+def page(browser: Any, instrumented: PlaywrightInstrumentor) -> Iterator[Any]:
     context = browser.new_context()
     yield context.new_page()
     context.close()
-    instrumentor.uninstrument()
 
 
 def test_sync_api_actions_are_rows_and_the_password_is_only_audited(

@@ -18,6 +18,7 @@ from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.trace import ReadableSpan
 from support import require
 from support.database import ActivityDB
+from support.instrumentors import Instrument, OwnProvider
 from support.spans import SpanCapture
 from support.vnc_server import HEIGHT, MISSING, WIDTH, VNCServer, installed, running_vnc_server
 
@@ -51,12 +52,9 @@ def vncdotool_client(vnc: VNCServer) -> Iterator[Any]:
     client.disconnect()
 
 
-@pytest.fixture
-def instrumented() -> Iterator[VNCInstrumentor]:
-    instrumentor = VNCInstrumentor()
-    instrumentor.instrument(move_window=MOVE_WINDOW, keystroke_window=0.3)
-    yield instrumentor
-    instrumentor.uninstrument()
+pytestmark = pytest.mark.instrumentor.with_args(
+    VNCInstrumentor, move_window=MOVE_WINDOW, keystroke_window=0.3
+)
 
 
 class Driver:
@@ -289,16 +287,13 @@ def test_asyncvnc_right_click_and_scroll_are_one_activity_each(
 
 
 def test_the_tail_of_a_run_is_recorded_at_uninstrument(
-    vnc: VNCServer, vncdotool_client: Any, spans: SpanCapture
+    instrument: Instrument, vnc: VNCServer, vncdotool_client: Any, spans: SpanCapture
 ) -> None:
-    instrumentor = VNCInstrumentor()
-    instrumentor.instrument(move_window=60, keystroke_window=60)
-    try:
-        vncdotool_client.mouseMove(1, 2)
-        vncdotool_client.keyPress("q")
-        assert [s.attributes[attr.ACTIVITY_ACTION] for s in desktop(spans)] == ["move"]
-    finally:
-        instrumentor.uninstrument()
+    instrumentor = instrument(VNCInstrumentor, move_window=60, keystroke_window=60)
+    vncdotool_client.mouseMove(1, 2)
+    vncdotool_client.keyPress("q")
+    assert [s.attributes[attr.ACTIVITY_ACTION] for s in desktop(spans)] == ["move"]
+    instrumentor.uninstrument()
     assert [s.attributes[attr.ACTIVITY_ACTION] for s in desktop(spans)] == ["move", "type"]
 
 
@@ -463,4 +458,21 @@ def test_a_tracking_failure_never_reaches_the_caller(
     asyncio.run(session())
     instrumented.flush()
     assert shapes == [(HEIGHT, WIDTH, 4)]
+    assert desktop(spans) == []
+
+
+def test_instrument_records_through_the_tracer_provider_it_is_given(
+    instrument: Instrument, driver: Driver, spans: SpanCapture
+) -> None:
+    own = OwnProvider()
+    instrumentor = instrument(VNCInstrumentor, tracer_provider=own.provider)
+
+    def steps(verbs: Any) -> None:
+        verbs.move(3, 4)
+        verbs.click()
+
+    driver.run(steps)
+    instrumentor.flush()
+    found = own.assert_recorded("autobot_activity_otel.instrumentation.vnc")
+    assert sorted(span.attributes[attr.ACTIVITY_ACTION] for span in found) == ["click", "move"]
     assert desktop(spans) == []

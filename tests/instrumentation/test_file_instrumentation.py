@@ -11,7 +11,6 @@ import pathlib
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import StatusCode
+from support.instrumentors import Instrument, OwnProvider
 from support.spans import SpanCapture
 
 from autobot_activity_otel import attributes as attr
@@ -43,15 +43,11 @@ class Roots:
 
 
 @pytest.fixture
-def roots(tmp_path: Path) -> Iterator[Roots]:
+def roots(instrument: Instrument, tmp_path: Path) -> Roots:
     """Instrumented with one root; reads are not coalesced unless a test asks."""
     layout = Roots(tmp_path)
-    instrumentor = FileInstrumentor()
-    instrumentor.instrument(roots=[layout.root], coalesce_window_ms=0)
-    try:
-        yield layout
-    finally:
-        instrumentor.uninstrument()
+    instrument(FileInstrumentor, roots=[layout.root], coalesce_window_ms=0)
+    return layout
 
 
 def only(spans: SpanCapture) -> dict[str, Any]:
@@ -487,80 +483,74 @@ async def test_aiofiles_on_a_descriptor_is_one_activity(
     assert (found[attr.ACTIVITY_ACTION], found[attr.FILE_SIZE]) == ("update", 2)
 
 
-def test_reads_in_a_tight_loop_are_coalesced(tmp_path: Path, spans: SpanCapture) -> None:
+def test_reads_in_a_tight_loop_are_coalesced(
+    instrument: Instrument, tmp_path: Path, spans: SpanCapture
+) -> None:
     layout = Roots(tmp_path)
-    instrumentor = FileInstrumentor()
-    instrumentor.instrument(roots=[layout.root], coalesce_window_ms=60_000)
-    try:
-        target = layout.root / "config.ini"
-        target.write_text("[a]")
-        spans.clear()
-        for _ in range(25):
-            with open(target) as handle:
-                handle.read()
-        first = only(spans)
-        assert "coalesced_reads" not in first["metadata"]
-        flush()
-        reads = spans.activities("file")
-        assert len(reads) == 2
-        summary = json.loads(str((reads[1].attributes or {})[attr.ACTIVITY_METADATA]))
-        assert summary["coalesced_reads"] == 24
-        spans.clear()
-        with activity_context(user_id=USER):
-            target.read_text()  # another user: a window of its own
-        assert len(spans.activities("file")) == 1
-    finally:
-        instrumentor.uninstrument()
+    instrument(FileInstrumentor, roots=[layout.root], coalesce_window_ms=60_000)
+    target = layout.root / "config.ini"
+    target.write_text("[a]")
+    spans.clear()
+    for _ in range(25):
+        with open(target) as handle:
+            handle.read()
+    first = only(spans)
+    assert "coalesced_reads" not in first["metadata"]
+    flush()
+    reads = spans.activities("file")
+    assert len(reads) == 2
+    summary = json.loads(str((reads[1].attributes or {})[attr.ACTIVITY_METADATA]))
+    assert summary["coalesced_reads"] == 24
+    spans.clear()
+    with activity_context(user_id=USER):
+        target.read_text()  # another user: a window of its own
+    assert len(spans.activities("file")) == 1
 
 
-def test_a_coalesced_window_closes_by_itself(tmp_path: Path, spans: SpanCapture) -> None:
+def test_a_coalesced_window_closes_by_itself(
+    instrument: Instrument, tmp_path: Path, spans: SpanCapture
+) -> None:
     layout = Roots(tmp_path)
-    instrumentor = FileInstrumentor()
-    instrumentor.instrument(roots=[layout.root], coalesce_window_ms=100)
-    try:
-        target = layout.root / "poll.txt"
-        target.write_bytes(b"1")
-        for _ in range(6):
-            target.read_bytes()
-        deadline = time.monotonic() + 5
-        while len(spans.activities("file")) < 3 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        found = [span.attributes or {} for span in spans.activities("file")]
-        assert [a[attr.ACTIVITY_ACTION] for a in found] == ["create", "read", "read"]
-        assert json.loads(str(found[2][attr.ACTIVITY_METADATA]))["coalesced_reads"] == 5
-    finally:
-        instrumentor.uninstrument()
-
-
-def test_a_forked_child_coalesces_its_own_reads(tmp_path: Path, spans: SpanCapture) -> None:
-    layout = Roots(tmp_path)
-    instrumentor = FileInstrumentor()
-    instrumentor.instrument(roots=[layout.root], coalesce_window_ms=100)
-    try:
-        target = layout.root / "shared.txt"
-        target.write_bytes(b"1")
+    instrument(FileInstrumentor, roots=[layout.root], coalesce_window_ms=100)
+    target = layout.root / "poll.txt"
+    target.write_bytes(b"1")
+    for _ in range(6):
         target.read_bytes()
-        target.read_bytes()  # the parent now has a window and a flusher thread
-        read_end, write_end = os.pipe()
-        child = os.fork()
-        if child == 0:  # pragma: no cover - runs in the child
-            try:
-                spans.clear()
-                for _ in range(3):
-                    target.read_bytes()
-                time.sleep(0.6)
-                os.write(write_end, bytes([len(spans.activities("file"))]))
-            finally:
-                os._exit(0)
-        os.waitpid(child, 0)
-        assert os.read(read_end, 1) == bytes([2])  # its first read, and its own summary
-        os.close(read_end)
-        os.close(write_end)
-    finally:
-        instrumentor.uninstrument()
+    deadline = time.monotonic() + 5
+    while len(spans.activities("file")) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    found = [span.attributes or {} for span in spans.activities("file")]
+    assert [a[attr.ACTIVITY_ACTION] for a in found] == ["create", "read", "read"]
+    assert json.loads(str(found[2][attr.ACTIVITY_METADATA]))["coalesced_reads"] == 5
 
 
-def test_uninstrument_restores_the_very_originals(tmp_path: Path) -> None:
+def test_a_forked_child_coalesces_its_own_reads(
+    instrument: Instrument, tmp_path: Path, spans: SpanCapture
+) -> None:
+    layout = Roots(tmp_path)
+    instrument(FileInstrumentor, roots=[layout.root], coalesce_window_ms=100)
+    target = layout.root / "shared.txt"
+    target.write_bytes(b"1")
+    target.read_bytes()
+    target.read_bytes()  # the parent now has a window and a flusher thread
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - runs in the child
+        try:
+            spans.clear()
+            for _ in range(3):
+                target.read_bytes()
+            time.sleep(0.6)
+            os.write(write_end, bytes([len(spans.activities("file"))]))
+        finally:
+            os._exit(0)
+    os.waitpid(child, 0)
+    assert os.read(read_end, 1) == bytes([2])  # its first read, and its own summary
+    os.close(read_end)
+    os.close(write_end)
+
+
+def test_uninstrument_restores_the_very_originals(instrument: Instrument, tmp_path: Path) -> None:
     names = {
         os: ["remove", "unlink", "rename", "replace", "mkdir", "makedirs", "rmdir"],
         shutil: ["move", "copy", "copy2", "copyfile", "copytree", "rmtree"],
@@ -583,48 +573,35 @@ def test_uninstrument_restores_the_very_originals(tmp_path: Path) -> None:
     originals = {
         (owner, name): vars(owner)[name] for owner, group in names.items() for name in group
     }
-    instrumentor = FileInstrumentor()
-    instrumentor.instrument(roots=[tmp_path])
-    try:
-        assert all(
-            vars(owner)[name] is not original for (owner, name), original in originals.items()
-        )
-    finally:
-        instrumentor.uninstrument()
+    instrumentor = instrument(FileInstrumentor, roots=[tmp_path])
+    assert all(vars(owner)[name] is not original for (owner, name), original in originals.items())
+    instrumentor.uninstrument()
     assert all(vars(owner)[name] is it for (owner, name), it in originals.items())
     assert builtins.open is io.open
 
 
 def test_without_roots_nothing_is_wrapped_and_the_log_says_so(
-    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    instrument: Instrument, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("AUTOBOT_ACTIVITY_FILE_ROOTS", raising=False)
     original = builtins.open
-    instrumentor = FileInstrumentor()
     with caplog.at_level(logging.INFO, logger="autobot_activity_otel.instrumentation.file"):
-        instrumentor.instrument()
-    try:
-        assert builtins.open is original
-        assert any("no roots configured" in record.getMessage() for record in caplog.records)
-    finally:
-        instrumentor.uninstrument()
+        instrument(FileInstrumentor)
+    assert builtins.open is original
+    assert any("no roots configured" in record.getMessage() for record in caplog.records)
 
 
 def test_roots_come_from_the_environment(
-    tmp_path: Path, spans: SpanCapture, monkeypatch: pytest.MonkeyPatch
+    instrument: Instrument, tmp_path: Path, spans: SpanCapture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first, second = tmp_path / "one", tmp_path / "two"
     first.mkdir()
     second.mkdir()
     monkeypatch.setenv("AUTOBOT_ACTIVITY_FILE_ROOTS", f"{first}{os.pathsep}{second}")
-    instrumentor = FileInstrumentor()
-    instrumentor.instrument()
-    try:
-        (first / "a").write_text("a")
-        (second / "b").write_text("b")
-        (tmp_path / "c").write_text("c")
-    finally:
-        instrumentor.uninstrument()
+    instrument(FileInstrumentor)
+    (first / "a").write_text("a")
+    (second / "b").write_text("b")
+    (tmp_path / "c").write_text("c")
     recorded = [(span.attributes or {})[attr.FILE_PATH] for span in spans.activities("file")]
     assert recorded == [real(first / "a"), real(second / "b")]
 
@@ -663,3 +640,17 @@ def test_any_path_value_is_classified_without_raising(raw: object) -> None:
         if candidate is not None:
             scope.resolve(candidate, value, follow=False)
         given_text(value).encode("utf-8", errors="surrogateescape")
+
+
+def test_instrument_records_through_the_tracer_provider_it_is_given(
+    instrument: Instrument, tmp_path: Path, spans: SpanCapture
+) -> None:
+    own = OwnProvider()
+    instrument(
+        FileInstrumentor, roots=[tmp_path], coalesce_window_ms=0, tracer_provider=own.provider
+    )
+    (tmp_path / "a.txt").write_text("a")
+    with open(tmp_path / "a.txt") as handle:
+        handle.read()
+    assert len(own.assert_recorded("autobot_activity_otel.instrumentation.file")) == 2
+    assert spans.activities("file") == []

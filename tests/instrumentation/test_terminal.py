@@ -12,6 +12,7 @@ import sys
 import uuid
 
 import pytest
+from support.instrumentors import OwnProvider
 
 from autobot_activity_otel import (
     activity_context,
@@ -26,12 +27,7 @@ USER = uuid.UUID("0195f000-0000-7000-8000-000000000001")
 PLANTED = "Sup3rS3cret-planted-pw"
 
 
-@pytest.fixture
-def instrumented():
-    instrumentor = TerminalInstrumentor()
-    instrumentor.instrument()
-    yield instrumentor
-    instrumentor.uninstrument()
+pytestmark = pytest.mark.instrumentor.with_args(TerminalInstrumentor)
 
 
 def only(spans):
@@ -245,3 +241,12 @@ def test_an_argv_password_with_shell_characters_is_redacted(instrumented, spans,
     command = only(spans.activities())[attr.PROCESS_COMMAND_LINE]
     assert no_plant([command]), "planted password leaked into the command line"
     assert command.endswith("-u root '-p[REDACTED:mysql-password]' shop")
+
+
+def test_instrument_records_through_the_tracer_provider_it_is_given(instrument, spans):
+    own = OwnProvider()
+    instrument(TerminalInstrumentor, tracer_provider=own.provider)
+    subprocess.run(["true"], check=True)
+    os.system("true")
+    assert len(own.assert_recorded("autobot_activity_otel.instrumentation.terminal")) == 2
+    assert spans.activities() == []
