@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -588,6 +588,7 @@ def _separate(following: Word | None, mode: Mode, rule: str) -> _Read:
 
 def _value(word: Word, skip_raw: int, mode: Mode, rule: str) -> list[Candidate]:
     """The secret part of ``word`` after its first ``skip_raw`` raw characters."""
+    where: Sequence[int]
     if word.plain:  # no quoting: characters and offsets are the raw ones
         value = word.raw[skip_raw:]
         where = range(word.start + skip_raw, word.start + len(word.raw))

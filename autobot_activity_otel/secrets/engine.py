@@ -106,12 +106,11 @@ _WORD = re.compile(r"[a-z0-9_.-]+")
 _LINE = re.compile(r"[^\n]+")
 
 
-def redact(text: str, kind: Kind = "text") -> Redaction:
-    """Redact ``text``; never raises (an engine failure drops the whole text instead)."""
+def redact(text: object, kind: Kind = "text") -> Redaction:
+    """Redact ``text`` (bytes are decoded, anything else made a string); never raises (an
+    engine failure drops the whole text instead)."""
     try:
-        if not isinstance(text, str):
-            text = _as_text(text)
-        return _redact(text, kind)
+        return _redact(text if isinstance(text, str) else _as_text(text), kind)
     except Exception as exc:  # tracking must not break the caller, nor leak on failure
         _logger.warning("secret redaction failed (%s); text dropped", type(exc).__name__)
         return Redaction(UNREDACTABLE, ())

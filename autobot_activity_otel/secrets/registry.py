@@ -72,7 +72,7 @@ class Registry:
     def __len__(self) -> int:
         return len(self._by_id)
 
-    def register(self, secret_id: uuid.UUID | str, value: str) -> None:
+    def register(self, secret_id: uuid.UUID | str, value: object) -> None:
         """Index ``value`` under ``secret_id`` (replacing an earlier value of that id)."""
         sid = secret_id if isinstance(secret_id, uuid.UUID) else uuid.UUID(str(secret_id))
         if isinstance(value, bytes | bytearray):

@@ -232,13 +232,13 @@ def vendor_candidates(text: str) -> Iterator[Candidate]:
                 yield Candidate(match.start(group), match.end(group), VENDOR, rule.name, value)
     position = text.find("-----BEGIN")
     while position >= 0:
-        match = _PEM_BEGIN.search(text, position)
-        if match is None:
+        begin = _PEM_BEGIN.search(text, position)
+        if begin is None:
             return
-        end = text.find("-----END", match.end())
+        end = text.find("-----END", begin.end())
         end = len(text) if end < 0 else end  # a cut-off block: redact to the end
-        body = text[match.end() : end]
-        start = match.end() + len(body) - len(body.lstrip())
+        body = text[begin.end() : end]
+        start = begin.end() + len(body) - len(body.lstrip())
         stop = end - (len(body) - len(body.rstrip()))
         if stop > start:
             yield Candidate(start, stop, VENDOR, "private-key", body.strip())
@@ -344,7 +344,8 @@ def assignment_candidates(
         floor = max(done, start - 64)
         while start > floor and text[start - 1] in _NAME_CHARS:
             start -= 1
-        end = _NAME_TAIL.match(text, hit.end()).end()
+        tail = _NAME_TAIL.match(text, hit.end())  # {0,64}: always matches
+        end = tail.end() if tail is not None else hit.end()
         done = end
         name = text[start:end].lstrip(".")
         if not name or name[0] == "-" or (start and text[start - 1] in "${%"):

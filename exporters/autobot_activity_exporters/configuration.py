@@ -42,7 +42,7 @@ class ActivityConfigurator(_OTelSDKConfigurator):
         os.environ.setdefault(SDK_INTERNAL_METRICS_ENV, "true")  # as configure() does
         if not os.environ.get(OTEL_TRACES_EXPORTER):
             kwargs.setdefault("trace_exporter_names", [EXPORTER_NAME])
-        super()._configure(**kwargs)
+        super()._configure(**kwargs)  # type: ignore[no-untyped-call]  # the SDK's is untyped
 
 
 def configure(database_url: str | None = None, *, instrument: bool = True) -> TracerProvider:

@@ -14,6 +14,7 @@ import secrets
 import subprocess
 import sys
 import uuid
+from typing import Any
 
 from autobot_activity_exporters import report
 from autobot_activity_exporters.configuration import configure
@@ -72,7 +73,9 @@ def run_demo(database_url: str | None = None) -> int:
     return 1 if leaked or not activities else 0
 
 
-async def _read_back(database_url: str | None, session_id: str) -> tuple[list, list]:
+async def _read_back(
+    database_url: str | None, session_id: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     async with ActivityStore(database_url, viewer=Viewer.system()) as store:
         activities = await store.activities(session_id=session_id)
         usage = await store.secret_usage(session_id=session_id)

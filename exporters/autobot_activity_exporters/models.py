@@ -168,14 +168,21 @@ class SecretUsage(ActivityColumns, Base):
     )
 
 
+def _table(model: type[Base]) -> Table:
+    """A mapped class's table (typed as any ``FromClause`` by SQLAlchemy)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
 ACTIVITY_TABLES: dict[ActivityType, Table] = {
-    ActivityType.TERMINAL: TerminalActivity.__table__,
-    ActivityType.FILE: FileActivity.__table__,
-    ActivityType.BROWSER: BrowserActivity.__table__,
-    ActivityType.DESKTOP: DesktopActivity.__table__,
+    ActivityType.TERMINAL: _table(TerminalActivity),
+    ActivityType.FILE: _table(FileActivity),
+    ActivityType.BROWSER: _table(BrowserActivity),
+    ActivityType.DESKTOP: _table(DesktopActivity),
 }
 """Each activity type's table."""
-SECRET_USAGE: Table = SecretUsage.__table__
+SECRET_USAGE: Table = _table(SecretUsage)
 TABLES: dict[str, Table] = {
     table.name: table for table in (*ACTIVITY_TABLES.values(), SECRET_USAGE)
 }

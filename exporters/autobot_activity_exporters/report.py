@@ -11,7 +11,7 @@ MAX_CELL = 72
 
 
 def _time(row: Row) -> str:
-    return row["timestamp"].strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    return str(row["timestamp"].strftime("%Y-%m-%d %H:%M:%S.%f"))[:-3]
 
 
 def _what(row: Row) -> Any:

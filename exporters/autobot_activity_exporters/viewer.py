@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Table, false, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -129,4 +129,4 @@ def _iterable(values: Any) -> Iterable[Any]:
         return ()
     if isinstance(values, str | uuid.UUID):
         return (values,)
-    return values
+    return cast(Iterable[Any], values)

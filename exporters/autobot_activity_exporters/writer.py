@@ -72,6 +72,7 @@ async def _copy_and_insert(connection: AsyncConnection, grouped: dict[Table, lis
     for plan, _rows in plans:
         await connection.execute(text(plan.create))
     raw = (await connection.get_raw_connection()).driver_connection
+    assert raw is not None, "an open connection has its driver's connection"
     for plan, rows in plans:
         await raw.copy_records_to_table(
             plan.staging, records=plan.records(rows), columns=plan.columns

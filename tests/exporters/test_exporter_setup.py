@@ -92,3 +92,11 @@ def test_configure_sets_up_tracing_and_instrumentation_in_one_call(activity_db: 
     assert done.returncode == 0, done.stderr[-2000:]
     rows = [r for r in activity_db.rows("terminal_activities") if r["session_id"] == "configured"]
     assert [(r["command"], r["exit_code"], r["user_id"]) for r in rows] == [("true", 0, APP_USER)]
+
+
+def test_the_lazily_loaded_public_names_are_listed() -> None:
+    """``dir()`` and ``__all__`` show ``configure`` and ``ActivityStore`` before first use."""
+    import autobot_activity_exporters as exporters
+
+    assert {"configure", "ActivityStore", "ActivitySpanExporter"} <= set(exporters.__all__)
+    assert set(exporters.__all__) <= set(dir(exporters))

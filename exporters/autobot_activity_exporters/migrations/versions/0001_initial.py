@@ -6,6 +6,7 @@ Create Date: 2026-11-27
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -18,7 +19,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def _common() -> list[sa.Column]:
+def _common() -> list[sa.Column[Any]]:
     """Columns every table shares, frozen as they were at this revision."""
     return [
         sa.Column("id", sa.Uuid(), primary_key=True),
@@ -34,7 +35,7 @@ def _common() -> list[sa.Column]:
     ]
 
 
-def _create(table: str, *columns: sa.Column) -> None:
+def _create(table: str, *columns: sa.Column[Any]) -> None:
     op.create_table(table, *_common(), *columns)
     op.create_index(f"ix_{table}_user_id_timestamp", table, ["user_id", "timestamp"])
     op.create_index(f"ix_{table}_session_id_timestamp", table, ["session_id", "timestamp"])
