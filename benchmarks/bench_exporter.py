@@ -28,9 +28,8 @@ from autobot_activity_exporters.rows import rows_from_span
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.recording import ActivityRecord
 from autobot_activity_otel.secrets import Kind, redact
-from benchmarks.harness import Row, markdown, micros
+from benchmarks.harness import Row, markdown, micros, scratch_database
 
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 BATCH = 512
 _memory = InMemorySpanExporter()
 
@@ -122,19 +121,6 @@ _REDACTED: tuple[tuple[str, Kind], ...] = (
 """The texts a terminal span's rows are re-checked for."""
 
 
-async def _fresh_database(name: str) -> str | None:
-    try:
-        import asyncpg
-
-        admin = await asyncpg.connect(PG_ADMIN, timeout=3)
-    except Exception:
-        return None
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    return f"postgresql://postgres@127.0.0.1:5432/{name}"
-
-
 def run(activities: int = 20_480, rounds: int = 3) -> list[Row]:
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(_memory))
@@ -150,22 +136,22 @@ def run(activities: int = 20_480, rounds: int = 3) -> list[Row]:
             "",
         )
     )
-    dsn = asyncio.run(_fresh_database("autobot_activity_bench"))
-    if dsn is not None:
-        ours, raw = [], []
-        for _ in range(rounds):  # alternate, each on fresh activity ids
-            ours.append(exporter_rate(dsn, terminal_spans(activities + 1)))
-            raw.append(asyncio.run(raw_copy_rate(dsn, terminal_spans(activities))))
-        mine, base = statistics.median(ours), statistics.median(raw)
-        rows.append(
-            Row(
-                "PostgreSQL: `export()` of 512-span batches",
-                f"{mine:,.0f} rows/s",
-                f"{base:,.0f} rows/s (raw COPY)",
-                f"{mine / base:.2f}",
-                "≥ 0.5",
+    with scratch_database("autobot_activity_bench") as dsn:
+        if dsn is not None:
+            ours, raw = [], []
+            for _ in range(rounds):  # alternate, each on fresh activity ids
+                ours.append(exporter_rate(dsn, terminal_spans(activities + 1)))
+                raw.append(asyncio.run(raw_copy_rate(dsn, terminal_spans(activities))))
+            mine, base = statistics.median(ours), statistics.median(raw)
+            rows.append(
+                Row(
+                    "PostgreSQL: `export()` of 512-span batches",
+                    f"{mine:,.0f} rows/s",
+                    f"{base:,.0f} rows/s (raw COPY)",
+                    f"{mine / base:.2f}",
+                    "≥ 0.5",
+                )
             )
-        )
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{Path(folder) / 'bench.db'}"
         rate = statistics.median(

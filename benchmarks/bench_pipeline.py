@@ -14,16 +14,14 @@ import time
 import uuid
 from pathlib import Path
 
-import asyncpg
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 from autobot_activity_exporters.exporter import ActivitySpanExporter
 from autobot_activity_otel import activity_context, track_command_execution
-from benchmarks.bench_exporter import PG_ADMIN
 from benchmarks.bench_overhead import _drive
-from benchmarks.harness import Row, markdown
+from benchmarks.harness import Row, markdown, scratch_database
 
 USER = uuid.UUID("0195f000-0000-7000-8000-000000000002")
 
@@ -51,17 +49,6 @@ def produce(count: int, per_second: float | None = None) -> float:
                 if delay > 0:
                     time.sleep(delay)
     return time.perf_counter() - start
-
-
-async def _database(name: str) -> str | None:
-    try:
-        admin = await asyncpg.connect(PG_ADMIN, timeout=3)
-    except (OSError, asyncpg.PostgresError):
-        return None
-    await admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    return f"postgresql://postgres@127.0.0.1:5432/{name}"
 
 
 def _committed(exporter: ActivitySpanExporter) -> int:
@@ -94,9 +81,11 @@ def run(activities: int = 20_000, memory_activities: int = 200_000) -> list[Row]
     provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)
 
-    url = asyncio.run(_database("autobot_activity_bench_pipeline"))
-    with tempfile.TemporaryDirectory() as folder:
-        url = url or f"sqlite:///{Path(folder) / 'pipeline.db'}"
+    with (
+        scratch_database("autobot_activity_bench_pipeline") as postgres,
+        tempfile.TemporaryDirectory() as folder,
+    ):
+        url = postgres or f"sqlite:///{Path(folder) / 'pipeline.db'}"
         produce(10)  # warm up without an exporter
         processor.force_flush()
 

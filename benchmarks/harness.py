@@ -6,12 +6,17 @@ in alternation (ABAB...) so that drift and noise on a shared machine hit both al
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 @dataclass(frozen=True)
@@ -76,3 +81,31 @@ def machine() -> str:
         f"{platform.python_implementation()} {platform.python_version()} on "
         f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}"
     )
+
+
+@contextmanager
+def scratch_database(name: str) -> Iterator[str | None]:
+    """A PostgreSQL database of this process's own (``<name>_<pid>``), dropped afterwards;
+    None when PostgreSQL is not reachable."""
+    database = f"{name}_{os.getpid()}"
+    url = asyncio.run(_admin(f'CREATE DATABASE "{database}"'))
+    try:
+        yield None if url is None else f"postgresql://postgres@127.0.0.1:5432/{database}"
+    finally:
+        if url is not None:
+            asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+
+
+async def _admin(statement: str) -> str | None:
+    """Run one statement as the cluster's admin; None when PostgreSQL is not reachable."""
+    try:
+        import asyncpg
+
+        admin = await asyncpg.connect(PG_ADMIN, timeout=3)
+    except Exception:
+        return None
+    try:
+        await admin.execute(statement)
+    finally:
+        await admin.close()
+    return PG_ADMIN

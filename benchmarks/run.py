@@ -7,12 +7,15 @@ Chromium, a VNC server) reports why and the others still run.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from autobot_activity_otel import settings
 from benchmarks.harness import machine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,13 +43,20 @@ def main() -> int:
     sections = []
     for name in BENCHMARKS:
         print(f"running {name} ...", flush=True)
-        result = subprocess.run(
-            [sys.executable, "-m", f"benchmarks.{name}"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=240,
-        )
+        # State (spools, the fingerprint key) goes to a folder removed after the benchmark.
+        with tempfile.TemporaryDirectory(prefix="autobot-activity-bench-") as state:
+            environment = os.environ | {
+                settings.STATE_DIR: state,
+                settings.SPOOL_DIR: os.path.join(state, "spool"),
+            }
+            result = subprocess.run(
+                [sys.executable, "-m", f"benchmarks.{name}"],
+                cwd=ROOT,
+                env=environment,
+                capture_output=True,
+                text=True,
+                timeout=240,
+            )
         if result.returncode == 0:
             sections.append(result.stdout.strip())
         else:

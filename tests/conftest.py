@@ -1,7 +1,9 @@
 """Shared fixtures: one SDK tracer provider for the session, spans captured in memory.
 
 Every test, and every process a test starts, keeps its state (fingerprint key, spool) under
-a temporary folder of the session's, never in the real home.
+a temporary folder of the session's, never in the real home; pytest's own ``tmp_path``
+folders live there too, and the whole folder is removed at the end of the run (kept only
+when the planted-secret sweep found a leak, as the evidence).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,6 +75,13 @@ def _recording_register(self: Registry, secret_id: Any, value: Any) -> None:
 Registry.register = _recording_register  # type: ignore[method-assign]
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """``tmp_path`` folders under the session's folder (unless ``--basetemp`` says otherwise)."""
+    if config.option.basetemp is None:
+        config.option.basetemp = str(_session_state / "pytest")
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _sweep_basetemp(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Remember pytest's temporary folder: its SQLite files, spools and logs are swept too."""
@@ -83,9 +93,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     _session_log.flush()
     leaks = planted.find_leaks([_session_state, *_basetemp], planted.values())
     if not leaks:
+        logging.getLogger().removeHandler(_session_log)
+        _session_log.close()
+        shutil.rmtree(_session_state, ignore_errors=True)
         return
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     lines = ["planted-secret sweep: secret values found (file, value number):", *leaks]
+    lines.append(f"kept for inspection: {_session_state}")
     if reporter is None:
         print("\n".join(lines))
     else:
