@@ -5,26 +5,58 @@ A client-generated id makes every write idempotent: the exporter, a replay and a
 """
 
 import os
+import threading
 import time
 import uuid
 
 _last_ms = 0
 _counter = 0
+_RANDOM_IDS = 256
+"""Ids' worth of random bits read from the OS at once (one ``getrandom`` per 256 ids)."""
+_random = ""
+_offset = 0
+_pid = 0
+_lock = threading.Lock()
 
 
 def new_activity_id() -> uuid.UUID:
     """A UUIDv7: 48-bit Unix milliseconds, then a 12-bit counter and 62 random bits."""
+    return uuid.UUID(new_activity_text())
+
+
+def new_activity_text() -> str:
+    """A new UUIDv7 in its canonical text form, built without a ``uuid.UUID`` (the span
+    attribute is text, and most activities never need the object)."""
     global _last_ms, _counter
     ms = time.time_ns() // 1_000_000
-    random = int.from_bytes(os.urandom(10))
-    if ms > _last_ms:
-        _last_ms, _counter = ms, random >> 70  # a random start in the lower 10 bits
-    else:  # same millisecond (or a clock step back): keep ids increasing within this process
-        ms, _counter = _last_ms, _counter + 1
-    rand_b = random & ((1 << 62) - 1)
-    value = (ms & ((1 << 48) - 1)) << 80
-    value |= 0x7 << 76 | (_counter & 0xFFF) << 64 | 0b10 << 62 | rand_b
-    return uuid.UUID(int=value)
+    with _lock:
+        random = _random_hex()
+        if ms > _last_ms:
+            _last_ms, _counter = ms, int(random[:3], 16) & 0x3FF  # a random start, low 10 bits
+        else:  # same millisecond (or a clock step back): keep ids increasing in this process
+            ms, _counter = _last_ms, _counter + 1
+        counter = _counter & 0xFFF
+    stamp = f"{ms & 0xFFFF_FFFF_FFFF:012x}"
+    tail = random[4:]  # 64 random bits: the variant keeps the low 2 of the first digit
+    return (
+        f"{stamp[:8]}-{stamp[8:]}-7{counter:03x}-{_VARIANT[tail[0]]}{tail[1:4]}-{tail[4:16]}"
+    )
+
+
+_VARIANT = {digit: "89ab"[int(digit, 16) & 0x3] for digit in "0123456789abcdef"}
+"""RFC 9562 variant ``10``: the first digit of the fourth group is 8, 9, a or b."""
+
+
+def _random_hex() -> str:
+    """80 random bits from the OS as 20 hex digits; a forked child reads its own, never its
+    parent's. Locked."""
+    global _random, _offset, _pid
+    pid = os.getpid()
+    if _offset >= len(_random) or pid != _pid:
+        _random, _offset, _pid = os.urandom(10 * _RANDOM_IDS).hex(), 0, pid
+    start = _offset
+    _offset = start + 20
+    return _random[start : start + 20]
 
 
 def parse_uuid(value: object, what: str) -> uuid.UUID:

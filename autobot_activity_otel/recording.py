@@ -35,8 +35,8 @@ from autobot_activity_otel import settings
 from autobot_activity_otel import snapshot as snap
 from autobot_activity_otel.context import Attribution, current_attribution
 from autobot_activity_otel.direct import direct_writer
-from autobot_activity_otel.ids import new_activity_id
-from autobot_activity_otel.secrets import Finding, Kind, redact
+from autobot_activity_otel.ids import new_activity_text
+from autobot_activity_otel.secrets import Finding, Kind, known_secret_id, redact
 from autobot_activity_otel.version import __version__
 
 if TYPE_CHECKING:
@@ -51,6 +51,42 @@ _REDACTION_SLACK = 4096
 DECLARED_RULE = "declared"
 """Rule name of a secret id the caller says the activity used (``secrets_used=``)."""
 _default: tuple[TracerProvider, Tracer] | None = None
+_METADATA_JSON = json.JSONEncoder(default=str)
+"""Encodes a record's metadata as ``json.dumps(default=str)`` does, without building an
+encoder per activity."""
+CLEAN_TEXT_CHARS = 256
+"""Texts up to this long that the redactor found clean are remembered (see ``redacted``)."""
+_MAX_CLEAN_TEXTS = 4096
+_clean_texts: set[tuple[str, str]] = set()
+
+
+def redacted(text: str, kind: Kind) -> tuple[str, tuple[Finding, ...]]:
+    """``text`` through the secret redactor: the redacted text and the findings.
+
+    The same short texts recur in almost every activity (a working directory, a shell, a
+    command run in a loop), and each ``redact`` call costs about as much as a tenth of a
+    span. So a short text the redactor returned unchanged, with no finding, is remembered
+    for its kind, and the next time only the registry of known secrets is asked about it:
+    the pattern rules depend on the text and kind alone, so the earlier verdict stands
+    unless a secret registered since then occurs in it, and then the redactor runs again.
+    ``forget_clean_texts`` drops what is remembered (for rules changed at run time).
+    """
+    if len(text) <= CLEAN_TEXT_CHARS:
+        if (text, kind) in _clean_texts and known_secret_id(text) is None:
+            return text, ()
+        redaction = redact(text, kind=kind)
+        if not redaction.findings and redaction.text == text:
+            if len(_clean_texts) >= _MAX_CLEAN_TEXTS:
+                _clean_texts.clear()
+            _clean_texts.add((text, kind))
+        return redaction.text, redaction.findings
+    redaction = redact(text, kind=kind)
+    return redaction.text, redaction.findings
+
+
+def forget_clean_texts() -> None:
+    """Forget the texts ``redacted`` remembers as clean: each is redacted afresh once."""
+    _clean_texts.clear()
 
 
 def default_tracer() -> Tracer:
@@ -110,6 +146,23 @@ class ActivityRecord:
     are all known up front costs one span start and no ``set_attribute`` calls.
     """
 
+    __slots__ = (
+        "_id",
+        "_parent",
+        "_span",
+        "_tracer",
+        "activity_type",
+        "attributes",
+        "declared_secrets",
+        "end_ns",
+        "error",
+        "findings",
+        "max_text_chars",
+        "metadata",
+        "name",
+        "start_ns",
+    )
+
     def __init__(
         self,
         activity_type: attr.ActivityType,
@@ -121,7 +174,7 @@ class ActivityRecord:
         tracer: Tracer | None = None,
     ) -> None:
         self.activity_type = activity_type
-        self.activity_id: uuid.UUID = new_activity_id()
+        self._id = new_activity_text()
         self.start_ns = time.time_ns()
         self.end_ns: int | None = None
         self.metadata: dict[str, Any] = {}
@@ -131,12 +184,11 @@ class ActivityRecord:
         self.error: str | None = None
         """The failure's exception type, once ``fail`` recorded one."""
         who = attribution or current_attribution()
-        self.attributes: dict[str, AttributeValue] = {
-            attr.ACTIVITY_TYPE: activity_type.value,
-            attr.ACTIVITY_ID: str(self.activity_id),
-            attr.ACTIVITY_ACTION: action,
-            **who.span_attributes,
-        }
+        attributes: dict[str, AttributeValue] = dict(who.attribute_dict)
+        attributes[attr.ACTIVITY_TYPE] = activity_type.value
+        attributes[attr.ACTIVITY_ID] = self._id
+        attributes[attr.ACTIVITY_ACTION] = action
+        self.attributes = attributes
         self.name = name or f"{activity_type.value} {action}"
         self._parent = context if context is not None else get_current()
         self._tracer = tracer
@@ -145,6 +197,11 @@ class ActivityRecord:
             self.set_text(attr.ACTIVITY_WINDOW_TITLE, who.window_title)
         if who.application is not None:
             self.set_text(attr.ACTIVITY_APPLICATION, who.application)
+
+    @property
+    def activity_id(self) -> uuid.UUID:
+        """The activity's id (a UUIDv7), the idempotency key of its row."""
+        return uuid.UUID(self._id)
 
     @property
     def span(self) -> Span:
@@ -172,8 +229,12 @@ class ActivityRecord:
         """Redact a text, cap it, and set it; returns what was set."""
         if value is None:
             return None
+        notes: list[str] = []
         try:
-            text, notes = to_text(value)
+            if type(value) is str and value.isascii() and "\x00" not in value:
+                text = value  # what to_text would return, at a fraction of its cost
+            else:
+                text, notes = to_text(value)
             limit = self.max_text_chars
             cut = len(text) > limit
             if cut:
@@ -183,9 +244,9 @@ class ActivityRecord:
                 ).hexdigest()
                 notes.append("truncated")
                 text = text[: limit + _REDACTION_SLACK]
-            redaction = redact(text, kind=kind)
-            text = redaction.text
-            self.findings.extend((key, finding) for finding in redaction.findings)
+            text, findings = redacted(text, kind)
+            if findings:
+                self.findings.extend((key, finding) for finding in findings)
             if cut:
                 text = f"{text[:limit]}…[truncated]"
             if notes:
@@ -233,7 +294,7 @@ class ActivityRecord:
         try:
             self._set_secret_summary()
             if self.metadata:
-                self.set(attr.ACTIVITY_METADATA, json.dumps(self.metadata, default=str))
+                self.set(attr.ACTIVITY_METADATA, _METADATA_JSON.encode(self.metadata))
         except Exception as exc:
             _logger.warning("an activity's summary was not recorded (%s)", type(exc).__name__)
         finally:

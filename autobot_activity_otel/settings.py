@@ -3,13 +3,14 @@
 The one list of settings, as the SDK keeps ``opentelemetry.sdk.environment_variables``:
 both distributions read their variables through these functions, so a malformed value is
 handled the same way everywhere (a warning naming the variable, then the default), never an
-exception at start-up. Nothing is read at import; each value is read at one of three moments:
+exception at start-up. Nothing is read at import; each value is read at one stated moment:
 
 - when the component that uses it is built: an exporter's or store's constructor (storage
   and delivery), an instrumentor's ``instrument()`` (``FILE_ROOTS``, ``FILE_COALESCE_MS``);
-- when an activity starts, for what a record keeps (``MAX_TEXT_CHARS``, ``KEYSTROKES``), so
-  a change applies from the next activity on; the parse is cached per value, so this costs
-  one environment lookup and a malformed value is reported once;
+- when the process records its first activity: ``MAX_TEXT_CHARS``;
+- when a desktop activity records typed text: ``KEYSTROKES``, so switching capture off
+  applies from the next activity on (the parse is cached per value: a malformed value is
+  reported once);
 - when a secret is first fingerprinted (``FINGERPRINT_KEY``, ``STATE_DIR``).
 """
 
@@ -132,14 +133,11 @@ def state_dir() -> Path:
     return base / "autobot-activity"
 
 
+@functools.cache
 def max_text_chars() -> int:
-    """``MAX_TEXT_CHARS`` as it is now: texts longer than this are cut (read per activity)."""
-    return _max_text_chars(os.environ.get(MAX_TEXT_CHARS))
-
-
-@functools.lru_cache(maxsize=8)
-def _max_text_chars(raw: str | None) -> int:
-    return _positive_int(MAX_TEXT_CHARS, _stripped(raw), DEFAULT_MAX_TEXT_CHARS)
+    """``MAX_TEXT_CHARS``: texts longer than this are cut. Read when the process records its
+    first activity (one environment lookup per activity is a measurable share of its cost)."""
+    return positive_int(MAX_TEXT_CHARS, DEFAULT_MAX_TEXT_CHARS)
 
 
 def keystroke_mode() -> KeystrokeMode:

@@ -45,10 +45,13 @@ def activity_handler(
     """
     texts = texts or {}
     values = values or {}
-    names = ("user_id", "session_id", *texts, *values, *reads)
+    wanted = ("user_id", "session_id", *texts, *values, *reads)
 
     def decorate(func: Callable[P, R]) -> Callable[P, R]:
         arguments = parameters(func)
+        names = [param for param in dict.fromkeys(wanted) if param in arguments]
+        handler_texts = [(param, *text) for param, text in texts.items() if param in arguments]
+        handler_values = [(param, key) for param, key in values.items() if param in arguments]
         name = f"{activity_type.value} {func.__qualname__}"
 
         def start(args: tuple[Any, ...], kwargs: dict[str, Any]) -> ActivityRecord | None:
@@ -58,9 +61,9 @@ def activity_handler(
                 record = start_activity(activity_type, action, name=name, attribution=attribution)
                 if unparsed_user is not None:  # kept, unattributed, with the raw id
                     record.metadata["unparsed_user_id"] = unparsed_user[:200]
-                for param, (key, kind) in texts.items():
+                for param, key, kind in handler_texts:
                     record.set_text(key, params[param], kind)
-                for param, key in values.items():
+                for param, key in handler_values:
                     record.set(key, params[param])
                 if on_params is not None:
                     on_params(record, params)

@@ -147,7 +147,7 @@ def open_wrapper(tracking: FileTracking, api: str) -> Wrapper:
     def wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        file = _OPEN.get(args, kwargs, "file")
+        file = args[0] if args else _OPEN.get(args, kwargs, "file")  # the usual call, first
         candidate = SCOPE.candidate(file)
         if candidate is None or not allowed() or _claimed(file):
             return wrapped(*args, **kwargs)
@@ -218,7 +218,11 @@ class TrackedFile(wrapt.ObjectProxy[Any]):
         return lines
 
     def write(self, data: Any) -> Any:
-        count = self._self_call(self.__wrapped__.write, data)
+        try:
+            count = self.__wrapped__.write(data)
+        except BaseException as exc:
+            self._self_op.fail(exc)
+            raise
         self._self_op.add(self._self_written, count)
         return count
 
@@ -268,7 +272,7 @@ def aiofiles_open_wrapper(tracking: FileTracking) -> Wrapper:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> Any:
-        file = _OPEN.get(args, kwargs, "file")
+        file = args[0] if args else _OPEN.get(args, kwargs, "file")  # the usual call, first
         candidate = SCOPE.candidate(file)
         if candidate is None or not allowed():
             return wrapped(*args, **kwargs)

@@ -42,14 +42,15 @@ def _is_dir(mode: int) -> bool:
 class FileOp:
     """A tracked operation in flight, ended once; every method swallows its own failures."""
 
-    __slots__ = ("_done", "_lock", "counts", "record", "size_path")
+    __slots__ = ("_open", "counts", "record", "size_path")
 
     def __init__(self, record: ActivityRecord, *, size_path: str | None = None) -> None:
         self.record = record
         self.size_path = size_path
         self.counts: dict[str, int] = {}
-        self._done = False
-        self._lock = threading.Lock()
+        self._open = [True]
+        """Emptied by whichever of ``end`` or ``discard`` comes first (``list.pop`` is atomic:
+        a close and a garbage collection on two threads end the activity once, lock-free)."""
 
     def add(self, key: str, amount: object) -> None:
         """Count bytes or characters read or written (``bytes_written``, ``chars_read``...)."""
@@ -58,8 +59,7 @@ class FileOp:
 
     def discard(self) -> None:
         """Never end this activity: it turned out to be about one of the tracker's own files."""
-        with self._lock:
-            self._done = True
+        self._claim()
 
     def fail(self, exc: BaseException) -> None:
         self.size_path = None
@@ -68,12 +68,17 @@ class FileOp:
         except Exception as error:
             _logger.warning("could not record a file operation failure (%s)", type(error).__name__)
 
+    def _claim(self) -> bool:
+        """True for the one caller that ends (or discards) the activity."""
+        try:
+            return self._open.pop()
+        except IndexError:
+            return False
+
     def end(self, size: int | None = None) -> None:
         """Set the size (given, or of ``size_path`` now) and the counts; end the activity."""
-        with self._lock:
-            if self._done:
-                return
-            self._done = True
+        if not self._claim():
+            return
         try:
             with Inside():
                 if size is None and self.size_path is not None:

@@ -1,0 +1,57 @@
+"""The record's redaction memo: a clean text is remembered, never a secret it later holds."""
+
+from __future__ import annotations
+
+import uuid
+
+from support import planted
+
+from autobot_activity_otel import attributes as attr
+from autobot_activity_otel.attributes import ActivityType
+from autobot_activity_otel.recording import (
+    ActivityRecord,
+    _clean_texts,
+    forget_clean_texts,
+    redacted,
+)
+from autobot_activity_otel.secrets import registered_secret
+
+
+def command_line(text: str) -> object:
+    record = ActivityRecord(ActivityType.TERMINAL, "execute")
+    record.set_text(attr.PROCESS_COMMAND_LINE, text, "command")
+    record.end()
+    return record.attributes[attr.PROCESS_COMMAND_LINE]
+
+
+def test_a_text_remembered_clean_is_redacted_once_it_holds_a_registered_secret() -> None:
+    secret = planted.plant("Remembered-Then-Registered-77")
+    text = f"deploy --token-file /run/{secret}"
+    forget_clean_texts()
+    assert command_line(text) == text  # nothing known yet: clean, and remembered
+    assert (text, "command") in _clean_texts
+    secret_id = uuid.uuid4()
+    with registered_secret(secret_id, secret):
+        recorded = command_line(text)
+    assert secret not in str(recorded)
+    assert f"[REDACTED:secret:{secret_id}]" in str(recorded)
+
+
+def test_a_text_with_a_finding_is_never_remembered() -> None:
+    forget_clean_texts()
+    secret = planted.plant("Pl4nted-Memo-Pass")
+    text = f"mysql -p{secret} app"
+    for _ in range(2):
+        redaction, findings = redacted(text, "command")
+        assert secret not in redaction and findings
+    assert (text, "command") not in _clean_texts
+
+
+def test_remembered_texts_are_per_kind_and_bounded_in_length() -> None:
+    forget_clean_texts()
+    redacted("plain words", "text")
+    assert ("plain words", "text") in _clean_texts
+    assert ("plain words", "url") not in _clean_texts
+    long = "x" * 10_000
+    redacted(long, "text")
+    assert (long, "text") not in _clean_texts
