@@ -38,9 +38,7 @@ def new_activity_text() -> str:
         counter = _counter & 0xFFF
     stamp = f"{ms & 0xFFFF_FFFF_FFFF:012x}"
     tail = random[4:]  # 64 random bits: the variant keeps the low 2 of the first digit
-    return (
-        f"{stamp[:8]}-{stamp[8:]}-7{counter:03x}-{_VARIANT[tail[0]]}{tail[1:4]}-{tail[4:16]}"
-    )
+    return f"{stamp[:8]}-{stamp[8:]}-7{counter:03x}-{_VARIANT[tail[0]]}{tail[1:4]}-{tail[4:16]}"
 
 
 _VARIANT = {digit: "89ab"[int(digit, 16) & 0x3] for digit in "0123456789abcdef"}
