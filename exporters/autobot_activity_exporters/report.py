@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-Row = dict[str, Any]
+if TYPE_CHECKING:  # rows.py loads the SDK, which a report does not need
+    from autobot_activity_exporters.rows import Row
 MAX_CELL = 72
 
 

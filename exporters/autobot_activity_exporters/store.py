@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from sqlalchemy import Select, Table, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -16,7 +16,8 @@ from autobot_activity_exporters.viewer import Viewer, apply_viewer
 from autobot_activity_otel.attributes import ActivityType
 from autobot_activity_otel.ids import parse_uuid
 
-Row = dict[str, Any]
+if TYPE_CHECKING:  # rows.py loads the SDK, which a query does not need
+    from autobot_activity_exporters.rows import Row
 
 
 class ActivityStore:
