@@ -27,6 +27,7 @@ from opentelemetry.util.types import AttributeValue
 
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel import settings
+from autobot_activity_otel.admission import admit
 from autobot_activity_otel.context import Attribution, current_attribution
 from autobot_activity_otel.ids import new_activity_id
 from autobot_activity_otel.secrets import Finding, Kind, redact
@@ -96,6 +97,7 @@ class ActivityRecord:
         attribution: Attribution | None = None,
         context: Context | None = None,
     ) -> None:
+        admit()  # before the operation runs: may wait for room, or refuse it
         self.activity_id: uuid.UUID = new_activity_id()
         self.start_ns = time.time_ns()
         self.end_ns: int | None = None

@@ -1,7 +1,8 @@
 """Shared fixtures: one SDK tracer provider for the session, spans captured in memory.
 
-Every test, and every process a test starts, keeps its state (fingerprint key, spool) under
-a temporary folder of the session's, never in the real home.
+Every test, and every process a test starts, keeps its state (fingerprint key, journal) under
+a temporary folder of its own, never in the real home; a test that leaves journal records
+pending or quarantined fails, unless it is marked ``leaves_journal``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from support.database import (
     run_async,
     truncate_all,
 )
+from support.journal import leftovers
 from support.spans import MEMORY, SpanCapture
 
 from autobot_activity_exporters.schema import upgrade
@@ -41,7 +43,6 @@ from autobot_activity_otel.settings import STATE_DIR as STATE_DIR_ENV
 
 _session_state = Path(tempfile.mkdtemp(prefix="autobot-activity-tests-"))
 os.environ[STATE_DIR_ENV] = str(_session_state / "state")
-os.environ["AUTOBOT_ACTIVITY_SPOOL_DIR"] = str(_session_state / "spool")
 os.environ[KEY_ENV] = "tests-fingerprint-key"
 _provider = TracerProvider()
 _provider.add_span_processor(SimpleSpanProcessor(MEMORY))
@@ -103,6 +104,17 @@ def fingerprint_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator
     fingerprint_key.cache_clear()
     yield state
     fingerprint_key.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def journal_left_clean(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[None]:
+    """Fail a test that leaves journal records pending or quarantined (its fixtures, which
+    shut their exporters down, are torn down before this check)."""
+    yield
+    if request.node.get_closest_marker("leaves_journal") is None:
+        found = leftovers(tmp_path)
+        if found:
+            pytest.fail("; ".join(found), pytrace=False)
 
 
 @pytest.fixture
