@@ -17,7 +17,7 @@ AdmissionCheck = Callable[[], None]
 _check: AdmissionCheck | None = None
 
 
-class ActivityRefused(BaseException):  # noqa: N818 (it is a refusal, not a bug)
+class ActivityRefused(BaseException):
     """The operation was not run: its activity could not be recorded, and the host chose to
     refuse unaudited actions (``AUTOBOT_ACTIVITY_OVERFLOW=refuse``).
 

@@ -102,7 +102,9 @@ def instrument_all(**options: Any) -> list[str]:
                 continue
             instrumentor.instrument(**options)
         except ModuleNotFoundError as exc:
-            _logger.debug("instrumentor %s skipped: %s is not installed", entry_point.name, exc.name)
+            _logger.debug(
+                "instrumentor %s skipped: %s is not installed", entry_point.name, exc.name
+            )
             continue
         except Exception as exc:  # one broken instrumentor must not stop the application
             _logger.warning("instrumentor %s failed (%s)", entry_point.name, type(exc).__name__)

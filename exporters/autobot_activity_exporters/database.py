@@ -73,8 +73,7 @@ def check_database_url(database_url: str, source: str = settings.DATABASE_URL) -
     backend = url.get_backend_name()
     if backend not in SUPPORTED_BACKENDS:
         raise ValueError(
-            f"{source} names a {backend} database; activities can be stored in PostgreSQL"
-            " or SQLite"
+            f"{source} names a {backend} database; activities can be stored in PostgreSQL or SQLite"
         )
     if url.get_driver_name() == "asyncpg" and importlib.util.find_spec("asyncpg") is None:
         raise ValueError(

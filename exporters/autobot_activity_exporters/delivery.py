@@ -95,7 +95,7 @@ def explain(error: BaseException) -> str:
             cause = f"module {current.name} is not installed"
             break
         if isinstance(current, TimeoutError):
-            cause = "timed out"
+            cause = str(current) or "timed out"
             break
         if isinstance(current, OSError):
             cause = current.strerror or str(current)

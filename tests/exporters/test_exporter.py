@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
-from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -321,9 +320,7 @@ def test_a_batch_is_written_all_or_nothing(activity_db: ActivityDB, spans: SpanC
         return
     assert not delivered and activity_db.pending() == 1
     assert activity_db.exporter.force_flush(10_000)
-    assert [row["id"] for row in activity_db.rows("terminal_activities")] == [
-        activity.activity_id
-    ]
+    assert [row["id"] for row in activity_db.rows("terminal_activities")] == [activity.activity_id]
     assert len(activity_db.rows("secret_usage")) == 1
     assert not quarantine.exists() and activity_db.counters() == {}
 

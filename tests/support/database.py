@@ -23,7 +23,6 @@ from autobot_activity_exporters.models import TABLES
 from autobot_activity_exporters.schema import upgrade
 from autobot_activity_exporters.store import ActivityStore
 from autobot_activity_exporters.viewer import Viewer
-
 from support.journal import counters
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432

@@ -95,7 +95,10 @@ class DatabaseDestination:
                         str(activity.activity["id"]),
                         reason,
                         "database_refused",
-                        {"table": activity.table, "rows": [activity.activity, *activity.secret_usage]},
+                        {
+                            "table": activity.table,
+                            "rows": [activity.activity, *activity.secret_usage],
+                        },
                     )
                 )
 
@@ -136,7 +139,3 @@ def _invalid(snapshot: ActivitySnapshot, error: Exception) -> Refusal:
         "invalid_span",
         {"attributes": shape},
     )
-
-
-
-

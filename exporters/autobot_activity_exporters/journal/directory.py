@@ -132,7 +132,7 @@ class JournalStatus:
     """Complete records not yet shipped."""
     pending_bytes: int
     left_behind: int
-    """Of the pending records, those in segments no process writes to any more."""
+    """Of the pending records, those in segments other processes no longer write to."""
     segments: int
     live_writers: int
     """Segments a running process may still append to."""
@@ -233,7 +233,7 @@ class JournalDirectory:
                     if not isinstance(item, Frame):
                         continue
                     pending += 1
-                    left_behind += final
+                    left_behind += final and segment.pid != os.getpid()
                     pending_bytes += item.end - item.offset
                     if oldest is None:
                         with contextlib.suppress(ValueError):

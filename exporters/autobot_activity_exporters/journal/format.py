@@ -33,6 +33,7 @@ FRAME_OVERHEAD = _FRAME.size
 MAX_RECORD_BYTES = 64 * 1024 * 1024
 """A larger length can only be damage: texts are capped long before (MAX_TEXT_CHARS)."""
 
+
 def _plain(value: object) -> object:
     """What msgspec cannot encode by itself: the SDK's read-only attribute mappings."""
     if isinstance(value, Mapping):
@@ -146,7 +147,9 @@ def check_header(data: bytes) -> None:
         raise UnknownFormat("not a journal segment")
     if len(data) < HEADER_SIZE or data[len(MAGIC)] != FORMAT_VERSION:
         version = data[len(MAGIC)] if len(data) >= HEADER_SIZE else None
-        raise UnknownFormat(f"journal format version {version} (this version reads {FORMAT_VERSION})")
+        raise UnknownFormat(
+            f"journal format version {version} (this version reads {FORMAT_VERSION})"
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import logging
 import os
 import threading
@@ -106,11 +107,13 @@ class Journal:
         self.closed = False
         self._lock = threading.Lock()
         self._loop = LoopThread("autobot-activity-journal")
-        self._background: asyncio.Future[None] | None = None
+        self._background: concurrent.futures.Future[None] | None = None
         self._estimate = 0
         """Bytes waiting, as of the last measurement plus what this process appended since:
         never less than the truth, so the cap is only measured again when it seems reached."""
         self._measured_at = -ROOM_RECHECK_SECONDS
+        self._largest = 1024
+        """The largest record appended: the room an activity about to start may need."""
         self._full_until: float | None = None
         self._forked = False
         _check_one_destination(self.directory.path, destination.description)
@@ -155,6 +158,8 @@ class Journal:
                 exc.strerror or exc,
             )
         self._estimate += size
+        if size > self._largest:
+            self._largest = size
         if self.shipper.idle:
             self.shipper.idle = False
             self._loop.call_soon(self.shipper.wake)
@@ -162,7 +167,8 @@ class Journal:
 
     def admit(self) -> None:
         """The admission check (``block`` and ``refuse``): runs as an activity starts."""
-        if self._estimate < self.max_bytes or self.closed or self._room(1):
+        needed = self._largest
+        if self._estimate + needed <= self.max_bytes or self.closed or self._room(needed):
             return
         if self.overflow == "refuse":
             self.reporter.refused(1)
@@ -176,7 +182,7 @@ class Journal:
                 f"not run: its activity cannot be recorded, the activity journal at"
                 f" {self.directory.path} is full ({settings.OVERFLOW}=refuse)"
             )
-        self._wait_for_room(1)  # block: if it gives up, the activity is dropped at its end
+        self._wait_for_room(needed)  # block: if it gives up, the activity is dropped at its end
 
     def _room_at_end(self, size: int) -> bool:
         if self._room(size):
@@ -298,11 +304,11 @@ class Journal:
         await self.shipper.run()
 
     async def _stop_background(self) -> None:
-        if self._background is not None:
-            self._background.cancel()
-        for task in asyncio.all_tasks():
-            if task is not asyncio.current_task():
-                task.cancel()
+        """Cancel the shipper (and a retention prune in flight), then close the destination."""
+        tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self.destination.close()
 
     def _report_leftovers(self) -> None:

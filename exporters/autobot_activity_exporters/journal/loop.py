@@ -10,6 +10,7 @@ loop is private to the shipper, so a blocking lookup only delays the shipper.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import socket
 import threading
@@ -28,7 +29,7 @@ class _InlineResolvingLoop(asyncio.SelectorEventLoop):
         port: bytes | str | int | None,
         *,
         family: int = 0,
-        type: int = 0,  # noqa: A002 (the name asyncio uses)
+        type: int = 0,
         proto: int = 0,
         flags: int = 0,
     ) -> list[tuple[Any, ...]]:
@@ -67,9 +68,9 @@ class LoopThread:
     def in_this_process(self) -> bool:
         return self._loop is not None and self._pid == os.getpid()
 
-    def submit(self, coroutine: Coroutine[Any, Any, T]) -> asyncio.Future[T]:
-        """Start the coroutine on the loop; returns an awaitable-from-any-thread future."""
-        return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coroutine, self.loop))
+    def submit(self, coroutine: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Start the coroutine on the loop; returns its future (to cancel it, or wait)."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
 
     def run(self, coroutine: Coroutine[Any, Any, T], timeout: float) -> T:
         """Run on the loop and wait at most ``timeout`` seconds (then cancel it there)."""

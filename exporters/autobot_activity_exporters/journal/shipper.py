@@ -43,6 +43,11 @@ RETRY_MAX_SECONDS = 5.0
 """Back-off after failures: 0.25 s doubling to 5 s, each wait jittered between half and all."""
 
 
+class DeliveryTimeout(TimeoutError):
+    """The destination did not answer within the send timeout (what was sent may have been
+    committed: sending it again is harmless)."""
+
+
 class Shipper:
     """Drains one journal folder into one destination, on the caller's (the loop thread's) loop."""
 
@@ -110,6 +115,10 @@ class Shipper:
             try:
                 await asyncio.wait_for(self.drain_once(), remaining)
                 failures = 0
+            except DeliveryTimeout as exc:
+                failures += 1
+                self.reporter.delivery_failed(exc, self.destination.description)
+                continue
             except TimeoutError:
                 break
             except Exception as exc:
@@ -176,7 +185,10 @@ class Shipper:
             self._headers_checked.discard(segment.name)
 
     async def _send(self, batch: list[ActivitySnapshot]) -> list[Refusal]:
-        return await asyncio.wait_for(self.destination.send(batch), self.send_timeout)
+        try:
+            return await asyncio.wait_for(self.destination.send(batch), self.send_timeout)
+        except TimeoutError:
+            raise DeliveryTimeout(f"no answer within {self.send_timeout:g} s") from None
 
     def _header_ok(self, segment: Segment, final: bool) -> bool:
         """Whether the segment is in this version's format; a final one that is not is
