@@ -52,7 +52,7 @@ class ActivityConfigurator(_OTelSDKConfigurator):
         if not os.environ.get(OTEL_TRACES_EXPORTER):
             kwargs.setdefault("trace_exporter_names", [EXPORTER_NAME])
         kwargs.setdefault("export_span_processor", processor_for)
-        super()._configure(**kwargs)
+        super()._configure(**kwargs)  # type: ignore[no-untyped-call]
 
 
 def configure(database_url: str | None = None, *, instrument: bool = True) -> TracerProvider:

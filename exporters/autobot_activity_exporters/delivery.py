@@ -139,5 +139,5 @@ async def deliver(
 
 def backoff(failures: int, base: float, cap: float) -> float:
     """Seconds to wait after ``failures`` failures in a row: exponential, "equal jitter"."""
-    ceiling = min(cap, base * 2 ** min(failures, 32))
+    ceiling = min(cap, base * 2.0 ** min(failures, 32))
     return ceiling / 2 + random.uniform(0, ceiling / 2)

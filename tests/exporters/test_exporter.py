@@ -499,7 +499,7 @@ def test_an_unsupported_database_is_refused_at_once(
     with pytest.raises(ValueError, match="database_url names a mysql database"):
         ActivitySpanExporter("mysql+nosuchdriver://u@h/db")
     monkeypatch.setenv("AUTOBOT_ACTIVITY_DATABASE_URL", "not a url at all")
-    with pytest.raises(ValueError, match="^AUTOBOT_ACTIVITY_DATABASE_URL is not a database URL"):
+    with pytest.raises(ValueError, match=r"^AUTOBOT_ACTIVITY_DATABASE_URL is not a database URL"):
         ActivitySpanExporter()
     assert not any(tmp_path.rglob("*.seg")), "nothing may wait for a database that cannot be"
 

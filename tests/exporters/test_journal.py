@@ -346,7 +346,7 @@ def test_a_full_journal_under_refuse_stops_the_operation_before_it_runs(
     files.instrument(roots=[tmp_path], coalesce_window_ms=0)
     marker, created = tmp_path / "ran", tmp_path / "created.txt"
     try:
-        with pytest.raises(ActivityRefused, match="activity journal at .* is full"):
+        with pytest.raises(ActivityRefused, match=r"activity journal at .* is full"):
             subprocess.Popen(["touch", str(marker)])
         with pytest.raises(ActivityRefused):
             open(created, "w")  # noqa: SIM115

@@ -23,7 +23,7 @@ T = TypeVar("T")
 class _InlineResolvingLoop(asyncio.SelectorEventLoop):
     """``getaddrinfo`` / ``getnameinfo`` on the loop's own thread, no executor involved."""
 
-    async def getaddrinfo(  # type: ignore[override]
+    async def getaddrinfo(
         self,
         host: bytes | str | None,
         port: bytes | str | int | None,
@@ -35,7 +35,7 @@ class _InlineResolvingLoop(asyncio.SelectorEventLoop):
     ) -> list[tuple[Any, ...]]:
         return socket.getaddrinfo(host, port, family, type, proto, flags)
 
-    async def getnameinfo(  # type: ignore[override]
+    async def getnameinfo(
         self, sockaddr: tuple[str, int] | tuple[str, int, int, int], flags: int = 0
     ) -> tuple[str, str]:
         return socket.getnameinfo(sockaddr, flags)

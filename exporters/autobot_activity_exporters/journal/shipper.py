@@ -12,6 +12,7 @@ activities go to the quarantine, and the records behind them go on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -94,10 +95,8 @@ class Shipper:
                 else POLL_SECONDS
             )
             self.idle = not failures
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
-            except TimeoutError:
-                pass
 
     def wake(self) -> None:
         """Ask the running shipper to drain now (call on its loop)."""

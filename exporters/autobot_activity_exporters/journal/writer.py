@@ -9,6 +9,7 @@ a machine crash depends on the fsync policy (see ``FsyncPolicy``).
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import threading
@@ -104,10 +105,8 @@ class SegmentWriter:
         """In a forked child: the parent's segment and lock are the parent's; start afresh."""
         self._lock = threading.Lock()
         if self._fd is not None:
-            try:
+            with contextlib.suppress(OSError):
                 os.close(self._fd)  # the parent's descriptor keeps its lock
-            except OSError:
-                pass
         self._fd, self._path, self._size, self._dirty = None, None, 0, False
         self.marks = {}
 
@@ -130,10 +129,8 @@ class SegmentWriter:
                 fsync_directory(self.directory.path)
         except BaseException:
             os.close(fd)
-            try:
+            with contextlib.suppress(OSError):
                 os.unlink(hidden)
-            except OSError:
-                pass
             raise
         self._fd, self._path, self._size, self._pid = fd, path, len(HEADER), pid
 
@@ -178,10 +175,8 @@ def _sync_forever() -> None:
         wait(BATCH_FSYNC_SECONDS)
         for writer in list(_writers):
             if writer.fsync == "batch":
-                try:
+                with contextlib.suppress(OSError):  # the next append reports a failing disk
                     writer.sync()
-                except OSError:
-                    pass  # the next append reports a failing disk; nothing to add here
 
 
 def _after_fork_in_child() -> None:
