@@ -216,9 +216,7 @@ def test_a_wrong_database_name_fixed_in_the_next_run_loses_nothing(
 ) -> None:
     password = plant("Url-pl4nted-pw-4412")  # trust auth: the server ignores it
     wrong = _url(f"{database}_no_such", password=password)
-    first, first_ids = run_app(
-        wrong, 25, "exit", tmp_path, AUTOBOT_ACTIVITY_EXIT_TIMEOUT="2"
-    )
+    first, first_ids = run_app(wrong, 25, "exit", tmp_path, AUTOBOT_ACTIVITY_EXIT_TIMEOUT="2")
     assert first.returncode == 0, first.stderr[-3000:]
     assert f'database "{database}_no_such" does not exist' in first.stderr
     assert f"localhost:5432/{database}_no_such" in first.stderr
@@ -435,5 +433,3 @@ def test_only_the_datas_own_faults_are_permanent(tmp_path: Path) -> None:
     refused, unreachable = run_async(_pg_failures())
     assert is_permanent(refused) and describe(refused).endswith("(SQLSTATE 22P02)")
     assert not is_permanent(unreachable)
-
-

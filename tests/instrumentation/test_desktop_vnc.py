@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExportResult
 from support import require
 from support.database import ActivityDB
 from support.spans import SpanCapture
@@ -147,7 +148,8 @@ def test_click_at_coordinates_is_a_row_with_position_user_and_server(
         driver.run(lambda verbs: (verbs.move(123, 45), verbs.click()))
     instrumented.flush()
 
-    activity_db.export(spans.all())
+    assert activity_db.export(spans.all()) is SpanExportResult.SUCCESS
+    assert activity_db.pending() == 0
     rows = activity_db.rows("desktop_activities")
     assert [row["action"] for row in rows] == ["move", "click"]
     click = rows[1]
@@ -173,7 +175,8 @@ def test_a_burst_of_moves_is_one_row_closed_by_the_timer(
 
     moves = desktop(spans, "move")
     assert len(moves) == 1
-    activity_db.export(spans.all())
+    assert activity_db.export(spans.all()) is SpanExportResult.SUCCESS
+    assert activity_db.pending() == 0
     (row,) = activity_db.rows("desktop_activities")
     details = metadata(row)
     assert (row["action"], row["coordinates"]) == ("move", [205, 300])
@@ -197,7 +200,8 @@ def test_a_typed_word_is_one_row_kept_as_the_capture_mode_says(
     driver.run(lambda verbs: verbs.type_keys("hello"))
     instrumented.flush()
 
-    activity_db.export(spans.all())
+    assert activity_db.export(spans.all()) is SpanExportResult.SUCCESS
+    assert activity_db.pending() == 0
     (row,) = activity_db.rows("desktop_activities")
     details = metadata(row)
     assert (row["action"], row["input_text"], details["keystrokes"]) == ("type", stored, mode)
@@ -224,7 +228,8 @@ def test_a_typed_registered_secret_is_redacted_and_audited_under_its_id(
     driver.run(lambda verbs: verbs.type_keys("x"))
     instrumented.flush()
 
-    activity_db.export(spans.all())
+    assert activity_db.export(spans.all()) is SpanExportResult.SUCCESS
+    assert activity_db.pending() == 0
     rows = activity_db.rows("desktop_activities")
     usage = activity_db.rows("secret_usage")
     span_values = [str(value) for span in spans.all() for value in span.attributes.values()]
@@ -264,7 +269,8 @@ def test_a_screenshot_saved_to_a_path(
 
     assert shot.stat().st_size > 0
     assert captured[0].image.shape[:2] == (HEIGHT, WIDTH)
-    activity_db.export(spans.all())
+    assert activity_db.export(spans.all()) is SpanExportResult.SUCCESS
+    assert activity_db.pending() == 0
     vncdotool_row, asyncvnc_row = activity_db.rows("desktop_activities")
     assert (vncdotool_row["action"], vncdotool_row["screenshot_path"]) == ("screenshot", str(shot))
     assert asyncvnc_row["action"] == "screenshot"
