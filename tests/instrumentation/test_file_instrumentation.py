@@ -8,7 +8,9 @@ import json
 import logging
 import os
 import pathlib
+import select
 import shutil
+import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -557,10 +559,20 @@ def test_a_forked_child_coalesces_its_own_reads(tmp_path: Path, spans: SpanCaptu
                 os.write(write_end, bytes([len(spans.activities("file"))]))
             finally:
                 os._exit(0)
-        os.waitpid(child, 0)
-        assert os.read(read_end, 1) == bytes([2])  # its first read, and its own summary
-        os.close(read_end)
-        os.close(write_end)
+        os.close(write_end)  # the child's end only: a child that dies closes it, no hang
+        try:
+            ready, _, _ = select.select([read_end], [], [], 30)
+            reported = os.read(read_end, 1) if ready else b""
+        finally:
+            os.close(read_end)
+            deadline = time.monotonic() + 10
+            while os.waitpid(child, os.WNOHANG) == (0, 0):
+                if time.monotonic() > deadline:
+                    os.kill(child, signal.SIGKILL)
+                    os.waitpid(child, 0)
+                    break
+                time.sleep(0.02)
+        assert reported == bytes([2])  # its first read, and its own summary
     finally:
         instrumentor.uninstrument()
 
