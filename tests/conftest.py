@@ -79,13 +79,19 @@ def _sweep_basetemp(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Fail the run if any planted or registered secret value was stored, spooled or logged."""
+    """Fail the run if any planted or registered secret value was stored, journaled or logged,
+    or if a test database could not be archived for this search."""
     _session_log.flush()
     leaks = planted.find_leaks([_session_state, *_basetemp], planted.values())
-    if not leaks:
+    errors = planted.archive_errors()
+    if not leaks and not errors:
         return
+    lines = []
+    if leaks:
+        lines += ["planted-secret sweep: secret values found (file, value number):", *leaks]
+    if errors:
+        lines += ["planted-secret sweep: databases that could not be archived:", *errors]
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    lines = ["planted-secret sweep: secret values found (file, value number):", *leaks]
     if reporter is None:
         print("\n".join(lines))
     else:

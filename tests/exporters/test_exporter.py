@@ -162,12 +162,12 @@ def test_every_activity_type_becomes_one_row(activity_db: ActivityDB, spans: Spa
 def test_exporting_the_same_spans_again_writes_nothing_new(
     activity_db: ActivityDB, spans: SpanCapture
 ) -> None:
-    secret_id = uuid.uuid4()
-    with registered_secret(secret_id, "s3cr3t-value-for-replay"):
+    secret_id, secret = uuid.uuid4(), plant("s3cr3t-value-for-replay")
+    with registered_secret(secret_id, secret):
         record(
             ActivityType.TERMINAL,
             "execute",
-            **{attr.PROCESS_COMMAND_LINE: "deploy --token s3cr3t-value-for-replay"},
+            **{attr.PROCESS_COMMAND_LINE: f"deploy --token {secret}"},
         )
     record(ActivityType.FILE, "read", **{attr.FILE_PATH: "/etc/hosts"})
     batch = spans.activities()
@@ -187,7 +187,7 @@ def test_exporting_the_same_spans_again_writes_nothing_new(
 def test_secret_findings_become_secret_usage_rows_without_values(
     activity_db: ActivityDB, spans: SpanCapture
 ) -> None:
-    planted, declared = "pl4nted-broker-value-91", uuid.uuid4()
+    planted, declared = plant("pl4nted-broker-value-91"), uuid.uuid4()
     known = uuid.uuid4()
     with registered_secret(known, planted), activity_context(user_id=USER, session_id="s-sec"):
         activity = ActivityRecord(ActivityType.TERMINAL, "execute")
@@ -225,7 +225,7 @@ def test_secret_findings_become_secret_usage_rows_without_values(
 def test_a_brokers_granted_and_denied_accesses_are_audited(
     activity_db: ActivityDB, spans: SpanCapture
 ) -> None:
-    secret_id, planted = uuid.uuid4(), "Zq8-denied-Pw-5521"
+    secret_id, planted = uuid.uuid4(), plant("Zq8-denied-Pw-5521")
     with activity_context(user_id=USER, session_id="broker"):
         denied = record_secret_access(
             secret_id, granted=False, denial_reason=f"rejected password={planted}"
@@ -251,7 +251,7 @@ def test_a_brokers_granted_and_denied_accesses_are_audited(
 def test_exporter_redacts_and_audits_a_secret_the_instrumentation_missed(
     activity_db: ActivityDB, spans: SpanCapture
 ) -> None:
-    planted, secret_id = "missed-by-a-buggy-hook-77", uuid.uuid4()
+    planted, secret_id = plant("missed-by-a-buggy-hook-77"), uuid.uuid4()
     activity = ActivityRecord(ActivityType.BROWSER, "type")
     activity.set(attr.BROWSER_INPUT_VALUE, planted)  # bypasses set_text: no redaction
     activity.set(attr.ACTIVITY_METADATA, json.dumps({"note": f"typed {planted}"}))

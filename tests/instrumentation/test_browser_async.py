@@ -25,6 +25,7 @@ from support.browser_site import (
     summary,
 )
 from support.database import ActivityDB
+from support.planted import plant
 from support.spans import SpanCapture
 
 import autobot_activity_otel.instrumentation.playwright as pw_instrumentation
@@ -150,7 +151,7 @@ async def test_a_registered_secret_in_a_plain_field_is_attributed_to_its_id(
     page: Any, site: str, spans: SpanCapture, activity_db: ActivityDB
 ) -> None:
     secret_id = uuid.uuid4()
-    value = "sk_live_planted_51Habc0123456789"
+    value = plant("sk_live_planted_51Habc0123456789")
     await page.goto(f"{site}/login")
     with registered_secret(secret_id, value):
         await page.fill("#note", f"token is {value}")

@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 from support import require
 from support.database import ActivityDB
+from support.planted import plant
 from support.spans import SpanCapture
 from support.vnc_server import HEIGHT, MISSING, WIDTH, VNCServer, installed, running_vnc_server
 
@@ -30,7 +31,7 @@ from autobot_activity_otel.settings import KEYSTROKES
 
 USER = uuid.UUID("0195f000-0000-7000-8000-00000000de51")
 SECRET_ID = uuid.UUID("0195f000-0000-7000-8000-00000000005e")
-SECRET = "Vnc-Typed-S3cret-9931"
+SECRET = plant("Vnc-Typed-S3cret-9931")
 MOVE_WINDOW = 0.2
 CLIENTS = ["vncdotool", "asyncvnc"]
 

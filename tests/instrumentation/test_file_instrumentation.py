@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import StatusCode
+from support.planted import plant
 from support.spans import SpanCapture
 
 from autobot_activity_otel import attributes as attr
@@ -444,7 +445,7 @@ def test_suppressed_and_ignored_paths_are_not_recorded(roots: Roots, spans: Span
 
 
 def test_a_secret_in_a_file_name_is_redacted(roots: Roots, spans: SpanCapture) -> None:
-    secret = "zq9-planted-file-token"
+    secret = plant("zq9-planted-file-token")
     with registered_secret(uuid.uuid4(), secret):
         target = roots.root / f"export-token={secret}.csv"
         with open(target, "w") as handle:

@@ -9,6 +9,7 @@ import pytest
 from opentelemetry.sdk.trace.export import SpanExportResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from support.database import ActivityDB, on_engine
+from support.planted import plant
 from support.spans import SpanCapture
 
 from autobot_activity_exporters.database import create_engine
@@ -28,7 +29,7 @@ from autobot_activity_otel.tracking.browser import (
 )
 
 USER = uuid.UUID("0195f000-0000-7000-8000-0000000b0003")
-URL_PASSWORD = "Url-pl4nted-pw"
+URL_PASSWORD = plant("Url-pl4nted-pw")
 
 
 @pytest.mark.parametrize(
