@@ -21,6 +21,7 @@ BENCHMARKS = (
     "bench_secrets",
     "bench_exporter",
     "bench_pipeline",
+    "bench_journal",
     "bench_file",
     "bench_browser",
     "bench_desktop",

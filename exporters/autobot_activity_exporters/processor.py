@@ -14,7 +14,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from autobot_activity_exporters.exporter import ActivitySpanExporter
-from autobot_activity_exporters.spans import snapshot_of
+from autobot_activity_exporters.spans import frame_of
 from autobot_activity_otel import attributes as attr
 
 _logger = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ class ActivitySpanProcessor(SpanProcessor):
         if attributes is None or attr.ACTIVITY_TYPE not in attributes:
             return
         try:
-            self._journal.append(snapshot_of(span))
+            self._journal.append_encoded(lambda: frame_of(span))
         except Exception as exc:  # append never raises; a bug here must not reach the caller
             _logger.warning("activity span not journaled (%s)", type(exc).__name__)
 

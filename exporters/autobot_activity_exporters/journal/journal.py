@@ -17,6 +17,7 @@ import os
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -133,10 +134,15 @@ class Journal:
         Never raises: a full journal under ``drop``, a failing disk, a value that cannot be
         encoded are drops; under ``block`` a full journal is waited on first.
         """
+        return self.append_encoded(lambda: encode(snapshot))
+
+    def append_encoded(self, encoder: Callable[[], bytes]) -> bool:
+        """``append`` for a record framed by ``encoder`` (the span processor frames an SDK
+        span directly)."""
         if self._forked:
             self._restart_after_fork()
         try:
-            frame = encode(snapshot)
+            frame = encoder()
         except Exception as exc:
             return self._drop("unencodable", "activity dropped: it could not be encoded (%s)", exc)
         size = len(frame)
