@@ -33,6 +33,7 @@ from opentelemetry.util.types import AttributeValue
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel import settings
 from autobot_activity_otel import snapshot as snap
+from autobot_activity_otel.admission import admit
 from autobot_activity_otel.context import Attribution, current_attribution
 from autobot_activity_otel.direct import direct_writer
 from autobot_activity_otel.ids import new_activity_text
@@ -347,8 +348,11 @@ def start_activity(
     """Start one activity: the single place where every activity of this package begins.
 
     ``attribution`` defaults to the current ``activity_context``, ``context`` (the parent)
-    to the current one, ``tracer`` to the global provider's.
+    to the current one, ``tracer`` to the global provider's. Admission comes first, before
+    the operation runs: under the journal's ``block``/``refuse`` overflow policies it may wait
+    for room or refuse the operation.
     """
+    admit()
     return ActivityRecord(
         activity_type, action, name=name, attribution=attribution, context=context, tracer=tracer
     )

@@ -28,9 +28,17 @@ _logger = logging.getLogger(__name__)
 # Storage and delivery (autobot-activity-exporters).
 DATABASE_URL: Final = "AUTOBOT_ACTIVITY_DATABASE_URL"
 CREATE_SCHEMA: Final = "AUTOBOT_ACTIVITY_CREATE_SCHEMA"
-SPOOL_DIR: Final = "AUTOBOT_ACTIVITY_SPOOL_DIR"
-SPOOL_MAX_BYTES: Final = "AUTOBOT_ACTIVITY_SPOOL_MAX_BYTES"
 RETENTION: Final = "AUTOBOT_ACTIVITY_RETENTION"
+
+# The journal every activity is written to before it is shipped (autobot-activity-exporters).
+JOURNAL_DIR: Final = "AUTOBOT_ACTIVITY_JOURNAL_DIR"
+JOURNAL_FSYNC: Final = "AUTOBOT_ACTIVITY_JOURNAL_FSYNC"
+JOURNAL_MAX_BYTES: Final = "AUTOBOT_ACTIVITY_JOURNAL_MAX_BYTES"
+OVERFLOW: Final = "AUTOBOT_ACTIVITY_OVERFLOW"
+BLOCK_TIMEOUT: Final = "AUTOBOT_ACTIVITY_BLOCK_TIMEOUT"
+EXIT_TIMEOUT: Final = "AUTOBOT_ACTIVITY_EXIT_TIMEOUT"
+LEGACY_SPOOL_DIR: Final = "AUTOBOT_ACTIVITY_SPOOL_DIR"
+"""Read only to find a spool left by a version before the journal, and say so."""
 
 # Installation state and secrets.
 STATE_DIR: Final = "AUTOBOT_ACTIVITY_STATE_DIR"
@@ -148,3 +156,11 @@ def keystroke_mode() -> KeystrokeMode:
 @functools.lru_cache(maxsize=8)
 def _keystroke_mode(raw: str | None) -> KeystrokeMode:
     return _choice(KEYSTROKES, _stripped(raw), KEYSTROKE_MODES, "redacted", "off")
+
+
+def journal_dir() -> Path:
+    """The journal of this installation: ``AUTOBOT_ACTIVITY_JOURNAL_DIR``, else
+    ``journal`` under the state folder. Not per database: what waits goes to the destination
+    configured now."""
+    explicit = text(JOURNAL_DIR)
+    return Path(explicit) if explicit else state_dir() / "journal"

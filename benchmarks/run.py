@@ -24,6 +24,7 @@ BENCHMARKS = (
     "bench_secrets",
     "bench_exporter",
     "bench_pipeline",
+    "bench_journal",
     "bench_file",
     "bench_browser",
     "bench_desktop",
@@ -43,7 +44,7 @@ def main() -> int:
     sections = []
     for name in BENCHMARKS:
         print(f"running {name} ...", flush=True)
-        # State (spools, the fingerprint key) goes to a folder removed after the benchmark.
+        # State (journals, the fingerprint key) goes to a folder removed after the benchmark.
         with tempfile.TemporaryDirectory(prefix="autobot-activity-bench-") as state:
             environment = os.environ | {
                 settings.STATE_DIR: state,

@@ -1,9 +1,10 @@
 """Shared fixtures: one SDK tracer provider for the session, spans captured in memory.
 
-Every test, and every process a test starts, keeps its state (fingerprint key, spool) under
+Every test, and every process a test starts, keeps its state (fingerprint key, journal) under
 a temporary folder of the session's, never in the real home; pytest's own ``tmp_path``
 folders live there too, and the whole folder is removed at the end of the run (kept only
-when the planted-secret sweep found a leak, as the evidence).
+when the planted-secret sweep found a leak, as the evidence). A test that leaves journal
+records pending or quarantined fails, unless it is marked ``leaves_journal``.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from support.database import (
     truncate_all,
 )
 from support.instrumentors import Instrument, Instrumented
+from support.journal import leftovers
 from support.spans import MEMORY, SpanCapture
 
 from autobot_activity_exporters.schema import upgrade
@@ -45,7 +47,6 @@ from autobot_activity_otel.settings import STATE_DIR as STATE_DIR_ENV
 
 _session_state = Path(tempfile.mkdtemp(prefix="autobot-activity-tests-"))
 os.environ[STATE_DIR_ENV] = str(_session_state / "state")
-os.environ["AUTOBOT_ACTIVITY_SPOOL_DIR"] = str(_session_state / "spool")
 os.environ[KEY_ENV] = "tests-fingerprint-key"
 _provider = TracerProvider()
 _provider.add_span_processor(SimpleSpanProcessor(MEMORY))
@@ -89,16 +90,22 @@ def _sweep_basetemp(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Fail the run if any planted or registered secret value was stored, spooled or logged."""
+    """Fail the run if any planted or registered secret value was stored, journaled or logged,
+    or if a test database could not be archived for this search."""
     _session_log.flush()
     leaks = planted.find_leaks([_session_state, *_basetemp], planted.values())
-    if not leaks:
+    errors = planted.archive_errors()
+    if not leaks and not errors:
         logging.getLogger().removeHandler(_session_log)
         _session_log.close()
         shutil.rmtree(_session_state, ignore_errors=True)
         return
+    lines = []
+    if leaks:
+        lines += ["planted-secret sweep: secret values found (file, value number):", *leaks]
+    if errors:
+        lines += ["planted-secret sweep: databases that could not be archived:", *errors]
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    lines = ["planted-secret sweep: secret values found (file, value number):", *leaks]
     lines.append(f"kept for inspection: {_session_state}")
     if reporter is None:
         print("\n".join(lines))
@@ -118,6 +125,17 @@ def fingerprint_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator
     fingerprint_key.cache_clear()
     yield state
     fingerprint_key.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def journal_left_clean(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[None]:
+    """Fail a test that leaves journal records pending or quarantined (its fixtures, which
+    shut their exporters down, are torn down before this check)."""
+    yield
+    if request.node.get_closest_marker("leaves_journal") is None:
+        found = leftovers(tmp_path)
+        if found:
+            pytest.fail("; ".join(found), pytrace=False)
 
 
 @pytest.fixture

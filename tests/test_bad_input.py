@@ -53,13 +53,13 @@ def rows_by_id(db: ActivityDB) -> dict[uuid.UUID, dict[str, Any]]:
 
 
 def quarantined_since(db: ActivityDB, before: set[Path]) -> list[dict[str, Any]]:
-    folder = db.exporter.spool.directory / "quarantine"
+    folder = db.exporter.journal.directory.quarantine_path
     paths = set(folder.glob("*.json")) if folder.is_dir() else set()
     return [json.loads(path.read_text()) for path in sorted(paths - before)]
 
 
 def quarantine_files(db: ActivityDB) -> set[Path]:
-    return set((db.exporter.spool.directory / "quarantine").glob("*.json"))
+    return set(db.exporter.journal.directory.quarantine_path.glob("*.json"))
 
 
 def test_broken_text_is_repaired_and_noted(activity_db: ActivityDB, spans: SpanCapture) -> None:
@@ -192,6 +192,7 @@ def test_span_times_in_the_future_or_without_a_time_zone(
     assert rows[backwards]["metadata"]["time_notes"] == ["end before start: no duration"]
 
 
+@pytest.mark.leaves_journal  # the invalid spans are quarantined (asserted)
 def test_invalid_activity_spans_are_quarantined_without_values_and_others_kept(
     activity_db: ActivityDB, spans: SpanCapture, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -241,6 +242,7 @@ _ALLOW = {
 }
 
 
+@pytest.mark.leaves_journal  # the refused row is quarantined (asserted)
 def test_a_row_the_database_refuses_is_quarantined_and_its_batch_written(
     activity_db: ActivityDB, spans: SpanCapture, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -258,8 +260,9 @@ def test_a_row_the_database_refuses_is_quarantined_and_its_batch_written(
 
     assert set(rows_by_id(activity_db)) == {record.activity_id for record in good}
     (held,) = quarantined_since(activity_db, before)
-    assert held["rows"][0]["activity"]["id"] == {"$uuid": str(bad.activity_id)}
+    assert held["rows"][0]["id"] == str(bad.activity_id)
+    assert held["rows"][0]["command"] == "refused-by-the-database"  # the rows, as redacted
     code = "23514" if activity_db.dialect == "postgresql" else "SQLITE_CONSTRAINT"
     assert "IntegrityError" in held["reason"] and code in held["reason"]
     assert "refused-by-the-database" not in caplog.text, "a value reached the log"
-    assert not activity_db.exporter.spool.has_pending(), "the good rows were held back"
+    assert activity_db.pending() == 0, "the good rows were held back"

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 import sqlite3
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import pytest
 from opentelemetry.sdk.trace.export import SpanExportResult
 from support import planted
 
@@ -102,3 +104,80 @@ def test_the_session_log_holds_the_projects_debug_records() -> None:
     ]
     handler.flush()
     assert probe in Path(handler.baseFilename).read_text()
+
+
+# --- the sweep end to end: a run of its own, with this suite's conftest ---
+
+TESTS = Path(__file__).resolve().parent
+
+
+def inner_run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, test: str) -> Any:
+    """Run ``test`` as a test session of its own with this suite's conftest (so its sweep)."""
+    pytester.makeconftest((TESTS / "conftest.py").read_text())
+    pytester.makepyfile(test_inner=test)
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])
+    )
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q", timeout=240)
+
+
+LEAKY = """
+import pytest
+from support.planted import plant
+from autobot_activity_exporters.journal import DatabaseDestination, Journal
+from autobot_activity_otel import attributes as attr
+from autobot_activity_otel.recording import ActivityRecord
+from autobot_activity_otel.snapshot import ActivitySnapshot
+
+
+def test_a_value_written_to_a_file(tmp_path):
+    (tmp_path / "app.log").write_text("connecting with " + plant("inner-leak-Qx81-" + "file"))
+
+
+@pytest.mark.leaves_journal
+def test_a_value_left_in_the_journal(tmp_path):
+    journal = Journal(DatabaseDestination("postgresql+asyncpg://u@127.0.0.1:1/x"),
+                      directory=tmp_path / "journal", exit_timeout=0)
+    record = ActivityRecord(attr.ActivityType.TERMINAL, "execute")
+    record.set(attr.PROCESS_COMMAND_LINE, plant("inner-leak-Qx81-" + "journal"))  # unredacted
+    record.end()
+    assert journal.append(ActivitySnapshot(record.name, 1, 2, 1, 2, record.attributes))
+    journal.close(0)
+"""
+
+
+def test_the_sweep_fails_a_run_that_leaks_to_a_file_or_the_journal(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = inner_run(pytester, monkeypatch, LEAKY)
+    output = result.stdout.str()
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, output[-3000:]
+    assert "2 passed" in output and "planted-secret sweep: secret values found" in output
+    assert "app.log: planted value #" in output
+    assert "journal/" in output and ".seg: planted value #" in output
+    assert "inner-leak-Qx81" not in output, "the sweep printed a value"
+
+
+def test_the_sweep_passes_a_clean_run_and_fails_one_it_could_not_archive(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clean = inner_run(
+        pytester,
+        monkeypatch,
+        "from support.planted import plant\n"
+        "def test_clean(tmp_path):\n"
+        "    (tmp_path / 'app.log').write_text('nothing to see ' + plant('inner-kept-Zz71-x'))\n"
+        "    (tmp_path / 'app.log').unlink()\n",
+    )
+    assert clean.ret == pytest.ExitCode.OK, clean.stdout.str()[-3000:]
+    blind = inner_run(
+        pytester,
+        monkeypatch,
+        "from support.planted import archive_database\n"
+        "def test_archive():\n"
+        "    archive_database('postgresql+asyncpg://postgres:pw@127.0.0.1:1/nowhere')\n",
+    )
+    output = blind.stdout.str()
+    assert blind.ret == pytest.ExitCode.TESTS_FAILED, output[-3000:]
+    assert "databases that could not be archived" in output
+    assert "127.0.0.1:1/nowhere: " in output and ":pw@" not in output

@@ -12,15 +12,23 @@ from autobot_activity_exporters.version import __version__
 if TYPE_CHECKING:
     from autobot_activity_exporters.configuration import configure
     from autobot_activity_exporters.exporter import ActivitySpanExporter
+    from autobot_activity_exporters.processor import ActivitySpanProcessor
     from autobot_activity_exporters.store import ActivityStore
 
 _MODULES = {
     "ActivitySpanExporter": "autobot_activity_exporters.exporter",
+    "ActivitySpanProcessor": "autobot_activity_exporters.processor",
     "ActivityStore": "autobot_activity_exporters.store",
     "configure": "autobot_activity_exporters.configuration",
 }
 
-__all__ = ["ActivitySpanExporter", "ActivityStore", "__version__", "configure"]
+__all__ = [
+    "ActivitySpanExporter",
+    "ActivitySpanProcessor",
+    "ActivityStore",
+    "__version__",
+    "configure",
+]
 
 
 def __getattr__(name: str) -> Any:

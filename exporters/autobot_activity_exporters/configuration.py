@@ -11,12 +11,14 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.environment_variables import OTEL_TRACES_EXPORTER
+from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
 from opentelemetry.sdk._configuration import _OTelSDKConfigurator
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 from autobot_activity_exporters.database import resolve_database_url
 from autobot_activity_exporters.exporter import ActivitySpanExporter
+from autobot_activity_exporters.processor import ActivitySpanProcessor
 
 _logger = logging.getLogger(__name__)
 
@@ -24,10 +26,16 @@ EXPORTER_NAME = "autobot_activity"
 """This exporter's name in the ``opentelemetry_traces_exporter`` entry-point group."""
 INSTRUMENTATION_DISTRIBUTION = "autobot-activity-otel"
 _DISABLED_ENV = "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
-SDK_INTERNAL_METRICS_ENV = "OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED"
-"""Read by each BatchSpanProcessor when built: its queue-full drop counter is off without it."""
 _configured: weakref.WeakKeyDictionary[TracerProvider, set[str]] = weakref.WeakKeyDictionary()
 """Database URLs already attached to each provider, so ``configure()`` twice writes once."""
+
+
+def processor_for(exporter: SpanExporter) -> SpanProcessor:
+    """The processor in front of an exporter the SDK built: ours journals on span end; any
+    other exporter gets the SDK's default ``BatchSpanProcessor``."""
+    if isinstance(exporter, ActivitySpanExporter):
+        return ActivitySpanProcessor(exporter)
+    return BatchSpanProcessor(exporter)
 
 
 class ActivityConfigurator(_OTelSDKConfigurator):
@@ -35,35 +43,35 @@ class ActivityConfigurator(_OTelSDKConfigurator):
 
     Like opentelemetry-distro it initialises the SDK from the ``OTEL_*`` variables; unlike
     the distro's default (OTLP), traces go to the activity exporter when
-    ``OTEL_TRACES_EXPORTER`` is not set, which is why one installs this package.
+    ``OTEL_TRACES_EXPORTER`` is not set, which is why one installs this package. The SDK
+    wraps each exporter in the processor ``export_span_processor`` returns (its
+    ``_init_tracing``, opentelemetry-python#4806): ours gets an ``ActivitySpanProcessor``.
     """
 
     def _configure(self, **kwargs: Any) -> None:
-        os.environ.setdefault(SDK_INTERNAL_METRICS_ENV, "true")  # as configure() does
         if not os.environ.get(OTEL_TRACES_EXPORTER):
             kwargs.setdefault("trace_exporter_names", [EXPORTER_NAME])
+        kwargs.setdefault("export_span_processor", processor_for)
         super()._configure(**kwargs)  # type: ignore[no-untyped-call]  # the SDK's is untyped
 
 
 def configure(database_url: str | None = None, *, instrument: bool = True) -> TracerProvider:
     """Record activities from this process into ``database_url`` (default: the environment).
 
-    Uses the SDK tracer provider already set, or sets one; adds a ``BatchSpanProcessor``
-    with an ``ActivitySpanExporter`` (once per database), and with ``instrument`` turns on
-    every instrumentor of autobot-activity-otel whose library is installed.
-
-    Turns on the SDK's own metrics (``OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED``, unless set)
-    so a full batch queue's dropped spans are counted, not only logged.
+    Checks the URL first (``ValueError`` naming the variable for one that could never be
+    written to). Uses the SDK tracer provider already set, or sets one; adds an
+    ``ActivitySpanProcessor`` (once per database), which journals each activity span as it
+    ends; with ``instrument`` turns on every instrumentor of autobot-activity-otel whose
+    library is installed.
     """
-    os.environ.setdefault(SDK_INTERNAL_METRICS_ENV, "true")
+    url = resolve_database_url(database_url)
     provider = trace.get_tracer_provider()
     if not isinstance(provider, TracerProvider):
         provider = TracerProvider()
         trace.set_tracer_provider(provider)
-    url = resolve_database_url(database_url)
     attached = _configured.setdefault(provider, set())
     if url not in attached:
-        provider.add_span_processor(BatchSpanProcessor(ActivitySpanExporter(url)))
+        provider.add_span_processor(ActivitySpanProcessor(ActivitySpanExporter(url)))
         attached.add(url)
     if instrument:
         instrument_all()
@@ -74,7 +82,8 @@ def instrument_all(**options: Any) -> list[str]:
     """Instrument with each ``opentelemetry_instrumentor`` entry point of autobot-activity-otel.
 
     Names in ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` are skipped, as are instrumentors whose
-    library is not installed; returns the names instrumented.
+    library is not installed (said at DEBUG: not having Playwright is not an error); returns
+    the names instrumented.
     """
     disabled = {name.strip() for name in os.environ.get(_DISABLED_ENV, "").split(",")}
     done = []
@@ -85,8 +94,17 @@ def instrument_all(**options: Any) -> list[str]:
         if entry_point.name in disabled:
             continue
         try:
-            entry_point.load()().instrument(**options)
-        except ModuleNotFoundError:
+            instrumentor = entry_point.load()()
+            # checked here: BaseInstrumentor.instrument() logs a missing library as an ERROR
+            conflict = get_dependency_conflicts(instrumentor.instrumentation_dependencies())
+            if conflict is not None:
+                _logger.debug("instrumentor %s skipped: %s", entry_point.name, conflict)
+                continue
+            instrumentor.instrument(**options)
+        except ModuleNotFoundError as exc:
+            _logger.debug(
+                "instrumentor %s skipped: %s is not installed", entry_point.name, exc.name
+            )
             continue
         except Exception as exc:  # one broken instrumentor must not stop the application
             _logger.warning("instrumentor %s failed (%s)", entry_point.name, type(exc).__name__)

@@ -64,6 +64,48 @@ def is_permanent(error: BaseException) -> bool:
     return from_driver and any(isinstance(current, _UNENCODABLE) for current in chain)
 
 
+_NAMED_CAUSE_CLASSES = frozenset({"08", "0A", "28", "3D", "3F", "42", "53", "55", "57"})
+"""SQLSTATE classes whose server message names a cause, not a value: connection, feature,
+authorisation, catalog, schema, syntax/privilege/undefined object, resources, state,
+operator intervention. (A data exception's message can quote the value: never shown.)"""
+_MAX_CAUSE_CHARS = 200
+
+
+def explain(error: BaseException) -> str:
+    """What went wrong, for a person: ``describe`` plus the cause where it holds no value
+    (an OS error's text, a connection or catalog error's server message), and a hint.
+
+    Never a password: URLs are not part of these messages, and the caller's own URL is
+    shown through ``database.safe_url``.
+    """
+    cause = None
+    for current in _chain(error):
+        code = getattr(current, "sqlstate", None)
+        if isinstance(code, str) and code[:2] in _NAMED_CAUSE_CLASSES:
+            cause = str(current)
+            if code == "42P01":
+                cause += " (has `autobot-activity db upgrade` run?)"
+            break
+        if isinstance(current, sqlite3.OperationalError):  # no such table, locked, unopenable
+            cause = str(current)
+            if cause.startswith("no such table"):
+                cause += " (has `autobot-activity db upgrade` run?)"
+            break
+        if isinstance(current, ModuleNotFoundError):
+            cause = f"module {current.name} is not installed"
+            break
+        if isinstance(current, TimeoutError):
+            cause = str(current) or "timed out"
+            break
+        if isinstance(current, OSError):
+            cause = current.strerror or str(current)
+            break
+    described = describe(error)
+    if not cause:
+        return described
+    return f"{described}: {cause.strip()[:_MAX_CAUSE_CHARS]}"
+
+
 def describe(error: BaseException) -> str:
     """A reason without values: the exception types down the chain and the SQLSTATE."""
     types = list(dict.fromkeys(type(current).__name__ for current in _chain(error)))
@@ -97,5 +139,5 @@ async def deliver(
 
 def backoff(failures: int, base: float, cap: float) -> float:
     """Seconds to wait after ``failures`` failures in a row: exponential, "equal jitter"."""
-    ceiling = min(cap, base * float(2 ** min(failures, 32)))
+    ceiling = min(cap, base * 2.0 ** min(failures, 32))
     return ceiling / 2 + random.uniform(0, ceiling / 2)

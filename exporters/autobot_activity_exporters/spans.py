@@ -1,9 +1,11 @@
-"""SDK spans as ``ActivitySnapshot``s: the only place the exporters read a ``ReadableSpan``."""
+"""SDK spans as ``ActivitySnapshot``s (or straight as journal frames): the only place the
+exporters read a ``ReadableSpan``."""
 
 from __future__ import annotations
 
 from opentelemetry.sdk.trace import ReadableSpan
 
+from autobot_activity_exporters.journal.format import frame
 from autobot_activity_otel.snapshot import ActivitySnapshot, SnapshotEvent, StatusCode
 
 
@@ -26,4 +28,27 @@ def snapshot_of(span: ReadableSpan) -> ActivitySnapshot:
             SnapshotEvent(event.name, event.timestamp, event.attributes or {})
             for event in span.events
         ),
+    )
+
+
+def frame_of(span: ReadableSpan) -> bytes:
+    """The journal frame of ``snapshot_of(span)``, without building the snapshot (the span
+    processor's path: this is what an ending activity costs)."""
+    context = span.get_span_context()
+    parent = span.parent
+    status = span.status
+    events = span.events
+    return frame(
+        span.name,
+        context.trace_id if context is not None else 0,
+        context.span_id if context is not None else 0,
+        parent.span_id if parent is not None else None,
+        span.start_time,
+        span.end_time,
+        status.status_code.value,
+        status.description,
+        span.attributes or {},
+        [(event.name, event.timestamp, event.attributes or {}) for event in events]
+        if events
+        else (),
     )

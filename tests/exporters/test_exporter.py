@@ -16,19 +16,21 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
-from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from support.database import table_rows
+from support.planted import plant
 
 from autobot_activity_exporters import ActivitySpanExporter
-from autobot_activity_exporters.rows import ActivityRows, rows_from_span
+from autobot_activity_exporters.rows import ActivityRows, rows_from_activity
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel import record_secret_access
 from autobot_activity_otel.attributes import ActivityType
 from autobot_activity_otel.context import activity_context
 from autobot_activity_otel.recording import ActivityRecord
 from autobot_activity_otel.secrets import registered_secret
+from autobot_activity_otel.snapshot import ActivitySnapshot
 
 if TYPE_CHECKING:
     from support.database import ActivityDB
@@ -160,12 +162,12 @@ def test_every_activity_type_becomes_one_row(activity_db: ActivityDB, spans: Spa
 def test_exporting_the_same_spans_again_writes_nothing_new(
     activity_db: ActivityDB, spans: SpanCapture
 ) -> None:
-    secret_id = uuid.uuid4()
-    with registered_secret(secret_id, "s3cr3t-value-for-replay"):
+    secret_id, secret = uuid.uuid4(), plant("s3cr3t-value-for-replay")
+    with registered_secret(secret_id, secret):
         record(
             ActivityType.TERMINAL,
             "execute",
-            **{attr.PROCESS_COMMAND_LINE: "deploy --token s3cr3t-value-for-replay"},
+            **{attr.PROCESS_COMMAND_LINE: f"deploy --token {secret}"},
         )
     record(ActivityType.FILE, "read", **{attr.FILE_PATH: "/etc/hosts"})
     batch = spans.activities()
@@ -178,12 +180,14 @@ def test_exporting_the_same_spans_again_writes_nothing_new(
     assert (activity_db.rows("terminal_activities"), activity_db.rows("secret_usage")) == first
     assert len(first[0]) == 1 and len(first[1]) == 1
     assert len(activity_db.rows("file_activities")) == 1
+    # written once means no duplicate was refused either: nothing quarantined, dropped, left
+    assert activity_db.counters() == {} and activity_db.pending() == 0
 
 
 def test_secret_findings_become_secret_usage_rows_without_values(
     activity_db: ActivityDB, spans: SpanCapture
 ) -> None:
-    planted, declared = "pl4nted-broker-value-91", uuid.uuid4()
+    planted, declared = plant("pl4nted-broker-value-91"), uuid.uuid4()
     known = uuid.uuid4()
     with registered_secret(known, planted), activity_context(user_id=USER, session_id="s-sec"):
         activity = ActivityRecord(ActivityType.TERMINAL, "execute")
@@ -221,7 +225,7 @@ def test_secret_findings_become_secret_usage_rows_without_values(
 def test_a_brokers_granted_and_denied_accesses_are_audited(
     activity_db: ActivityDB, spans: SpanCapture
 ) -> None:
-    secret_id, planted = uuid.uuid4(), "Zq8-denied-Pw-5521"
+    secret_id, planted = uuid.uuid4(), plant("Zq8-denied-Pw-5521")
     with activity_context(user_id=USER, session_id="broker"):
         denied = record_secret_access(
             secret_id, granted=False, denial_reason=f"rejected password={planted}"
@@ -247,7 +251,7 @@ def test_a_brokers_granted_and_denied_accesses_are_audited(
 def test_exporter_redacts_and_audits_a_secret_the_instrumentation_missed(
     activity_db: ActivityDB, spans: SpanCapture
 ) -> None:
-    planted, secret_id = "missed-by-a-buggy-hook-77", uuid.uuid4()
+    planted, secret_id = plant("missed-by-a-buggy-hook-77"), uuid.uuid4()
     activity = ActivityRecord(ActivityType.BROWSER, "type")
     activity.set(attr.BROWSER_INPUT_VALUE, planted)  # bypasses set_text: no redaction
     activity.set(attr.ACTIVITY_METADATA, json.dumps({"note": f"typed {planted}"}))
@@ -283,11 +287,14 @@ _ALLOW_SECRET_USAGE = {
 }
 
 
+@pytest.mark.leaves_journal  # SQLite's refusal is quarantined (asserted below)
 def test_a_batch_is_written_all_or_nothing(activity_db: ActivityDB, spans: SpanCapture) -> None:
     """The database refuses the batch's secret_usage rows: none of its activities stay.
 
-    The refused batch is not lost: it waits in the spool (PostgreSQL's RAISE is retried) or in
-    quarantine (SQLite's RAISE(ABORT) is a constraint error), and is written once allowed.
+    What was refused is not lost. PostgreSQL's RAISE is not the data's fault: the batch waits
+    in the journal and is written, as it was, once the trigger is gone (not exported again).
+    SQLite's RAISE(ABORT) reports a constraint violation: the activity goes to the quarantine
+    with its redacted rows and the reason.
     """
     record(ActivityType.FILE, "read")
     activity = ActivityRecord(ActivityType.TERMINAL, "execute")
@@ -297,15 +304,25 @@ def test_a_batch_is_written_all_or_nothing(activity_db: ActivityDB, spans: SpanC
 
     activity_db.sql(*_REFUSE_SECRET_USAGE[activity_db.dialect])
     try:
-        assert activity_db.export(spans.activities()[1:]) is SpanExportResult.SUCCESS
+        assert activity_db.export(spans.activities()[1:], deliver=False) is SpanExportResult.SUCCESS
+        delivered = activity_db.exporter.force_flush(2_000)
         assert activity_db.rows("terminal_activities") == []
     finally:
         activity_db.sql(*_ALLOW_SECRET_USAGE[activity_db.dialect])
-    assert activity_db.export(spans.activities()) is SpanExportResult.SUCCESS
+    quarantine = activity_db.exporter.journal.directory.quarantine_path
+    if activity_db.dialect == "sqlite":
+        assert delivered and activity_db.pending() == 0
+        (kept,) = quarantine.glob("*.json")
+        document = json.loads(kept.read_text())
+        assert kept.stem == str(activity.activity_id)
+        assert "SQLITE_CONSTRAINT_TRIGGER" in document["reason"]
+        assert activity_db.counters() == {("autobot_activity.quarantined", "database_refused"): 1}
+        return
+    assert not delivered and activity_db.pending() == 1
     assert activity_db.exporter.force_flush(10_000)
-    assert (
-        len(activity_db.rows("terminal_activities")) == len(activity_db.rows("secret_usage")) == 1
-    )
+    assert [row["id"] for row in activity_db.rows("terminal_activities")] == [activity.activity_id]
+    assert len(activity_db.rows("secret_usage")) == 1
+    assert not quarantine.exists() and activity_db.counters() == {}
 
 
 def test_spans_that_are_not_activities_are_ignored(
@@ -324,6 +341,7 @@ def test_spans_that_are_not_activities_are_ignored(
         assert activity_db.rows(table) == []
 
 
+@pytest.mark.leaves_journal  # the two bad spans are quarantined (asserted below)
 def test_a_wrong_typed_attribute_skips_that_span_only_and_logs_no_value(
     activity_db: ActivityDB, spans: SpanCapture, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -338,8 +356,14 @@ def test_a_wrong_typed_attribute_skips_that_span_only_and_logs_no_value(
     assert activity_db.rows("desktop_activities") == []
     assert attr.PROCESS_EXIT_CODE in caplog.text and attr.DESKTOP_COORDINATES in caplog.text
     assert "5150" not in caplog.text and "left" not in caplog.text
+    kept = activity_db.exporter.journal.directory.quarantine_path.glob("*.json")
+    stored = " ".join(path.read_text() for path in kept)
+    assert stored.count('"reason"') == 2 and '"process.exit.code": "str"' in stored
+    assert "5150" not in stored and "left" not in stored, "a value was quarantined"
+    assert activity_db.counters() == {("autobot_activity.quarantined", "invalid_span"): 2}
 
 
+@pytest.mark.leaves_journal  # the span the bug hit is quarantined (asserted below)
 def test_a_bug_while_mapping_one_span_loses_only_that_span(
     activity_db: ActivityDB,
     spans: SpanCapture,
@@ -349,17 +373,19 @@ def test_a_bug_while_mapping_one_span_loses_only_that_span(
     doomed = record(ActivityType.FILE, "read")
     kept = record(ActivityType.FILE, "write")
 
-    def buggy(span: ReadableSpan) -> ActivityRows | None:
-        if span.attributes[attr.ACTIVITY_ID] == str(doomed.activity_id):
+    def buggy(activity: ActivitySnapshot) -> ActivityRows | None:
+        if activity.attributes[attr.ACTIVITY_ID] == str(doomed.activity_id):
             raise RuntimeError("mapping bug holding a value-9931")
-        return rows_from_span(span)
+        return rows_from_activity(activity)
 
-    monkeypatch.setattr("autobot_activity_exporters.exporter.rows_from_span", buggy)
+    monkeypatch.setattr("autobot_activity_exporters.rows.rows_from_activity", buggy)
     with caplog.at_level(logging.WARNING):
         assert activity_db.export(spans.activities()) is SpanExportResult.SUCCESS
 
     assert [row["id"] for row in activity_db.rows("file_activities")] == [kept.activity_id]
     assert "RuntimeError" in caplog.text and "value-9931" not in caplog.text
+    quarantine = activity_db.exporter.journal.directory.quarantine_path
+    assert [path.stem for path in quarantine.glob("*.json")] == [str(doomed.activity_id)]
 
 
 def test_an_invalid_user_id_keeps_the_row_unattributed(
@@ -432,8 +458,9 @@ def closed_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.leaves_journal  # the activity waits for the database (asserted below)
 @pytest.mark.parametrize("where", ["refused", "hung"])
-def test_an_unreachable_database_spools_the_batch_within_its_timeout(
+def test_an_unreachable_database_keeps_the_activity_in_the_journal_and_says_where(
     where: str,
     blackhole_port: int,
     spans: SpanCapture,
@@ -441,34 +468,43 @@ def test_an_unreachable_database_spools_the_batch_within_its_timeout(
     tmp_path: Path,
 ) -> None:
     port = closed_port() if where == "refused" else blackhole_port
-    url = f"postgresql+asyncpg://postgres:pw-not-logged@127.0.0.1:{port}/nowhere"
-    exporter = ActivitySpanExporter(url, timeout=1.0, spool_dir=tmp_path / "spool")
+    password = plant("pw-not-logged-7730")
+    url = f"postgresql+asyncpg://postgres:{password}@127.0.0.1:{port}/nowhere"
+    exporter = ActivitySpanExporter(url, timeout=1.0, journal_dir=tmp_path / "journal")
     record(ActivityType.TERMINAL, "execute", **{attr.PROCESS_EXIT_CODE: 0})
     try:
-        started = time.monotonic()
         with caplog.at_level(logging.WARNING):
+            started = time.monotonic()
             result = exporter.export(spans.activities())
-        elapsed = time.monotonic() - started
-        spooled = exporter.spool.has_pending()
+            exported_in = time.monotonic() - started
+            assert exporter.force_flush(1_500) is False  # tries, and fails, to deliver
+            started = time.monotonic()
+            exporter.shutdown(timeout_millis=500)
+            stopped_in = time.monotonic() - started
     finally:
         exporter.shutdown()
-    assert result is SpanExportResult.SUCCESS and spooled
-    assert elapsed < 5, "export must give up at its timeout, not the driver's"
-    assert "pw-not-logged" not in caplog.text
+    assert result is SpanExportResult.SUCCESS and exporter.journal.status().pending == 1
+    assert exported_in < 1 and stopped_in < 3, "export() or shutdown() waited on the database"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    delivery = next(w for w in warnings if w.startswith("activities not delivered"))
+    assert f"127.0.0.1:{port}/nowhere" in delivery and str(tmp_path / "journal") in delivery
+    assert "1 waiting" in delivery
+    assert any(w.startswith("1 activities wait in the journal") for w in warnings)
+    assert password not in caplog.text
 
 
-def test_an_unsupported_database_keeps_the_batch_without_raising(
-    tmp_path: Path, spans: SpanCapture
+def test_an_unsupported_database_is_refused_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    exporter = ActivitySpanExporter("mysql+nosuchdriver://u@h/db", timeout=2, spool_dir=tmp_path)
-    record(ActivityType.FILE, "read")
-    try:
-        assert exporter.export(spans.activities()) is SpanExportResult.SUCCESS
-        assert exporter.spool.has_pending()
-    finally:
-        exporter.shutdown()
+    with pytest.raises(ValueError, match="database_url names a mysql database"):
+        ActivitySpanExporter("mysql+nosuchdriver://u@h/db")
+    monkeypatch.setenv("AUTOBOT_ACTIVITY_DATABASE_URL", "not a url at all")
+    with pytest.raises(ValueError, match=r"^AUTOBOT_ACTIVITY_DATABASE_URL is not a database URL"):
+        ActivitySpanExporter()
+    assert not any(tmp_path.rglob("*.seg")), "nothing may wait for a database that cannot be"
 
 
+@pytest.mark.leaves_journal  # the batch waits for a schema no one creates (asserted below)
 def test_the_schema_is_created_on_first_use_unless_disabled(
     tmp_path: Path, spans: SpanCapture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -477,17 +513,22 @@ def test_the_schema_is_created_on_first_use_unless_disabled(
 
     monkeypatch.setenv("AUTOBOT_ACTIVITY_CREATE_SCHEMA", "false")
     disabled = ActivitySpanExporter(
-        f"sqlite:///{tmp_path / 'bare.db'}", timeout=5, spool_dir=tmp_path / "spool"
+        f"sqlite:///{tmp_path / 'bare.db'}", timeout=5, journal_dir=tmp_path / "bare-journal"
     )
     monkeypatch.delenv("AUTOBOT_ACTIVITY_CREATE_SCHEMA")
-    created = ActivitySpanExporter(f"sqlite:///{tmp_path / 'created.db'}", timeout=5)
+    created = ActivitySpanExporter(
+        f"sqlite:///{tmp_path / 'created.db'}", timeout=5, journal_dir=tmp_path / "created-journal"
+    )
     try:
         assert disabled.export(batch) is SpanExportResult.SUCCESS  # no tables, none made:
-        assert disabled.spool.has_pending()  # the batch waits in the spool
+        assert disabled.force_flush(1_000) is False  # the batch waits in the journal
         assert created.export(batch) is SpanExportResult.SUCCESS
+        assert created.force_flush(10_000)
     finally:
-        disabled.shutdown()
+        disabled.shutdown(timeout_millis=100)
         created.shutdown()
+    assert disabled.journal.status().pending == 1
+    assert len(table_rows(created.database_url, "file_activities")) == 1
 
 
 def test_the_default_database_is_an_sqlite_file_in_the_working_directory(
@@ -496,13 +537,15 @@ def test_the_default_database_is_an_sqlite_file_in_the_working_directory(
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("AUTOBOT_ACTIVITY_DATABASE_URL", raising=False)
     exporter = ActivitySpanExporter()
-    record(ActivityType.FILE, "read")
+    read = record(ActivityType.FILE, "read")
     try:
         assert exporter.export(spans.activities()) is SpanExportResult.SUCCESS
+        assert exporter.force_flush(10_000)
     finally:
         exporter.shutdown()
     assert exporter.database_url == f"sqlite+aiosqlite:///{tmp_path / 'autobot_activity.db'}"
-    assert (tmp_path / "autobot_activity.db").stat().st_size > 0
+    rows = table_rows(exporter.database_url, "file_activities")
+    assert [row["id"] for row in rows] == [read.activity_id]
 
 
 def test_the_exporters_database_work_runs_with_instrumentation_suppressed(
@@ -511,7 +554,7 @@ def test_the_exporters_database_work_runs_with_instrumentation_suppressed(
     seen: list[bool] = []
 
     def before_execute(*_args: Any) -> None:
-        if threading.current_thread().name == "autobot-activity-exporter":
+        if threading.current_thread().name == "autobot-activity-journal":
             seen.append(is_instrumentation_enabled())
 
     record(ActivityType.FILE, "read")
@@ -527,13 +570,13 @@ def test_shutdown_stops_the_loop_thread_and_later_exports_fail(
     activity_db: ActivityDB, spans: SpanCapture
 ) -> None:
     record(ActivityType.FILE, "read")
-    before = {t for t in threading.enumerate() if t.name == "autobot-activity-exporter"}
+    before = {t for t in threading.enumerate() if t.name == "autobot-activity-journal"}
     assert activity_db.export(spans.activities()) is SpanExportResult.SUCCESS
     assert activity_db.exporter.force_flush() is True
 
     activity_db.exporter.shutdown()
     activity_db.exporter.shutdown()
 
-    after = {t for t in threading.enumerate() if t.name == "autobot-activity-exporter"}
+    after = {t for t in threading.enumerate() if t.name == "autobot-activity-journal"}
     assert after <= before
     assert activity_db.export(spans.activities()) is SpanExportResult.FAILURE

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -10,7 +11,10 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autobot_activity_otel.settings import DATABASE_URL
+import pytest
+from support.database import table_rows
+
+from autobot_activity_otel.settings import DATABASE_URL, STATE_DIR
 
 if TYPE_CHECKING:
     from support.database import ActivityDB
@@ -25,7 +29,10 @@ ONLY_TERMINAL = {
 
 
 def run(command: list[str], env: dict[str, str], cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """Run an application with no OTEL_/AUTOBOT_ settings but the test's state folder (so its
+    journal is the test's, checked for leftovers) and ``env``."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AUTOBOT_"))}
+    clean[STATE_DIR] = os.environ[STATE_DIR]
     return subprocess.run(
         command,
         env=clean | ONLY_TERMINAL | env,
@@ -71,7 +78,11 @@ def test_opentelemetry_instrument_defaults_to_the_activity_exporter(tmp_path: Pa
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert (tmp_path / "autobot_activity.db").stat().st_size > 0
+    rows = table_rows(
+        f"sqlite+aiosqlite:///{tmp_path / 'autobot_activity.db'}", "terminal_activities"
+    )
+    assert [(r["command"], r["session_id"]) for r in rows] == [("uname -s", "instrumented-app")]
+    assert "ERROR" not in done.stderr, "a missing library or a setting was reported as an error"
 
 
 def test_configure_sets_up_tracing_and_instrumentation_in_one_call(activity_db: ActivityDB) -> None:
@@ -100,3 +111,58 @@ def test_the_lazily_loaded_public_names_are_listed() -> None:
 
     assert {"configure", "ActivityStore", "ActivitySpanExporter"} <= set(exporters.__all__)
     assert set(exporters.__all__) <= set(dir(exporters))
+
+
+def test_configure_checks_the_url_before_anything_else(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        """
+        import sys
+        if sys.argv[1] == "no-asyncpg":
+            sys.modules["asyncpg"] = None  # as if the postgres extra were not installed
+        from autobot_activity_exporters import configure
+        try:
+            configure(instrument=False)
+        except ValueError as exc:
+            print(exc)
+        """
+    )
+    cases = {
+        "unparseable": ("postgresql://app@db:port-is-not-a-number/x", "is not a database URL"),
+        "no-asyncpg": (
+            "postgresql://app@localhost:5432/audit",
+            "pip install 'autobot-activity-exporters[postgres]'",
+        ),
+        "dialect": ("mysql://app@localhost/audit", "names a mysql database"),
+    }
+    for case, (url, expected) in cases.items():
+        done = run([sys.executable, "-c", script, case], {DATABASE_URL: url}, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stdout.startswith(DATABASE_URL) and expected in done.stdout, case
+    assert not list(tmp_path.rglob("*.seg")), "a URL refused at once left nothing waiting"
+
+
+def test_an_instrumentor_whose_library_is_missing_is_skipped_quietly(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Checked before ``instrument()``, which would log an ERROR at every start."""
+    from autobot_activity_exporters import configuration
+
+    class Missing:
+        def instrumentation_dependencies(self) -> tuple[str, ...]:
+            return ("no-such-library-for-autobot >= 1",)
+
+        def instrument(self, **_options: object) -> None:
+            raise AssertionError("instrument() must not be called")
+
+    class Point:
+        name = "autobot_missing"
+        dist = type("Dist", (), {"name": configuration.INSTRUMENTATION_DISTRIBUTION})()
+
+        def load(self) -> type[Missing]:
+            return Missing
+
+    monkeypatch.setattr(configuration, "entry_points", lambda group: [Point()])
+    with caplog.at_level(logging.DEBUG, logger="autobot_activity_exporters.configuration"):
+        assert configuration.instrument_all() == []
+    (record,) = caplog.records
+    assert record.levelno == logging.DEBUG and "no-such-library-for-autobot" in record.getMessage()

@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from support.database import ActivityDB, on_engine
 from support.instrumentors import Instrument
+from support.planted import plant
 from support.spans import SpanCapture
 
 from autobot_activity_exporters.database import create_engine
@@ -76,7 +77,7 @@ def test_each_operation_is_one_row(root: Path, activity_db: ActivityDB, spans: S
 def test_a_failed_operation_and_a_secret_in_a_name_as_rows(
     root: Path, activity_db: ActivityDB, spans: SpanCapture
 ) -> None:
-    secret = "rr-planted-row-secret"
+    secret = plant("rr-planted-row-secret")
     root.mkdir()
     with pytest.raises(FileNotFoundError):
         os.remove(root / "missing.bin")

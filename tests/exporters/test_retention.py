@@ -10,6 +10,7 @@ import asyncio
 import time
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -106,6 +107,26 @@ async def test_prune_deletes_old_activities_with_their_secret_usage_and_keeps_ne
     assert again.total == 0
 
 
+async def test_new_secret_usage_of_an_old_activity_goes_with_the_activity(
+    activity_db: ActivityDB, spans: SpanCapture
+) -> None:
+    """The linked delete, not the age rule: a usage row stamped after the cut-off whose
+    activity is older is deleted with it (removing the linked delete fails this test)."""
+    with activity_context(user_id=USER):
+        old = activity(ActivityType.TERMINAL, 400)
+    assert activity_db.export(spans.activities()) is SpanExportResult.SUCCESS
+    recent = "now()" if activity_db.dialect == "postgresql" else "datetime('now')"
+    activity_db.sql(f"UPDATE secret_usage SET timestamp = {recent}")
+    assert usage_activity_ids(activity_db) and set(usage_activity_ids(activity_db)) == {old}
+    engine = create_engine(activity_db.url)
+    try:
+        done = await prune(engine, timedelta(days=365))
+    finally:
+        await engine.dispose()
+    assert activity_ids(activity_db) == set() and usage_activity_ids(activity_db) == []
+    assert done.deleted["secret_usage"] == 2
+
+
 async def test_old_secret_usage_whose_activity_is_gone_goes_too(
     activity_db: ActivityDB, spans: SpanCapture
 ) -> None:
@@ -168,9 +189,14 @@ def test_the_retention_environment_variable(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_the_exporter_prunes_on_its_own_loop_after_writing(
-    activity_db: ActivityDB, aged: dict[str, set[uuid.UUID]], spans: SpanCapture
+    activity_db: ActivityDB, aged: dict[str, set[uuid.UUID]], spans: SpanCapture, tmp_path: Path
 ) -> None:
-    exporter = ActivitySpanExporter(activity_db.url, timeout=30, retention=timedelta(days=365))
+    exporter = ActivitySpanExporter(
+        activity_db.url,
+        timeout=30,
+        retention=timedelta(days=365),
+        journal_dir=tmp_path / "pruning-journal",  # its own: no other exporter ships these
+    )
     try:
         spans.clear()
         with activity_context(user_id=USER):

@@ -11,6 +11,7 @@ import pytest
 from opentelemetry.sdk.trace.export import SpanExportResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from support.database import ActivityDB, on_engine
+from support.planted import plant
 from support.spans import SpanCapture
 
 from autobot_activity_exporters.database import create_engine
@@ -19,7 +20,7 @@ from autobot_activity_otel import activity_context, terminal_activity, track_com
 from autobot_activity_otel.instrumentation.terminal import TerminalInstrumentor
 
 USER = uuid.UUID("0195f000-0000-7000-8000-0000000000aa")
-PLANTED = "Pl4nted-terminal-rows-pw"
+PLANTED = plant("Pl4nted-terminal-rows-pw")
 
 
 pytestmark = pytest.mark.instrumentor.with_args(TerminalInstrumentor)

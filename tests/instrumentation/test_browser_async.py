@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.sdk.trace.export import SpanExportResult
 from support import require
 from support.browser_site import (
     CHROMIUM,
@@ -25,6 +26,7 @@ from support.browser_site import (
 )
 from support.database import ActivityDB
 from support.instrumentors import Instrument, OwnProvider
+from support.planted import plant
 from support.spans import SpanCapture
 
 import autobot_activity_otel.instrumentation.playwright as pw_instrumentation
@@ -111,7 +113,8 @@ async def test_each_action_is_one_row_and_the_password_is_only_audited(
     ]
     assert not leaked(PASSWORD, spans.all(), caplog.text), "planted password leaked"
 
-    activity_db.export(spans.all())
+    assert activity_db.export(spans.all()) is SpanExportResult.SUCCESS
+    assert activity_db.pending() == 0
     rows = activity_db.rows("browser_activities")
     assert len(rows) == len(recorded)
     assert {(row["user_id"], row["session_id"]) for row in rows} == {(USER, "browser-async")}
@@ -145,7 +148,7 @@ async def test_a_registered_secret_in_a_plain_field_is_attributed_to_its_id(
     page: Any, site: str, spans: SpanCapture, activity_db: ActivityDB
 ) -> None:
     secret_id = uuid.uuid4()
-    value = "sk_live_planted_51Habc0123456789"
+    value = plant("sk_live_planted_51Habc0123456789")
     await page.goto(f"{site}/login")
     with registered_secret(secret_id, value):
         await page.fill("#note", f"token is {value}")
@@ -155,7 +158,8 @@ async def test_a_registered_secret_in_a_plain_field_is_attributed_to_its_id(
     assert value not in str(typed[attr.BROWSER_INPUT_VALUE]), "registered secret leaked"
     assert typed[attr.SECRETS_IDS] == (str(secret_id),)
 
-    activity_db.export(spans.all())
+    assert activity_db.export(spans.all()) is SpanExportResult.SUCCESS
+    assert activity_db.pending() == 0
     row = activity_db.rows("browser_activities")[-1]
     assert row["secrets_used"] == [secret_id]
     assert [u["secret_id"] for u in activity_db.rows("secret_usage")] == [secret_id]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace.export import SpanExportResult
 from support import require
 from support.browser_site import (
     CHROMIUM,
@@ -96,7 +97,8 @@ def test_sync_api_actions_are_rows_and_the_password_is_only_audited(
     ]
     assert not leaked(PASSWORD, spans.all(), caplog.text), "planted password leaked"
 
-    activity_db.export(spans.all())
+    assert activity_db.export(spans.all()) is SpanExportResult.SUCCESS
+    assert activity_db.pending() == 0
     rows = activity_db.rows("browser_activities")
     assert [row["action"] for row in rows] == [summary(span)[0] for span in recorded]
     assert {(row["user_id"], row["session_id"]) for row in rows} == {(USER, "browser-sync")}

@@ -16,9 +16,11 @@ from typing import Any
 import pytest
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExportResult
 from support import require
 from support.database import ActivityDB
 from support.instrumentors import Instrument, OwnProvider
+from support.planted import plant
 from support.spans import SpanCapture
 from support.vnc_server import HEIGHT, MISSING, WIDTH, VNCServer, installed, running_vnc_server
 
@@ -30,7 +32,7 @@ from autobot_activity_otel.settings import KEYSTROKES
 
 USER = uuid.UUID("0195f000-0000-7000-8000-00000000de51")
 SECRET_ID = uuid.UUID("0195f000-0000-7000-8000-00000000005e")
-SECRET = "Vnc-Typed-S3cret-9931"
+SECRET = plant("Vnc-Typed-S3cret-9931")
 MOVE_WINDOW = 0.2
 CLIENTS = ["vncdotool", "asyncvnc"]
 
@@ -145,7 +147,8 @@ def test_click_at_coordinates_is_a_row_with_position_user_and_server(
         driver.run(lambda verbs: (verbs.move(123, 45), verbs.click()))
     instrumented.flush()
 
-    activity_db.export(spans.all())
+    assert activity_db.export(spans.all()) is SpanExportResult.SUCCESS
+    assert activity_db.pending() == 0
     rows = activity_db.rows("desktop_activities")
     assert [row["action"] for row in rows] == ["move", "click"]
     click = rows[1]
@@ -171,7 +174,8 @@ def test_a_burst_of_moves_is_one_row_closed_by_the_timer(
 
     moves = desktop(spans, "move")
     assert len(moves) == 1
-    activity_db.export(spans.all())
+    assert activity_db.export(spans.all()) is SpanExportResult.SUCCESS
+    assert activity_db.pending() == 0
     (row,) = activity_db.rows("desktop_activities")
     details = metadata(row)
     assert (row["action"], row["coordinates"]) == ("move", [205, 300])
@@ -195,7 +199,8 @@ def test_a_typed_word_is_one_row_kept_as_the_capture_mode_says(
     driver.run(lambda verbs: verbs.type_keys("hello"))
     instrumented.flush()
 
-    activity_db.export(spans.all())
+    assert activity_db.export(spans.all()) is SpanExportResult.SUCCESS
+    assert activity_db.pending() == 0
     (row,) = activity_db.rows("desktop_activities")
     details = metadata(row)
     assert (row["action"], row["input_text"], details["keystrokes"]) == ("type", stored, mode)
@@ -222,7 +227,8 @@ def test_a_typed_registered_secret_is_redacted_and_audited_under_its_id(
     driver.run(lambda verbs: verbs.type_keys("x"))
     instrumented.flush()
 
-    activity_db.export(spans.all())
+    assert activity_db.export(spans.all()) is SpanExportResult.SUCCESS
+    assert activity_db.pending() == 0
     rows = activity_db.rows("desktop_activities")
     usage = activity_db.rows("secret_usage")
     span_values = [str(value) for span in spans.all() for value in span.attributes.values()]
@@ -262,7 +268,8 @@ def test_a_screenshot_saved_to_a_path(
 
     assert shot.stat().st_size > 0
     assert captured[0].image.shape[:2] == (HEIGHT, WIDTH)
-    activity_db.export(spans.all())
+    assert activity_db.export(spans.all()) is SpanExportResult.SUCCESS
+    assert activity_db.pending() == 0
     vncdotool_row, asyncvnc_row = activity_db.rows("desktop_activities")
     assert (vncdotool_row["action"], vncdotool_row["screenshot_path"]) == ("screenshot", str(shot))
     assert asyncvnc_row["action"] == "screenshot"

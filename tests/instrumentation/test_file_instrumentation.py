@@ -8,7 +8,9 @@ import json
 import logging
 import os
 import pathlib
+import select
 import shutil
+import signal
 import time
 import uuid
 from pathlib import Path
@@ -22,6 +24,7 @@ from hypothesis import strategies as st
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.trace import StatusCode
 from support.instrumentors import Instrument, OwnProvider
+from support.planted import plant
 from support.spans import SpanCapture
 
 from autobot_activity_otel import attributes as attr
@@ -433,7 +436,7 @@ def test_suppressed_and_ignored_paths_are_not_recorded(roots: Roots, spans: Span
 
 
 def test_a_secret_in_a_file_name_is_redacted(roots: Roots, spans: SpanCapture) -> None:
-    secret = "zq9-planted-file-token"
+    secret = plant("zq9-planted-file-token")
     with registered_secret(uuid.uuid4(), secret):
         target = roots.root / f"export-token={secret}.csv"
         with open(target, "w") as handle:
@@ -544,10 +547,20 @@ def test_a_forked_child_coalesces_its_own_reads(
             os.write(write_end, bytes([len(spans.activities("file"))]))
         finally:
             os._exit(0)
-    os.waitpid(child, 0)
-    assert os.read(read_end, 1) == bytes([2])  # its first read, and its own summary
-    os.close(read_end)
-    os.close(write_end)
+    os.close(write_end)  # the child's end only: a child that dies closes it, no hang
+    try:
+        ready, _, _ = select.select([read_end], [], [], 30)
+        reported = os.read(read_end, 1) if ready else b""
+    finally:
+        os.close(read_end)
+        deadline = time.monotonic() + 10
+        while os.waitpid(child, os.WNOHANG) == (0, 0):
+            if time.monotonic() > deadline:
+                os.kill(child, signal.SIGKILL)
+                os.waitpid(child, 0)
+                break
+            time.sleep(0.02)
+    assert reported == bytes([2])  # its first read, and its own summary
 
 
 def test_uninstrument_restores_the_very_originals(instrument: Instrument, tmp_path: Path) -> None:

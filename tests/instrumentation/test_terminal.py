@@ -13,6 +13,7 @@ import uuid
 
 import pytest
 from support.instrumentors import OwnProvider
+from support.planted import plant
 
 from autobot_activity_otel import (
     activity_context,
@@ -24,7 +25,7 @@ from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.instrumentation.terminal import TerminalInstrumentor
 
 USER = uuid.UUID("0195f000-0000-7000-8000-000000000001")
-PLANTED = "Sup3rS3cret-planted-pw"
+PLANTED = plant("Sup3rS3cret-planted-pw")
 
 
 pytestmark = pytest.mark.instrumentor.with_args(TerminalInstrumentor)

@@ -6,6 +6,7 @@ import logging
 import uuid
 
 import pytest
+from support.planted import plant
 
 from autobot_activity_otel import activity_context, record_secret_access
 from autobot_activity_otel import attributes as attr
@@ -45,7 +46,7 @@ def test_a_granted_access_has_no_reason(spans) -> None:
 
 
 def test_a_secret_in_the_denial_reason_is_redacted(spans) -> None:
-    planted = "Zq8-denied-Pw-4471"
+    planted = plant("Zq8-denied-Pw-4471")
     record_secret_access(SECRET_ID, granted=False, denial_reason=f"rejected password={planted}")
     [span] = spans.activities()
     values = [str(v) for v in span.attributes.values()]
@@ -60,7 +61,7 @@ def test_a_bad_id_is_logged_not_raised(spans, caplog: pytest.LogCaptureFixture) 
 
 
 def test_findings_reach_the_span_summary_without_their_values(spans) -> None:
-    planted = "Zq8-span-Pw-5512"
+    planted = plant("Zq8-span-Pw-5512")
     with recording(attr.ActivityType.TERMINAL, "execute") as record:
         record.set_text(attr.PROCESS_COMMAND_LINE, f"mysql -u root -p{planted} shop", "command")
     [span] = spans.activities("terminal")

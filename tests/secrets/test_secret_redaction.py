@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+from support.planted import plant
 
 from autobot_activity_otel.secrets import engine as engine_module
 from autobot_activity_otel.secrets import fingerprint, redact
@@ -77,7 +78,7 @@ def test_an_engine_failure_drops_the_text_and_logs_only_the_type(
 
     monkeypatch.setattr(engine_module, "_redact", broken)
     with caplog.at_level(logging.WARNING):
-        result = redact("password=Planted-99", "text")
+        result = redact(f"password={plant('Planted-99')}", "text")
     assert result.text == "[REDACTED:unredactable]"
     assert result.findings == ()
     leaked = "Planted-99" in caplog.text

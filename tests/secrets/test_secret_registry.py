@@ -7,6 +7,7 @@ import threading
 import uuid
 
 import pytest
+from support.planted import plant
 
 from autobot_activity_otel.secrets import (
     fingerprint,
@@ -17,7 +18,7 @@ from autobot_activity_otel.secrets import (
 )
 from autobot_activity_otel.secrets.registry import REGISTRY, Registry
 
-PLANTED = "Br0ker-Injected-Value-7731"
+PLANTED = plant("Br0ker-Injected-Value-7731")
 
 
 def test_a_registered_value_is_redacted_in_every_kind_and_attributed() -> None:

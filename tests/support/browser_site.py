@@ -17,6 +17,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 
 from autobot_activity_otel import attributes as attr
+from support.planted import plant
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_MISSING = "Chromium not installed (apt-get install chromium)"
@@ -28,7 +29,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-PASSWORD = "Tr0ub4dor-planted-pw-81"
+PASSWORD = plant("Tr0ub4dor-planted-pw-81")
 """Typed into the password field; must never show in spans, rows or logs."""
 
 

@@ -10,6 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import asyncpg
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 from sqlalchemy import select, text
@@ -21,6 +23,7 @@ from autobot_activity_exporters.models import TABLES
 from autobot_activity_exporters.schema import upgrade
 from autobot_activity_exporters.store import ActivityStore
 from autobot_activity_exporters.viewer import Viewer
+from support.journal import counters
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 T = TypeVar("T")
@@ -88,26 +91,48 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
+def table_rows(url: str, table: str) -> list[dict[str, Any]]:
+    """Every row of a table at ``url``, oldest first, as typed values keyed by column name."""
+
+    async def fetch(engine: AsyncEngine) -> list[dict[str, Any]]:
+        statement = select(TABLES[table]).order_by(TABLES[table].c.timestamp)
+        async with engine.connect() as connection:
+            return [dict(row._mapping) for row in await connection.execute(statement)]
+
+    return run_async(on_engine(url, fetch))
+
+
 class ActivityDB:
-    """A real database behind a real ActivitySpanExporter, with sync helpers for assertions."""
+    """A real database behind a real ActivitySpanExporter (journal in the test's state
+    folder), with sync helpers for assertions."""
 
     def __init__(self, url: str, dialect: str) -> None:
         self.url = url
         self.dialect = dialect
-        self.exporter = ActivitySpanExporter(url, timeout=30)
+        self.metrics = InMemoryMetricReader()
+        self.exporter = ActivitySpanExporter(
+            url, timeout=30, meter_provider=MeterProvider(metric_readers=[self.metrics])
+        )
 
-    def export(self, spans: Iterable[ReadableSpan]) -> SpanExportResult:
-        return self.exporter.export(list(spans))
+    def export(self, spans: Iterable[ReadableSpan], *, deliver: bool = True) -> SpanExportResult:
+        """Journal the spans; with ``deliver``, also wait until they are delivered (asserted:
+        a SUCCESS that only means "waiting" must be asked for with ``deliver=False``)."""
+        result = self.exporter.export(list(spans))
+        if deliver:
+            assert self.exporter.force_flush(30_000), "journaled activities were not delivered"
+        return result
+
+    def pending(self) -> int:
+        """Activities journaled and not yet delivered."""
+        return self.exporter.journal.status().pending
+
+    def counters(self) -> dict[tuple[str, str], int]:
+        """The exporter's dropped / quarantined / refused counters, by reason."""
+        return counters(self.metrics)
 
     def rows(self, table: str) -> list[dict[str, Any]]:
         """Every row of a table, oldest first, as typed values keyed by column name."""
-
-        async def fetch(engine: AsyncEngine) -> list[dict[str, Any]]:
-            statement = select(TABLES[table]).order_by(TABLES[table].c.timestamp)
-            async with engine.connect() as connection:
-                return [dict(row._mapping) for row in await connection.execute(statement)]
-
-        return run_async(on_engine(self.url, fetch))
+        return table_rows(self.url, table)
 
     def sql(self, *statements: str) -> None:
         """Run statements in one transaction (for tests that change the database itself)."""

@@ -1,13 +1,14 @@
 """The planted-secret sweep: no planted or registered value is stored, spooled or logged.
 
 Values come from three places: ``PLANTED`` (the literals tests plant in commands, fields and
-outputs; a new test adds its value here or calls ``plant``), every value registered with the
+outputs, each passed through ``plant``), every value registered with the
 secret registry during the run (``tests/conftest.py`` records them), and the positive cases
 of the secret corpus. At the end of the run ``conftest.pytest_sessionfinish`` searches the
 archives of every test database (``archive_database``: each database's rows, written before
 it is truncated or dropped), the session's state, spool and log folder and pytest's
-temporary folders (SQLite files, spools, logs) for each value, raw and JSON-escaped. It
-reports the file and the value's number, never the value, and fails the run.
+temporary folders (SQLite files, journals and their quarantines, logs) for each value, raw
+and JSON-escaped. It reports the file and the value's number, never the value, and fails the
+run; so does a database that could not be archived (``archive_errors``).
 """
 
 from __future__ import annotations
@@ -27,25 +28,9 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
-PLANTED: set[str] = {
-    "Sup3rS3cret-planted-pw",  # test_terminal
-    "Tr0ub4dor-planted-pw-81",  # browser_site
-    "Vnc-Typed-S3cret-9931",  # test_desktop_vnc
-    "Seed-Typed-S3cret-4417",  # test_desktop_tracking
-    "qq-planted-upload-secret",  # test_file_tracking
-    "rr-planted-row-secret",  # test_file_rows
-    "zq9-planted-file-token",  # test_file_instrumentation
-    "Zq8-denied-Pw-4471",  # secrets/test_secret_audit
-    "Zq8-denied-Pw-5521",  # test_exporter
-    "pl4nted-broker-value-91",  # test_exporter
-    "missed-by-a-buggy-hook-77",  # test_exporter
-    "s3cr3t-value-for-replay",  # test_exporter
-    "sk_live_planted_51Habc0123456789",  # test_browser_async
-    "gh-planted-Zq81xW",  # test_browser_tracking
-    "Br0ker-Injected-Value-7731",  # secrets/test_secret_registry
-    "Acl-planted-Pw-60417",  # test_access_control
-    "Retention-planted-Tok-5829",  # test_retention
-}
+PLANTED: set[str] = set()
+"""Values tests plant: each test module passes its literals through ``plant()``."""
+_archive_errors: list[str] = []
 _registered: set[str] = set()
 _lock = threading.Lock()
 MIN_LENGTH = 8
@@ -103,8 +88,24 @@ def archive_database(url: str, folder: Path | None = None) -> None:
     """Write every string of every row of the database at ``url`` to a new file in ``folder``.
 
     Called before a test database is truncated or dropped, so the sweep sees the whole run's
-    rows. Strings are written as stored (JSON documents unpacked), one per line.
+    rows. Strings are written as stored (JSON documents unpacked), one per line. A database
+    that cannot be read is remembered (``archive_errors``): the sweep must not pass blind.
     """
+    try:
+        _archive(url, folder)
+    except Exception as exc:
+        where = make_url(url).render_as_string(hide_password=True)
+        with _lock:
+            _archive_errors.append(f"{where}: {type(exc).__name__}")
+
+
+def archive_errors() -> list[str]:
+    """The databases that could not be archived during the run (URL without password)."""
+    with _lock:
+        return list(_archive_errors)
+
+
+def _archive(url: str, folder: Path | None) -> None:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         strings = list(_sqlite_strings(parsed.database))
@@ -135,10 +136,7 @@ def _sqlite_strings(database: str | None) -> Iterator[str]:
 
 
 async def _postgres_strings(host: str | None, port: int | None, database: str | None) -> list[str]:
-    try:
-        connection = await asyncpg.connect(host=host, port=port, user="postgres", database=database)
-    except (OSError, asyncpg.PostgresError):
-        return []
+    connection = await asyncpg.connect(host=host, port=port, user="postgres", database=database)
     try:
         tables = await connection.fetch(
             "SELECT schemaname, tablename FROM pg_tables"
@@ -173,12 +171,22 @@ def _strings(value: Any) -> Iterator[str]:
 
 
 def _run(coroutine: Any) -> Any:
-    """Run a coroutine from sync code, even when called inside a running event loop."""
-    result: list[Any] = []
-    thread = threading.Thread(target=lambda: result.append(asyncio.run(coroutine)))
+    """Run a coroutine from sync code, even when called inside a running event loop; its
+    exception is raised here."""
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append(asyncio.run(coroutine))
+        except BaseException as exc:
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run)
     thread.start()
     thread.join()
-    return result[0] if result else []
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]
 
 
 # --- the search ---

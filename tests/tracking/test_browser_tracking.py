@@ -6,8 +6,10 @@ import uuid
 from typing import Any
 
 import pytest
+from opentelemetry.sdk.trace.export import SpanExportResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from support.database import ActivityDB, on_engine
+from support.planted import plant
 from support.spans import SpanCapture
 
 from autobot_activity_exporters.database import create_engine
@@ -29,7 +31,7 @@ from autobot_activity_otel.tracking.browser import (
 )
 
 USER = uuid.UUID("0195f000-0000-7000-8000-0000000b0003")
-URL_PASSWORD = "Url-pl4nted-pw"
+URL_PASSWORD = plant("Url-pl4nted-pw")
 
 
 @pytest.mark.parametrize(
@@ -81,7 +83,8 @@ async def test_seed_functions_write_redacted_rows_with_status_and_chain(
             user_id=str(USER), url="https://example.test/", selector="a.next"
         )
 
-    activity_db.export(spans.all())
+    assert activity_db.export(spans.all()) is SpanExportResult.SUCCESS
+    assert activity_db.pending() == 0
     rows = {row["id"]: row for row in activity_db.rows("browser_activities")}
     assert list(rows) == [navigation, typed, submitted, clicked]
     assert {(r["user_id"], r["session_id"]) for r in rows.values()} == {(USER, "seed-browser")}
@@ -146,7 +149,8 @@ async def test_db_session_writes_the_row_at_once(
     finally:
         await engine.dispose()
     assert [row["id"] for row in activity_db.rows("browser_activities")] == [clicked]
-    activity_db.export(spans.all())
+    assert activity_db.export(spans.all()) is SpanExportResult.SUCCESS
+    assert activity_db.pending() == 0
     assert [row["id"] for row in activity_db.rows("browser_activities")] == [clicked]
 
 

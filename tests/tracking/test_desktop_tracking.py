@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 from support.database import ActivityDB, on_engine
+from support.planted import plant
 from support.spans import SpanCapture
 
 from autobot_activity_exporters.database import create_engine
@@ -31,7 +32,7 @@ from autobot_activity_otel.tracking.desktop import (
 
 USER = uuid.UUID("0195f000-0000-7000-8000-00000000de52")
 SECRET_ID = uuid.UUID("0195f000-0000-7000-8000-00000000005f")
-SECRET = "Seed-Typed-S3cret-4417"
+SECRET = plant("Seed-Typed-S3cret-4417")
 
 
 def only(spans: SpanCapture) -> dict[str, Any]:

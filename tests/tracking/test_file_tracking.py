@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from opentelemetry.trace import StatusCode
+from support.planted import plant
 from support.spans import SpanCapture
 
 from autobot_activity_otel import attributes as attr
@@ -113,7 +114,7 @@ async def test_explicit_calls_reject_bad_arguments(spans: SpanCapture, bad: dict
 
 
 async def test_a_secret_in_a_path_is_redacted(spans: SpanCapture) -> None:
-    secret = "qq-planted-upload-secret"
+    secret = plant("qq-planted-upload-secret")
     with registered_secret(uuid.uuid4(), secret):
         await track_file_upload(path=f"/in/./token={secret}.txt")
     [found] = attributes_of(spans)

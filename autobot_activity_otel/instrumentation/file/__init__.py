@@ -6,7 +6,7 @@ Wrapped: ``open`` / ``io.open``, ``os.remove`` / ``unlink`` / ``rename`` / ``rep
 rename or remove, and ``aiofiles.open`` when aiofiles is importable. Only paths under a root
 are tracked (``AUTOBOT_ACTIVITY_FILE_ROOTS``, ``os.pathsep``-separated, or
 ``instrument(roots=[...])``); paths registered with ``ignore_path`` (the exporter's own
-database and spool) and anything inside ``suppress_instrumentation()`` never are. An
+database and journal) and anything inside ``suppress_instrumentation()`` never are. An
 operation that calls another wrapped one (``shutil.move`` calling ``os.rename``) is one
 activity. See docs/file.md for the operations, the attributes and the coalescing rule.
 

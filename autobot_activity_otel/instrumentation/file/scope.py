@@ -179,5 +179,5 @@ def roots_from_environment() -> list[str]:
 
 
 def ignore_path(path: str | bytes | os.PathLike[str]) -> None:
-    """Never track this path (or anything under it): for the tracker's own database and spool."""
+    """Never track this path (or anything under it): for the tracker's own database and journal."""
     SCOPE.ignore(path)

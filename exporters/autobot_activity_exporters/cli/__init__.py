@@ -17,10 +17,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from autobot_activity_exporters.cli import listing, maintenance
+from autobot_activity_exporters.cli import journal, listing, maintenance
 from autobot_activity_exporters.cli.arguments import build_parents, viewer_of
+from autobot_activity_exporters.database import resolve_database_url, safe_url
+from autobot_activity_exporters.delivery import explain
 
-COMMAND_MODULES = (listing, maintenance)
+COMMAND_MODULES = (listing, maintenance, journal)
 """The modules whose commands ``autobot-activity`` offers, in help order."""
 
 
@@ -43,17 +45,28 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(str(exc))
     try:
         result = args.run(args)
-    except Exception as exc:  # the message may hold a URL with a password: print the type
-        print(
-            f"autobot-activity: {type(exc).__name__} while talking to the database"
-            " (is it reachable, and has `autobot-activity db upgrade` run?)",
-            file=sys.stderr,
-        )
+    except ValueError as exc:  # a setting refused before any work: its message says which
+        print(f"autobot-activity: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        print(f"autobot-activity: {_failure(args, exc)}", file=sys.stderr)
         return 1
     if isinstance(result, int):
         return result
     print(result)
     return 0
+
+
+def _failure(args: argparse.Namespace, error: Exception) -> str:
+    """The real cause (``delivery.explain``: never a value, never a password) and where."""
+    cause = explain(error)
+    if not hasattr(args, "database_url"):
+        return cause
+    try:
+        where = safe_url(resolve_database_url(args.database_url))
+    except ValueError:
+        return cause
+    return f"{cause} (database {where})"
 
 
 if __name__ == "__main__":
