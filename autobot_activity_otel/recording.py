@@ -9,7 +9,6 @@ only): tracking must never raise into the caller.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -29,7 +28,7 @@ from autobot_activity_otel import attributes as attr
 from autobot_activity_otel import settings
 from autobot_activity_otel.context import Attribution, current_attribution
 from autobot_activity_otel.ids import new_activity_id
-from autobot_activity_otel.secrets import Finding, Kind, redact
+from autobot_activity_otel.secrets import Finding, Kind, fingerprint, redact
 from autobot_activity_otel.version import __version__
 
 _logger = logging.getLogger(__name__)
@@ -37,7 +36,7 @@ _tracer = trace.get_tracer("autobot_activity_otel", __version__)
 
 
 MAX_TEXT_CHARS = settings.positive_int(settings.MAX_TEXT_CHARS, 65536)
-"""Texts longer than this are cut; the original length and a digest go to the metadata."""
+"""Texts longer than this are cut; the original length and a keyed digest go to the metadata."""
 _REDACTION_SLACK = 4096
 """Characters redacted past the cut, so a secret straddling it is not left half visible."""
 DECLARED_RULE = "declared"
@@ -146,9 +145,7 @@ class ActivityRecord:
             cut = len(text) > MAX_TEXT_CHARS
             if cut:
                 self.metadata[f"{key}.original_length"] = len(text)
-                self.metadata[f"{key}.sha256"] = hashlib.sha256(
-                    text.encode("utf-8", errors="replace")
-                ).hexdigest()
+                self.metadata[f"{key}.hmac_sha256"] = fingerprint(text)  # keyed: no oracle
                 notes.append("truncated")
                 text = text[: MAX_TEXT_CHARS + _REDACTION_SLACK]
             redaction = redact(text, kind=kind)

@@ -198,9 +198,13 @@ def command_candidates(text: str, offset: int = 0) -> Iterator[Candidate]:
     """Secrets in the arguments of the commands in ``text`` (offsets shifted by ``offset``)."""
     previous: list[Word] = []
     for before, segment, here in _segments(text, offset):
-        stdin = yield from _scan(segment)
+        flagged = yield from _scan(segment)
+        piped = before == "|" and previous and _basename(previous[0].raw) in _ECHO
+        stdin = Stdin.NONE
+        if piped or here is not None:
+            stdin = Stdin.SECRET if flagged else _stdin_kind(segment)
         if stdin != Stdin.NONE:
-            if before == "|" and previous and _basename(previous[0].raw) in _ECHO:
+            if piped:
                 args = previous[1:]
                 if _basename(previous[0].raw) == "printf" and len(args) > 1:
                     args = args[1:]  # the format
@@ -311,10 +315,10 @@ def _family(raw: str) -> _Family | None:
     return family
 
 
-def _scan(words: list[Word]) -> Generator[Candidate, None, int]:
-    """Findings in one simple command; returns what it does with its stdin (``Stdin``)."""
+def _scan(words: list[Word]) -> Generator[Candidate, None, bool]:
+    """Findings in one simple command; returns whether a flag reads a secret from stdin."""
     context: _Context | None = None
-    stdin = _stdin_kind(words)
+    stdin = False
     i = 0
     while i < len(words):
         word = _unwrapped_flag(words[i])
@@ -340,8 +344,7 @@ def _scan(words: list[Word]) -> Generator[Candidate, None, int]:
             following = words[i] if i < len(words) else None
             consumed, found, reads = _flag(word, following, context)
             i += consumed
-            if reads:
-                stdin = Stdin.SECRET
+            stdin = stdin or reads
             yield from found
     if context is not None and context.family.positional:
         yield from _positional_secrets(context)

@@ -201,7 +201,7 @@ def _redact(text: str, kind: str, context: str | None) -> Redaction:
             candidates.extend(context_candidates(context, text))
     if not candidates:
         return Redaction(text, ())
-    return _apply(text, candidates)
+    return _apply(text, candidates, kind not in _COMMAND_KINDS)
 
 
 def _rules(text: str, lowered: str, kind: str) -> list[Candidate]:
@@ -218,14 +218,15 @@ def _rules(text: str, lowered: str, kind: str) -> list[Candidate]:
     if "cookie" in lowered:
         found.extend(cookie_candidates(text))
     found.extend(_command_candidates(text, lowered, kind))
-    if "[" in text and ("'" in text or '"' in text):
+    if "['" in text or '["' in text or "[ " in text:
         found.extend(list_candidates(text))
     if keyword and ("=" in text or ":" in text):
         taken = _disjoint([(c.start, c.end) for c in found] + _markers(text))
         found.extend(assignment_candidates(text, lowered, command, taken))
     if "identified" in lowered or ("pass" in lowered and ("'" in text or '"' in text)):
         found.extend(sql_candidates(text))
-    found.extend(prose_candidates(text))
+    if " is" in lowered or " was" in lowered or " to " in lowered:
+        found.extend(prose_candidates(text))
     if command:
         found.extend(_quoted_word_candidates(text))
     else:
@@ -326,7 +327,7 @@ def _command_candidates(text: str, lowered: str, kind: str) -> Iterator[Candidat
             yield from command_candidates(text[line.start() : line.end()], line.start())
 
 
-def _apply(text: str, candidates: list[Candidate]) -> Redaction:
+def _apply(text: str, candidates: list[Candidate], encoded: bool = True) -> Redaction:
     """Resolve overlaps (stronger evidence first), redact every other occurrence of each value
     found, then replace and report each piece."""
     covered = bytearray(len(text))
@@ -334,7 +335,7 @@ def _apply(text: str, candidates: list[Candidate]) -> Redaction:
         covered[start:end] = b"\x01" * (end - start)
     pieces: list[tuple[int, int, Candidate]] = []
     _cover(sorted(candidates, key=lambda c: (c.priority, c.start, -c.end)), covered, pieces)
-    _cover(list(_repeats(text, pieces)), covered, pieces)
+    _cover(list(_repeats(text, pieces, encoded)), covered, pieces)
     pieces.sort(key=lambda piece: piece[0])
     out: list[str] = []
     findings: list[Finding] = []
@@ -380,9 +381,12 @@ def _cover(
             start = end
 
 
-def _repeats(text: str, pieces: list[tuple[int, int, Candidate]]) -> Iterator[Candidate]:
+def _repeats(
+    text: str, pieces: list[tuple[int, int, Candidate]], encoded: bool
+) -> Iterator[Candidate]:
     """A value found once is a secret everywhere in the text (an echo, a log line, a retry),
-    also percent-, JSON- or shell-escaped, base64-encoded or in hex."""
+    also (when ``encoded``: in what a program printed) percent-, JSON- or shell-escaped,
+    base64-encoded or in hex."""
     seen: set[str] = set()
     for _, _, candidate in list(pieces):
         value = candidate.value
@@ -391,7 +395,9 @@ def _repeats(text: str, pieces: list[tuple[int, int, Candidate]]) -> Iterator[Ca
         if value in seen:
             continue
         seen.add(value)
-        for form in (value, *encoded_forms(value)):
+        if not encoded and text.count(value) < 2:
+            continue  # the one occurrence is the piece itself
+        for form in (value, *encoded_forms(value, text)) if encoded else (value,):
             if len(form) < MIN_REPEAT:
                 continue
             at = text.find(form)

@@ -20,19 +20,30 @@ _SHELL_SPECIAL = re.compile(r"([^\w@%+=:,./-])")
 _DOUBLE_QUOTED_SPECIAL = re.compile(r"([\\\"$`])")
 
 
-def encoded_forms(value: str) -> set[str]:
-    """Forms that encode the value: percent, JSON, shell quoting, base64 and hex."""
-    forms = {
-        quote(value, safe=""),
-        quote_plus(value, safe=""),
-        quote(value, safe="/:@!$&'()*+,;="),
-        json.dumps(value)[1:-1],
-        json.dumps(value, ensure_ascii=False)[1:-1],
-        value.replace("'", "'\"'\"'"),  # shlex.quote / shlex.join
-        value.replace("'", "'\\''"),
-        _DOUBLE_QUOTED_SPECIAL.sub(r"\\\1", value),
-        _SHELL_SPECIAL.sub(r"\\\1", value),
-    }
+def encoded_forms(value: str, text: str | None = None) -> set[str]:
+    """Forms that encode the value: percent, JSON, shell quoting, base64 and hex. With
+    ``text``, only the forms that could occur in it (an escape needs its escape character)."""
+    forms: set[str] = set()
+    if text is None or "%" in text or "+" in text:
+        forms.update(
+            (
+                quote(value, safe=""),
+                quote_plus(value, safe=""),
+                quote(value, safe="/:@!$&'()*+,;="),
+            )
+        )
+    if text is None or "\\" in text:
+        forms.update(
+            (
+                json.dumps(value)[1:-1],
+                json.dumps(value, ensure_ascii=False)[1:-1],
+                _DOUBLE_QUOTED_SPECIAL.sub(r"\\\1", value),
+                _SHELL_SPECIAL.sub(r"\\\1", value),
+            )
+        )
+    if "'" in value and (text is None or "'" in text):
+        forms.add(value.replace("'", "'\"'\"'"))  # shlex.quote / shlex.join
+        forms.add(value.replace("'", "'\\''"))
     raw = value.encode("utf-8", "surrogatepass")
     for skip in (0, 1, 2):  # where the value starts in the encoded stream's 3-byte groups
         part = raw[skip:]
