@@ -80,10 +80,20 @@ def _sweep_basetemp(tmp_path_factory: pytest.TempPathFactory) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the run if any planted or registered secret value was stored, spooled or logged."""
     _session_log.flush()
-    leaks = planted.find_leaks([_session_state, *_basetemp], planted.values())
+    values = planted.values()
+    found = planted.find_leaks([_session_state, *_basetemp], values)
+    known = {f"#{index}" for index, value in enumerate(values) if value in planted.UNTIL}
+    leaks = [leak for leak in found if leak.rsplit(" ", 1)[-1] not in known]
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    expected = len(found) - len(leaks)
+    if expected and reporter is not None:
+        reporter.write_line(
+            f"planted-secret sweep: {expected} finding(s) of values known to leak until a"
+            " change lands (planted.UNTIL; their tests are strict xfails)",
+            yellow=True,
+        )
     if not leaks:
         return
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     lines = ["planted-secret sweep: secret values found (file, value number):", *leaks]
     if reporter is None:
         print("\n".join(lines))

@@ -61,7 +61,9 @@ for _tool in TOOLS:
         _by_name[_name] = (*_by_name.get(_name, ()), _tool)
 _FAMILIES = {name: _Family.of(tools) for name, tools in _by_name.items()}
 TOOL_NAMES = frozenset(_FAMILIES)
-_STDIN_SECRET = re.compile(r"--(?:[\w-]*-)?(?:password|passwd|passphrase|token|secret)-stdin")
+_STDIN_SECRET = re.compile(
+    r"--(?:[\w-]*-)?(?:password|passwd|passphrase|token|secret)-stdin|--(?:passphrase|password)-fd"
+)
 GENERIC_RULE = "secret-flag"
 WINDOWS_RULE = "windows-password"
 _FLAG_NAME = re.compile(r"[A-Za-z_][\w.-]*")
@@ -110,6 +112,14 @@ class Word:
         self.start = start
         self._unquoted = unquoted
         """Set for words read from a printed list, whose quoting is Python's, not the shell's."""
+
+    @property
+    def contiguous(self) -> bool:
+        """A list element without escapes: its characters sit one after another in the text."""
+        if self._unquoted is None:
+            return False
+        value, where = self._unquoted
+        return not where or where[-1] - where[0] == len(value) - 1
 
     @property
     def plain(self) -> bool:
@@ -196,6 +206,8 @@ def _basename(raw: str) -> str:
 
 def command_candidates(text: str, offset: int = 0) -> Iterator[Candidate]:
     """Secrets in the arguments of the commands in ``text`` (offsets shifted by ``offset``)."""
+    if "\u2400" in text:  # a NUL the recorder made visible still separates argv words
+        text = text.replace("\u2400", " ")
     previous: list[Word] = []
     for before, segment, here in _segments(text, offset):
         flagged = yield from _scan(segment)
@@ -256,13 +268,12 @@ def list_candidates(text: str) -> Iterator[Candidate]:
 
 
 def _element_word(element: re.Match[str]) -> Word:
-    """A list element as a word: the string it denotes, each character's offset in the text."""
+    """A list element as a word: the string it denotes (also as its raw text, so flags and
+    names read as in a command line), each character's offset in the text."""
     group = 1 if element.group(1) is not None else 2
     inner, start = element.group(group), element.start(group)
     if "\\" not in inner:
-        return Word(
-            element.group(), element.start(), (inner, list(range(start, start + len(inner))))
-        )
+        return Word(inner, start, (inner, list(range(start, start + len(inner)))))
     chars: list[str] = []
     where: list[int] = []
     i = 0
@@ -274,7 +285,7 @@ def _element_word(element: re.Match[str]) -> Word:
         chars.append(c)
         where.append(start + i)
         i += 1
-    return Word(element.group(), element.start(), ("".join(chars), where))
+    return Word("".join(chars), start, ("".join(chars), where))
 
 
 class _Context:
@@ -333,7 +344,9 @@ def _scan(words: list[Word]) -> Generator[Candidate, None, bool]:
         elif raw[:1] == "/" and _WINDOWS_FLAG.match(raw):
             yield from _windows_flag(word)
         elif not raw.startswith("-") or raw == "-":
-            if raw[0] in "'\"" and " " in raw:  # a quoted command: bash -c '...', ssh host "..."
+            if word.contiguous and " " in raw:  # a list element: ['sh', '-c', 'mysql -pX']
+                yield from command_candidates(raw, word.start)
+            elif raw[0] in "'\"" and " " in raw:  # a quoted command: bash -c '...', ssh host "..."
                 inner = raw[1:-1] if len(raw) > 1 and raw[-1] == raw[0] else raw[1:]
                 yield from command_candidates(inner, word.start + 1)
             if context is not None and context.family.wrapper:
@@ -386,11 +399,8 @@ def _windows_flag(word: Word) -> Iterator[Candidate]:
 def _unwrapped_flag(word: Word) -> Word:
     """A flag quoted whole, as ``shlex.join`` writes ``-pX!``: read as the shell passes it."""
     raw = word.raw
-    if word._unquoted is not None:
-        value, where = word._unquoted
-        if value.startswith("-") and where and where[-1] - where[0] == len(value) - 1:
-            return Word(value, where[0])  # a list element without escapes: its text is plain
-        return word
+    if word._unquoted is not None:  # a list element without escapes is a plain word
+        return Word(raw, word.start) if word.contiguous and raw.startswith("-") else word
     if len(raw) > 3 and raw[0] in "'\"" and raw[-1] == raw[0] and raw[1] == "-":
         inner = raw[1:-1]
         hidden = "'" if raw[0] == "'" else '"\\$`'

@@ -142,6 +142,7 @@ _KEYWORD_GATES = (
     "contrase",
     "senha",
     "mdp",
+    "sess",
 )
 """Lower-case literals without one of which no name, header or SQL rule can match."""
 _WORD = re.compile(r"[a-z0-9_.-]+")
@@ -225,7 +226,7 @@ def _rules(text: str, lowered: str, kind: str) -> list[Candidate]:
         found.extend(assignment_candidates(text, lowered, command, taken))
     if "identified" in lowered or ("pass" in lowered and ("'" in text or '"' in text)):
         found.extend(sql_candidates(text))
-    if " is" in lowered or " was" in lowered or " to " in lowered:
+    if keyword or "pin" in lowered or "otp" in lowered or "code" in lowered:
         found.extend(prose_candidates(text))
     if command:
         found.extend(_quoted_word_candidates(text))

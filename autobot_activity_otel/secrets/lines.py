@@ -92,11 +92,13 @@ def bare_secret(value: str, generated: bool) -> bool:
 
 def _value_line(text: str, at: int, generated: bool) -> Candidate | None:
     """The first non-blank line from ``at`` (at most one blank line between), if bare."""
-    for _ in range(2):
+    for _ in range(3):
         end = text.find("\n", at)
         end = len(text) if end < 0 else end
         line = text[at:end]
         value = line.strip()
+        if value and len(set(value)) == 1 and value[0] in "-=_*~#":
+            value = ""  # an underline under the label
         if value:
             if " " in value or "\t" in value or not bare_secret(value, generated):
                 return None
@@ -215,13 +217,13 @@ def element_candidates(text: str) -> Iterator[Candidate]:
 
 _NEUTRAL = re.compile(
     r"(?m)^[ \t]*(?:export[ \t]+)?[\"']?([A-Za-z_][\w.-]{0,80})[\"']?[ \t]*[=:][ \t]*[\"']?"
-    r"([A-Za-z0-9+/_.=-]{20,1024})[\"']?[ \t]*,?[ \t]*$"
-    r"|<([A-Za-z_][\w.-]{0,80})>([A-Za-z0-9+/_.=-]{20,1024})</"
+    r"([A-Za-z0-9+/_.-]{20,1024}={0,2})[\"']?[ \t]*,?[ \t]*$"
+    r"|<([A-Za-z_][\w.-]{0,80})>([A-Za-z0-9+/_.-]{20,1024}={0,2})</"
 )
 _NOT_SECRET_PARTS = word_set(
     """hash checksum digest sha sha1 sha256 sha384 sha512 md5 crc integrity etag commit revision
     rev ref head tree parent version id uuid guid build image resolved tarball url uri path file
-    name public pub cert certificate crt ca fingerprint salt nonce iv signature sri"""
+    name public pub cert certificate crt ca fingerprint salt nonce iv sri"""
 )
 _HASH_PREFIX = re.compile(r"(?i:sha\d{1,3}|md5|blake2b?)[-:]")
 _KEY_PARTS = re.compile(r"[A-Za-z][a-z]*|\d+")

@@ -26,7 +26,7 @@ LITERALS: tuple[str, ...] = (
     # names that say secret, and their misspellings
     "pass", "pw", "pswd", "secret", "sekrit", "sekret", "secrit", "secert", "scret", "token",
     "tokn", "key", "auth", "cred", "bearer", "sig", "identified", "kennwort", "contrase",
-    "senha", "mdp", "cookie", "sess", "sid=", "code=", "state=", "ticket", "otp", "code is",
+    "senha", "mdp", "cookie", "sess", "sid=", "code=", "code:", "state=", "ticket", "otp", "code is",
     # tools whose secret flags carry no keyword (-p, -a, -w, -u user,pw), Windows and encoders
     "sql", "mariadb", "login", "-cli", "smb", "rpcclient", "winrm", "openssl", "curl", "ldap",
     "mongo", "zip", "7z", "rar", "rabbitmq", "sudo", "doas", "lftp", "ncftp", "ssh-keygen",

@@ -306,6 +306,8 @@ _WEAK_QUERY_NAMES = word_set("code session sessionid session_id sid state ticket
 """Session and OAuth parameters whose names are ordinary words: a secret only when the value
 is token-like (``?code=4/0AX4..`` yes, ``?code=python`` no)."""
 _WEAK_LAST = ("code", "session", "ticket", "sid")
+_QUERY_SUFFIXES = ("token", "secret", "password", "passwd", "apikey", "api_key", "signature")
+"""A parameter so named is a secret whatever its first word (``reset_token``, ``x_signature``)."""
 
 
 def weak_secret_value(value: str) -> bool:
@@ -344,7 +346,7 @@ def url_candidates(text: str, kind: str) -> Iterator[Candidate]:
             lowered = name.lower()
             if lowered == "key":
                 secret = key_shaped(value)
-            elif lowered in _QUERY_NAMES or secret_name(name):
+            elif lowered in _QUERY_NAMES or secret_name(name) or lowered.endswith(_QUERY_SUFFIXES):
                 secret = True
             else:
                 secret = _weak_name(lowered) and weak_secret_value(value)
@@ -383,7 +385,7 @@ def cookie_candidates(text: str) -> Iterator[Candidate]:
             sized = len(value) >= 8 or (len(value) >= 4 and _SESSION_COOKIE.search(name))
             if sized and not is_plain_value(value):
                 start = text.index(value, pair.start(2))
-                yield Candidate(start, start + len(value), ASSIGNMENT, "cookie", value)
+                yield Candidate(start, start + len(value), AUTHORIZATION, "cookie", value)
             if response:
                 break
 
@@ -418,7 +420,7 @@ def looks_like_code(value: str) -> bool:
 
 
 KEYWORDS = re.compile(
-    r"pass|pwd|pw\b|pswd|secret|sekr|secrit|secert|scret|token|tokn|key|auth|credential"
+    r"pass|pwd|pw\b|pswd|secret|sekr|secrit|secert|scret|token|tokn|key|auth|credential|sess"
     r"|kennwort|contrase|senha|mdp"
 )
 """Searched in the lower-cased text: the anchors of assignments."""
@@ -516,6 +518,10 @@ def _assigned_value(
         in_path = True
     if operator == ":" and " #" in value:
         value = value[: value.index(" #")].rstrip()
+    if operator == ":" and " " in value:
+        first = value.split(" ", 1)[0]
+        if key_shaped(first) or (password_like(first) and entropy(first) >= 3.0):
+            value = first  # "Token: X - Vault": the value, then words about it
     spaced = op.group(0).endswith((" ", "\t"))
     if (
         len(value) < 4
@@ -583,7 +589,8 @@ def credential_file_candidates(text: str) -> Iterator[Candidate]:
 _PROSE = re.compile(
     r"(?i:\b(api[ _-]?key|access[ _-]?key|secret[ _-]?key|private[ _-]?key|password|passphrase"
     r"|passcode|token|secret|pin|otp|one-time code|verification code|recovery code)s?\b"
-    r"[^\n.;]{0,24}?\b(?:is|was|will be|has been set to|set to|changed to|reset to)\b[ \t]{0,4}:?)"
+    r"(?:[^\n.;]{0,24}?\b((?:(?:is|was|has been|have been) )?(?:reset|set|changed|updated) to"
+    r"|is|was|are|will be)\b[ \t]{0,4}:?)?)"
     r"[ \t]{1,8}[\"'`]?([^\s\"'`]{4,512})"
 )
 _NUMERIC_LABELS = word_set("pin otp")
@@ -592,11 +599,14 @@ _NUMERIC_LABELS = word_set("pin otp")
 def prose_candidates(text: str) -> Iterator[Candidate]:
     """ "Your new API key is X", "the password was reset to X": a value named in a sentence."""
     for match in _PROSE.finditer(text):
-        label, value = match.group(1).lower(), match.group(2).rstrip(".,;:!?)")
+        label, value = match.group(1).lower(), match.group(3).rstrip(".,;:)")
         numeric = value.isdigit() and 4 <= len(value) <= 8
-        if numeric and (label in _NUMERIC_LABELS or label.endswith("code")):
+        if match.group(2) is None:  # "Invalid API key X": without a verb, a generated key only
+            if not key_shaped(value):
+                continue
+        elif numeric and (label in _NUMERIC_LABELS or label.endswith("code")):
             pass  # "your PIN is 4821"
         elif not (key_shaped(value) or (password_like(value) and entropy(value) >= 2.5)):
             continue
-        start = match.start(2)
+        start = match.start(3)
         yield Candidate(start, start + len(value), ASSIGNMENT, "prose-secret", value)

@@ -117,6 +117,13 @@ TOOLS: tuple[Tool, ...] = (
         word_set("htpasswd"),
         value_flags=word_set("-C -r"),
         positional={"nb": 1, "b": 2},
+        stdin_flags=word_set("-i"),
+    ),
+    Tool(
+        "redis-password",
+        word_set("redis-server keydb-server valkey-server redis-sentinel"),
+        flags={"--requirepass": _V, "--masterauth": _V},
+        value_flags=word_set("--port --bind --dir --dbfilename --masteruser"),
     ),
     Tool(
         "smbclient-password",
@@ -287,6 +294,18 @@ TOOLS: tuple[Tool, ...] = (
         named_values=True,
     ),
     Tool("config-value", word_set("git"), subcommands=word_set("config"), named_values=True),
+    Tool(
+        "config-value",
+        word_set("rclone"),
+        subcommands=word_set("create update"),
+        named_values=True,
+    ),
+    Tool(
+        "minio-secret",
+        word_set("mc mcli"),
+        subcommands=word_set("set add"),
+        positional={"": 3},
+    ),
     Tool(
         "nmcli-password",
         word_set("nmcli"),
