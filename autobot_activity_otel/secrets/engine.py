@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from autobot_activity_otel.secrets import prefilter
+from autobot_activity_otel.secrets import prefilter, rules
 from autobot_activity_otel.secrets.commands import (
     TOOL_NAMES,
     command_candidates,
@@ -41,7 +41,6 @@ from autobot_activity_otel.secrets.lines import (
 from autobot_activity_otel.secrets.registry import REGISTRY
 from autobot_activity_otel.secrets.rules import (
     ASSIGNMENT,
-    KEYWORDS,
     KNOWN,
     MARKER,
     Candidate,
@@ -50,6 +49,7 @@ from autobot_activity_otel.secrets.rules import (
     cookie_candidates,
     credential_file_candidates,
     is_plain_value,
+    names_added_in,
     prose_candidates,
     sql_candidates,
     url_candidates,
@@ -207,7 +207,7 @@ def _redact(text: str, kind: str, context: str | None) -> Redaction:
 
 def _rules(text: str, lowered: str, kind: str) -> list[Candidate]:
     """Every rule's candidates in a text that holds an anchor (a command, or a region)."""
-    keyword = _contains_any(lowered, _KEYWORD_GATES)
+    keyword = _contains_any(lowered, _KEYWORD_GATES) or names_added_in(lowered)
     command = kind in _COMMAND_KINDS
     found = list(vendor_candidates(text))
     if "://" in text or "=" in text:
@@ -324,7 +324,9 @@ def _command_candidates(text: str, lowered: str, kind: str) -> Iterator[Candidat
         return
     for line in _LINE.finditer(lowered):
         content = line.group()
-        if any(tool in content for tool in tools) or ("--" in content and KEYWORDS.search(content)):
+        if any(tool in content for tool in tools) or (
+            "--" in content and rules.KEYWORDS.search(content)
+        ):
             yield from command_candidates(text[line.start() : line.end()], line.start())
 
 

@@ -184,7 +184,7 @@ def nested_candidates(text: str) -> Iterator[Candidate]:
             if line.strip():
                 content = line if block else line[_CHILD.match(line).start(1) :]  # type: ignore[union-attr]
                 value = content.strip().strip("\"'")
-                if _nested_value(value):
+                if _nested_value(value) and (block or " " not in value):
                     start = position + line.index(value)
                     yield Candidate(start, start + len(value), ASSIGNMENT, NESTED_RULE, value)
             position = end + 1

@@ -25,17 +25,19 @@ from typing import Any
 LITERALS: tuple[str, ...] = (
     # names that say secret, and their misspellings
     "pass", "pw", "pswd", "secret", "sekrit", "sekret", "secrit", "secert", "scret", "token",
-    "tokn", "key", "auth", "cred", "bearer", "sig", "identified", "kennwort", "contrase",
-    "senha", "mdp", "cookie", "sess", "sid=", "code=", "code:", "state=", "ticket", "otp", "code is",
+    "tokn", "key", "auth", "cred", "bearer", "sig=", "signature", "identified", "kennwort",
+    "contrase", "senha", "mdp", "cookie", "sess", "sid=", "code=", "code:", "state=", "ticket",
+    "otp", "code is",
     # tools whose secret flags carry no keyword (-p, -a, -w, -u user,pw), Windows and encoders
     "sql", "mariadb", "login", "-cli", "smb", "rpcclient", "winrm", "openssl", "curl", "ldap",
-    "mongo", "zip", "7z", "rar", "rabbitmq", "sudo", "doas", "lftp", "ncftp", "ssh-keygen",
-    "keytool", "jarsigner", "net use", "psexec", "base64", "base32", "basenc", "xxd", "hexdump",
-    "data-file", "from-file", "/dev/stdin", "md5sum", "sha1sum", "sha224sum", "sha256sum",
-    "sha384sum", "sha512sum", "shasum", "b2sum", "cksum", "http -a", "https -a", "xh -a", "ab -a",
-    "/p:", "/p=", "/pw:", "/pw=", "/pwd:", "/pwd=", "/rp:", "/rp=", "pin:", "pin ", "pin=",
+    "mongo", "rabbitmq", "sudo", "doas", "lftp", "ncftp", "ssh-keygen", "crackmapexec", "nxc ",
+    "netexec", "bcp ", "mc alias", "mcli alias", "keytool", "jarsigner", "net use", "psexec",
+    "base64", "base32", "basenc", "xxd", "hexdump", "data-file", "from-file", "/dev/stdin",
+    "md5sum", "sha1sum", "sha224sum", "sha256sum", "sha384sum", "sha512sum", "shasum", "b2sum",
+    "cksum", "http -a", "https -a", "xh -a", "ab -a", "/p:", "/p=", "/pw:", "/pw=", "/pwd:",
+    "/pwd=", "/rp:", "/rp=", "pin:", "pin ", "pin=",
     # commands and prompts that print a secret on the next line
-    "printenv", "rand", "pwgen", "-field", "jsonpath",
+    "printenv", "urandom", "pwgen", "-field", "jsonpath",
     # URLs, key blocks, credential files
     "://", "-----", "private-lines", "putty", "machine", "\ttrue\t", "\tfalse\t",
     # vendor prefixes (the short or common ones are patterns below)
@@ -49,6 +51,7 @@ COMMAND_PATTERNS: tuple[str, ...] = (
     r"sg\.[\w-]{16}",
     r"s\.[a-z0-9]{24}",
     r"\|[ \t]*(?:od|age|gpg)\b",
+    r"\b(?:un)?(?:zip|rar|7z[arz]?)\b|zipcloak",
 )
 OUTPUT_PATTERNS: tuple[str, ...] = (
     *COMMAND_PATTERNS,

@@ -148,8 +148,20 @@ _extra_names: set[str] = set()
 
 
 def add_secret_names(*names: str) -> None:
-    """Treat variables and keys with these exact names (case-insensitive) as secrets."""
+    """Treat variables and keys with these exact names (case-insensitive) as secrets; the
+    names also anchor the rules (a text holding one is read)."""
+    global KEYWORDS
+    from autobot_activity_otel.secrets import prefilter
+
     _extra_names.update(name.lower() for name in names)
+    extra = "|".join(re.escape(name) for name in sorted(_extra_names, key=len, reverse=True))
+    KEYWORDS = re.compile(f"{_KEYWORDS}|{extra}")
+    prefilter.add_literals(names)
+
+
+def names_added_in(lowered: str) -> bool:
+    """Whether a lower-cased text holds a name given to ``add_secret_names``."""
+    return any(name in lowered for name in _extra_names)
 
 
 def secret_name(name: str) -> bool:
@@ -419,10 +431,11 @@ def looks_like_code(value: str) -> bool:
     return _CALL_OR_INDEX.match(value) is not None or _DOTTED_NAME.fullmatch(value) is not None
 
 
-KEYWORDS = re.compile(
+_KEYWORDS = (
     r"pass|pwd|pw\b|pswd|secret|sekr|secrit|secert|scret|token|tokn|key|auth|credential|sess"
     r"|kennwort|contrase|senha|mdp"
 )
+KEYWORDS = re.compile(_KEYWORDS)
 """Searched in the lower-cased text: the anchors of assignments."""
 
 
@@ -446,7 +459,7 @@ def assignment_candidates(
     redacted reads the same before and after (idempotence)."""
     starts = [start for start, _ in taken]
     done = 0
-    for hit in KEYWORDS.finditer(lowered):
+    for hit in KEYWORDS.finditer(lowered):  # the module's current one (add_secret_names)
         if hit.start() < done:
             continue
         inside = bisect.bisect_right(starts, hit.start()) - 1
