@@ -332,7 +332,9 @@ def _scan(words: list[Word]) -> Generator[Candidate, None, bool]:
     stdin = False
     i = 0
     while i < len(words):
-        word = _unwrapped_flag(words[i])
+        word = words[i]
+        if word.raw[:1] in ("'", '"') or word._unquoted is not None:
+            word = _unwrapped_flag(word)
         raw = word.raw
         i += 1
         family = _family(raw)

@@ -272,13 +272,8 @@ _PEM_BEGIN = re.compile(r"-----BEGIN ([A-Z0-9]+ ){0,4}PRIVATE KEY( BLOCK)?-----"
 _PREFIXES = tuple((prefix, rule) for rule in VENDOR_RULES for prefix in rule.prefixes)
 
 
-_ANY_PREFIX = re.compile("|".join(sorted({re.escape(prefix) for prefix, _ in _PREFIXES})))
-
-
 def vendor_candidates(text: str) -> Iterator[Candidate]:
     """Vendor token formats, each regex run only when one of its prefixes is in the text."""
-    if _ANY_PREFIX.search(text) is None and "-----BEGIN" not in text:
-        return
     present = [rule for prefix, rule in _PREFIXES if prefix in text]
     for rule in dict.fromkeys(present):
         for match in rule.pattern.finditer(text):
