@@ -63,8 +63,6 @@ _COMMAND_KINDS = frozenset({"command", "keystrokes"})
 UNREDACTABLE = "[REDACTED:unredactable]"
 KNOWN_RULE = "known-secret"
 MIN_REPEAT = 5
-MAX_SPLIT = 4
-"""A registered value split over at most this many adjacent words is still recognised."""
 
 
 def repeatable(value: str) -> bool:
@@ -279,21 +277,24 @@ def _quoted_word_candidates(text: str) -> Iterator[Candidate]:
                 )
 
 
+_SEPARATORS = re.compile(r"[\s'\"\\]+")
+_KEPT = re.compile(r"[^\s'\"\\]+")
+
+
 def _split_known(text: str) -> Iterator[Candidate]:
-    """A registered value split over adjacent words (``printf %s Abc123 Xyz789``)."""
-    for words in shell_words(text):
-        values = [word.unquote() for word in words]
-        for first in range(len(values)):
-            joined = ""
-            for last in range(first, min(first + MAX_SPLIT, len(values))):
-                joined += values[last][0]
-                if last == first or len(joined) < 4:
-                    continue
-                secret = REGISTRY.whole(joined)
-                if secret is not None:
-                    start, end = values[first][1], values[last][1]
-                    if start and end:
-                        yield Candidate(start[0], end[-1] + 1, KNOWN, KNOWN_RULE, "", secret=secret)
+    """A registered value split over adjacent words or quoted pieces (``printf %s Abc123
+    Xyz789``, ``'Abc''123'``): the text is searched again with blanks, quotes and backslashes
+    taken out, and a match that spans a removed character is mapped back to the original."""
+    if _SEPARATORS.search(text) is None:
+        return
+    matches = REGISTRY.find(_SEPARATORS.sub("", text))
+    if not matches:
+        return
+    where = [at for kept in _KEPT.finditer(text) for at in range(kept.start(), kept.end())]
+    for match in matches:
+        start, end = where[match.start], where[match.end - 1] + 1
+        if end - start > match.end - match.start:  # not a plain occurrence: found already
+            yield Candidate(start, end, KNOWN, KNOWN_RULE, "", secret=match.secret)
 
 
 def _markers(text: str) -> list[tuple[int, int]]:

@@ -17,8 +17,7 @@ to that bound) are probed at every position, one pass per distinct short length.
 
 Each value is indexed in every form ``forms.forms`` gives (percent-encoded, JSON- and
 shell-escaped, case-folded, base64, hex): an occurrence of any form is attributed to the
-value's id and fingerprint. ``whole(candidate)`` answers whether a given string is exactly one
-registered form, which is how the engine recognises a value split across adjacent words.
+value's id and fingerprint.
 """
 
 from __future__ import annotations
@@ -81,7 +80,6 @@ class Registry:
         """Per id: its forms, and the gram keys they were indexed under."""
         self._grams: dict[int, tuple[tuple[_Form, int], ...]] = {}
         self._short: dict[int, dict[int, tuple[_Form, ...]]] = {}
-        self._whole: dict[tuple[int, int], _Form] = {}
 
     def __repr__(self) -> str:
         return f"Registry({len(self._by_id)} secrets)"
@@ -106,7 +104,6 @@ class Registry:
         with self._lock:
             self._remove(sid)
             for entry, form in indexed:
-                self._whole.setdefault((entry.length, entry.value_hash), entry)
                 if entry.length >= _INDEXED_LENGTH:
                     for offset in range(STRIDE):
                         key = hash(form[offset : offset + GRAM])
@@ -128,10 +125,6 @@ class Registry:
         if found is None:
             return
         entries, keys = found
-        for entry in entries:
-            whole_key = (entry.length, entry.value_hash)
-            if self._whole.get(whole_key) is entry:
-                del self._whole[whole_key]
         for key in keys:
             kept = tuple(
                 item for item in self._grams.get(key, ()) if item[0].secret is not entries[0].secret
@@ -153,11 +146,6 @@ class Registry:
                 self._short[entry.length] = bucket
             else:
                 self._short.pop(entry.length, None)
-
-    def whole(self, text: str) -> KnownSecret | None:
-        """The secret ``text`` is exactly a form of, if any."""
-        entry = self._whole.get((len(text), hash(text)))
-        return entry.secret if entry is not None else None
 
     def find(self, text: str) -> list[KnownMatch]:
         """Every occurrence of a registered value (in any of its forms) in ``text``."""
