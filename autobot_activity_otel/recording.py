@@ -12,7 +12,6 @@ instrumentors alike.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -37,7 +36,7 @@ from autobot_activity_otel.admission import admit
 from autobot_activity_otel.context import Attribution, current_attribution
 from autobot_activity_otel.direct import direct_writer
 from autobot_activity_otel.ids import new_activity_text
-from autobot_activity_otel.secrets import Finding, Kind, known_secret_id, redact
+from autobot_activity_otel.secrets import Finding, Kind, fingerprint, known_secret_id, redact
 from autobot_activity_otel.version import __version__
 
 if TYPE_CHECKING:
@@ -240,9 +239,7 @@ class ActivityRecord:
             cut = len(text) > limit
             if cut:
                 self.metadata[f"{key}.original_length"] = len(text)
-                self.metadata[f"{key}.sha256"] = hashlib.sha256(
-                    text.encode("utf-8", errors="replace")
-                ).hexdigest()
+                self.metadata[f"{key}.hmac_sha256"] = fingerprint(text)  # keyed: no oracle
                 notes.append("truncated")
                 text = text[: limit + _REDACTION_SLACK]
             text, findings = redacted(text, kind)

@@ -50,6 +50,11 @@ FILE_ROOTS: Final = "AUTOBOT_ACTIVITY_FILE_ROOTS"
 FILE_COALESCE_MS: Final = "AUTOBOT_ACTIVITY_FILE_COALESCE_MS"
 KEYSTROKES: Final = "AUTOBOT_ACTIVITY_KEYSTROKES"
 
+PREFIX: Final = "AUTOBOT_ACTIVITY_"
+"""Every variable of the project's starts so (``project_variables`` lists the ones set)."""
+OTLP_HEADERS: Final = ("OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_TRACES_HEADERS")
+"""OpenTelemetry's own variables that may carry an ingest token (read, never set, by us)."""
+
 _FALSE = frozenset({"0", "false", "no", "off"})
 _TRUE = frozenset({"1", "true", "yes", "on"})
 C = TypeVar("C", bound=str)
@@ -164,3 +169,12 @@ def journal_dir() -> Path:
     configured now."""
     explicit = text(JOURNAL_DIR)
     return Path(explicit) if explicit else state_dir() / "journal"
+
+
+def project_variables() -> dict[str, str]:
+    """Every ``AUTOBOT_ACTIVITY_*`` variable that is set, by name (blank ones left out)."""
+    return {
+        name: value.strip()
+        for name, value in os.environ.items()
+        if name.startswith(PREFIX) and value.strip()
+    }

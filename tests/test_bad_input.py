@@ -7,7 +7,6 @@ with good ones, through the real exporter into SQLite and PostgreSQL, and checks
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import shlex
@@ -29,6 +28,7 @@ from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.attributes import ActivityType
 from autobot_activity_otel.instrumentation.terminal import TerminalInstrumentor
 from autobot_activity_otel.recording import ActivityRecord
+from autobot_activity_otel.secrets import fingerprint
 from autobot_activity_otel.settings import DEFAULT_MAX_TEXT_CHARS as MAX_TEXT_CHARS
 from autobot_activity_otel.tracking.terminal import terminal_activity, track_command_execution
 
@@ -105,8 +105,9 @@ def test_fifty_megabytes_of_output_are_capped_with_length_and_digest(
         assert len(row["output"]) <= MAX_TEXT_CHARS + len("…[truncated]")
         assert row["output"].endswith("…[truncated]")
         assert row["metadata"][f"{attr.TERMINAL_OUTPUT}.original_length"] == FIFTY_MB
-        digest = hashlib.sha256(byte.encode() * FIFTY_MB).hexdigest()
-        assert row["metadata"][f"{attr.TERMINAL_OUTPUT}.sha256"] == digest
+        keyed = fingerprint(byte * FIFTY_MB)  # keyed: no offline guessing oracle
+        assert row["metadata"][f"{attr.TERMINAL_OUTPUT}.hmac_sha256"] == keyed
+        assert f"{attr.TERMINAL_OUTPUT}.sha256" not in row["metadata"]
 
 
 def test_a_ten_thousand_element_argv_of_bytes_and_paths_is_recorded(

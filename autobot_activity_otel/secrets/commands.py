@@ -1,292 +1,32 @@
 """Command-aware rules: tokenise shell text and read each tool's arguments the way the tool does.
 
 Text rules cannot tell ``mysql -pX`` (a password) from ``mkdir -p`` or ``ssh -p 2222``; only the
-tool can. ``TOOLS`` is the one table of what each tool's flags mean: which take a password (and
-whether the value must be attached, ``-pX``, or may follow, ``-p X``), which take other values
-(so a following word is not mistaken for a positional), which are mere switches. A tool's name
+tool can. ``tools.TOOLS`` is the one table of what each tool's flags mean. A tool's name
 anywhere in a segment opens its context (``sudo``, ``env``, ``docker exec db mysql ...`` and
-``ps`` listings all work); long flags whose name says secret (``--api-key``) are read for any
-command. A value that is a variable reference, a path, ``-`` or a placeholder is not a secret.
+``ps`` listings all work); the context it opens keeps the one before it as a fallback, so a
+path argument whose basename happens to be a tool's name (``/srv/backups/gh``) does not make
+the real tool's later flags unreadable. Long flags whose name says secret (``--api-key``),
+generic credential flags (``--auth user:pw``, ``--_auth``) and Windows-style flags
+(``/p:pw``) are read for any command. Python's and JSON's printing of an argv list
+(``['mysql', '-pX']``, as ``CalledProcessError`` shows it) is read as the same words. A value
+that is a variable reference, a path, ``-`` or a placeholder is not a secret.
 """
 
 from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Generator, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from enum import Enum
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass
 
 from autobot_activity_otel.secrets.rules import (
     COMMAND,
     Candidate,
     is_plain_value,
+    password_like,
     secret_name,
-    word_set,
 )
-
-
-class Mode(Enum):
-    """How a password flag carries its value."""
-
-    ATTACHED = "attached"  # only -pVALUE / --flag=VALUE (mysql: a bare -p prompts)
-    VALUE = "value"  # -p VALUE, -pVALUE, --flag VALUE, --flag=VALUE
-    AFTER_COLON = "after-colon"  # user:password (curl -u)
-    AFTER_PERCENT = "after-percent"  # user%password (smbclient -U)
-    LITERAL = "literal"  # key=value (kubectl --from-literal)
-    OPENSSL = "openssl"  # pass:value (env:, file:, fd:, stdin are references)
-
-
-@dataclass(frozen=True, slots=True)
-class Tool:
-    """What one family of commands does with its arguments."""
-
-    rule: str
-    names: frozenset[str]
-    flags: Mapping[str, Mode] = field(default_factory=dict)
-    value_flags: frozenset[str] = frozenset()
-    """Flags taking a value that is not a secret (so it is skipped, not counted positional)."""
-    switches: frozenset[str] = frozenset()
-    """Long flags that look secret but take no value here (``pg_dump --password`` prompts)."""
-    subcommands: frozenset[str] = frozenset()
-    """When set, the flags apply only after one of these words (``docker login``)."""
-    positional: Mapping[str, int] = field(default_factory=dict)
-    """Short switches present -> index of the positional (after the subcommand) that is secret,
-    most specific (longest) first."""
-    named_values: bool = False
-    """``... set NAME VALUE``: VALUE is secret when NAME says so (aws/npm/git config)."""
-    stdin_flags: frozenset[str] = frozenset()
-    """Flags that read the secret from stdin: ``echo X |`` before them gives X away."""
-    wrapper: bool = False
-    """Its options end at the first positional: the wrapped command's own flags follow."""
-    long_options: bool = False
-    """Single-dash words are whole option names (``-passin``), never runs of letters."""
-
-
-_V, _A = Mode.VALUE, Mode.ATTACHED
-TOOLS: tuple[Tool, ...] = (
-    Tool(
-        "mysql-password",
-        word_set(
-            "mysql mysqldump mysqladmin mysqlimport mysqlshow mysqlcheck mysqlpump mysqlsh "
-            "mysqlslap mariadb mariadb-dump mariadb-admin mariadb-import mariadb-check"
-        ),
-        flags={"-p": _A, "--password": _V},
-        value_flags=word_set("-u -h -P -S -D -e --user --host --port --socket --database"),
-    ),
-    Tool(
-        "sshpass-password",
-        word_set("sshpass"),
-        flags={"-p": _V},
-        value_flags=word_set("-f -d -P"),
-        wrapper=True,
-    ),
-    Tool(
-        "registry-password",
-        word_set("docker podman buildah skopeo nerdctl helm oras crane regctl finch"),
-        flags={"-p": _V, "--password": _V},
-        value_flags=word_set("-u --username --authfile"),
-        subcommands=word_set("login"),
-        stdin_flags=word_set("--password-stdin"),
-    ),
-    Tool(
-        "az-password",
-        word_set("az"),
-        flags={"-p": _V, "--password": _V},
-        value_flags=word_set("-u --username -t --tenant"),
-        subcommands=word_set("login"),
-    ),
-    Tool("az-secret-value", word_set("az"), flags={"--value": _V}, subcommands=word_set("secret")),
-    Tool(
-        "gh-secret-value",
-        word_set("gh"),
-        flags={"-b": _V, "--body": _V},
-        value_flags=word_set("-R --repo -e --env -o --org -a --app"),
-        subcommands=word_set("secret"),
-        stdin_flags=word_set("--with-token"),
-    ),
-    Tool(
-        "redis-password",
-        word_set("redis-cli keydb-cli valkey-cli"),
-        flags={"-a": _V, "--pass": _V},
-        value_flags=word_set("-h -p -n -u -s --user"),
-    ),
-    Tool(
-        "htpasswd-password",
-        word_set("htpasswd"),
-        value_flags=word_set("-C -r"),
-        positional={"nb": 1, "b": 2},
-    ),
-    Tool(
-        "smbclient-password",
-        word_set("smbclient rpcclient smbget smbcacls smbtree"),
-        flags={"-U": Mode.AFTER_PERCENT, "--user": Mode.AFTER_PERCENT, "--password": _V},
-        value_flags=word_set("-W -I -p -m -n -c -D -A"),
-    ),
-    Tool(
-        "smb-password",
-        word_set("smbmap crackmapexec nxc netexec evil-winrm impacket-psexec"),
-        flags={"-p": _V, "--password": _V},
-        value_flags=word_set("-u -d -H -P --port"),
-    ),
-    Tool(
-        "openssl-password",
-        word_set("openssl"),
-        flags={
-            "-passin": Mode.OPENSSL,
-            "-passout": Mode.OPENSSL,
-            "-pass": Mode.OPENSSL,
-            "-k": _V,
-            "-K": _V,
-        },
-        value_flags=word_set("-in -out -inkey -key -keyout -config -subj -days -name -certfile"),
-        long_options=True,
-    ),
-    Tool(
-        "curl-credentials",
-        word_set("curl"),
-        flags={
-            "-u": Mode.AFTER_COLON,
-            "--user": Mode.AFTER_COLON,
-            "-U": Mode.AFTER_COLON,
-            "--proxy-user": Mode.AFTER_COLON,
-            "--oauth2-bearer": _V,
-            "--pass": _V,
-        },
-        value_flags=word_set(
-            "-H -d -o -X -A -e -F -T -x -w -b -c -K -m -r -C -Y -y -z --data --data-raw "
-            "--data-binary --data-urlencode --header --output --request --user-agent --referer "
-            "--form --upload-file --proxy --cookie --cookie-jar --config --max-time --cacert "
-            "--cert-type --key --resolve --connect-to --json"
-        ),
-    ),
-    Tool(
-        "wget-password",
-        word_set("wget"),
-        flags={
-            "--password": _V,
-            "--http-password": _V,
-            "--ftp-password": _V,
-            "--proxy-password": _V,
-        },
-        value_flags=word_set("-O -o -P -U -e --user --http-user --ftp-user --header"),
-    ),
-    Tool(
-        "kubernetes-secret",
-        word_set("kubectl oc"),
-        flags={"--from-literal": Mode.LITERAL, "--docker-password": _V},
-        value_flags=word_set("-n --namespace --context -o --docker-username --docker-server"),
-        subcommands=word_set("secret"),
-    ),
-    Tool(
-        "ldap-password",
-        word_set(
-            "ldapsearch ldapadd ldapmodify ldapdelete ldapwhoami ldappasswd ldapmodrdn "
-            "ldapcompare ldapexop"
-        ),
-        flags={"-w": _V},
-        value_flags=word_set("-D -H -b -h -p -s -f -y -Y -U -R -o"),
-    ),
-    Tool(
-        "mongodb-password",
-        word_set(
-            "mongo mongosh mongodump mongorestore mongoexport mongoimport mongostat mongotop "
-            "mongofiles"
-        ),
-        flags={"-p": _V, "--password": _V},
-        value_flags=word_set(
-            "-u --username -h --host --port -d --db -c --collection --authenticationDatabase"
-        ),
-    ),
-    Tool(
-        "sqlcmd-password",
-        word_set("sqlcmd bcp osql isql"),
-        flags={"-P": _V},
-        value_flags=word_set("-S -U -d -Q -q -i -o"),
-    ),
-    Tool(
-        "archive-password",
-        word_set("zip unzip zipcloak"),
-        flags={"-P": _V, "--password": _V},
-        value_flags=word_set("-d -x -i -O -I"),
-    ),
-    Tool("archive-password", word_set("7z 7za 7zr 7zz rar unrar"), flags={"-p": _A}),
-    Tool(
-        "keytool-password",
-        word_set("keytool jarsigner"),
-        flags={
-            flag: _V
-            for flag in [
-                "-storepass",
-                "-keypass",
-                "-srcstorepass",
-                "-deststorepass",
-                "-srckeypass",
-                "-destkeypass",
-                "-new",
-            ]
-        },
-        value_flags=word_set("-alias -keystore -file -dname -keyalg -keysize -validity -storetype"),
-        long_options=True,
-    ),
-    Tool(
-        "ssh-keygen-passphrase",
-        word_set("ssh-keygen"),
-        flags={"-N": _V, "-P": _V},
-        value_flags=word_set("-f -t -b -C -O -I -n -V -z -Z -a -E -F -m"),
-    ),
-    Tool("vault-token", word_set("vault"), subcommands=word_set("login"), positional={"": 0}),
-    Tool(
-        "rabbitmq-password",
-        word_set("rabbitmqctl"),
-        subcommands=word_set("add_user change_password"),
-        positional={"": 1},
-    ),
-    Tool(
-        "cloud-cli",
-        word_set("aws gcloud"),
-        value_flags=word_set(
-            "--secret --secret-id --project --region --zone --profile --account --query --output"
-        ),
-    ),
-    Tool(
-        "config-value",
-        word_set("aws npm yarn pnpm"),
-        subcommands=word_set("set"),
-        named_values=True,
-    ),
-    Tool("config-value", word_set("git"), subcommands=word_set("config"), named_values=True),
-    Tool(
-        "nmcli-password",
-        word_set("nmcli"),
-        named_values=True,
-        subcommands=word_set("connect add modify"),
-    ),
-    Tool(
-        "postgres-client",
-        word_set(
-            "psql pg_dump pg_dumpall pg_restore createdb dropdb createuser dropuser "
-            "pg_basebackup vacuumdb reindexdb clusterdb pg_isready"
-        ),
-        value_flags=word_set("-h -p -U -d -f -c -o -t -n -T -F -j"),
-        switches=word_set("--password -W"),
-    ),
-    Tool(
-        "sudo",
-        word_set("sudo doas"),
-        value_flags=word_set("-u -g -C -D -h -p -r -t -U -T"),
-        stdin_flags=word_set("-S --stdin"),
-        wrapper=True,
-    ),
-    Tool(
-        "wrapper",
-        word_set("env nohup time timeout nice ionice stdbuf exec command xargs watch strace"),
-        value_flags=word_set("-u -n -c -s -k -o -I -P -E"),
-        wrapper=True,
-    ),
-    Tool("wrapper", word_set("ssh scp sftp rsync ssh-copy-id"), wrapper=True),
-    Tool("passwd-stdin", word_set("passwd"), stdin_flags=word_set("--stdin")),
-)
+from autobot_activity_otel.secrets.tools import TOOLS, Mode, Tool, word_set
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,10 +61,39 @@ for _tool in TOOLS:
         _by_name[_name] = (*_by_name.get(_name, ()), _tool)
 _FAMILIES = {name: _Family.of(tools) for name, tools in _by_name.items()}
 TOOL_NAMES = frozenset(_FAMILIES)
-_STDIN_SECRET = re.compile(r"--(?:[\w-]*-)?(?:password|passwd|passphrase|token|secret)-stdin")
+_STDIN_SECRET = re.compile(
+    r"--(?:[\w-]*-)?(?:password|passwd|passphrase|token|secret)-stdin|--(?:passphrase|password)-fd"
+)
 GENERIC_RULE = "secret-flag"
-_FLAG_NAME = re.compile(r"[A-Za-z][\w.-]*")
+WINDOWS_RULE = "windows-password"
+_FLAG_NAME = re.compile(r"[A-Za-z_][\w.-]*")
+_CREDENTIAL_FLAGS = word_set(
+    "auth _auth basic-auth http-auth proxy-auth auth-basic creds credentials credential "
+    "user-pass userpass user-password login-password"
+)
+"""Generic flags carrying ``user:password`` or a bare token, for any command."""
+_WINDOWS_FLAG = re.compile(r"/([A-Za-z][\w-]{0,40})[:=]")
+_WINDOWS_SECRET = word_set("p pw pwd pass passwd password rp")
+"""``/p:X`` (xfreerdp, msdeploy), ``/pass:X`` (cmdkey), ``/RP:X`` (schtasks), ..."""
 _ECHO = frozenset({"echo", "printf"})
+_ENCODERS = word_set(
+    "base64 base32 basenc xxd od hexdump md5sum sha1sum sha224sum sha256sum sha384sum "
+    "sha512sum b2sum shasum cksum gpg age mkpasswd"
+)
+"""Commands that encode, hash or encrypt what they read: ``echo X | base64`` gives X away."""
+_DECODE_FLAGS = word_set("-d --decode -D -r --revert -u")
+_STDIN_SOURCES = frozenset({"-", "/dev/stdin", "@-", "@/dev/stdin", "file:///dev/stdin"})
+_SECRET_WORD = re.compile(r"(?i:secret|passw|passphrase|token|credential|apikey|api-key|api_key)")
+_DRIVE = re.compile(r"[A-Za-z]:|\*")
+
+
+class Stdin:
+    """What a command does with the text piped into it."""
+
+    NONE, SECRET, ENCODED, COLON = range(4)
+    """Nothing known; reads a secret; encodes it (only password-like values count);
+    reads ``user:secret`` lines (chpasswd)."""
+
 
 _TOKEN = re.compile(
     r"(?P<op>\|\||&&|;;|[|;&()\n])"
@@ -333,21 +102,35 @@ _TOKEN = re.compile(
 )
 
 
-@dataclass(slots=True)
 class Word:
     """One shell word: its raw text and where it sits in the scanned text."""
 
-    raw: str
-    start: int
+    __slots__ = ("_unquoted", "raw", "start")
+
+    def __init__(self, raw: str, start: int, unquoted: tuple[str, list[int]] | None = None) -> None:
+        self.raw = raw
+        self.start = start
+        self._unquoted = unquoted
+        """Set for words read from a printed list, whose quoting is Python's, not the shell's."""
+
+    @property
+    def contiguous(self) -> bool:
+        """A list element without escapes: its characters sit one after another in the text."""
+        if self._unquoted is None:
+            return False
+        value, where = self._unquoted
+        return not where or where[-1] - where[0] == len(value) - 1
 
     @property
     def plain(self) -> bool:
         """No quotes or escapes: the command receives the raw text."""
         raw = self.raw
-        return "'" not in raw and '"' not in raw and "\\" not in raw
+        return self._unquoted is None and "'" not in raw and '"' not in raw and "\\" not in raw
 
     def unquote(self) -> tuple[str, list[int]]:
         """The word as the command receives it, and each character's offset in the text."""
+        if self._unquoted is not None:
+            return self._unquoted
         raw = self.raw
         if self.plain:
             return raw, list(range(self.start, self.start + len(raw)))
@@ -412,42 +195,110 @@ def _segments(text: str, offset: int) -> Iterator[tuple[str, list[Word], Word | 
     yield before, words, here
 
 
+def shell_words(text: str) -> list[list[Word]]:
+    """The words of each simple command in ``text`` (for the engine's checks across words)."""
+    return [words for _, words, _ in _segments(text, 0) if words]
+
+
 def _basename(raw: str) -> str:
     return raw.rsplit("/", 1)[-1].strip("'\"")
 
 
 def command_candidates(text: str, offset: int = 0) -> Iterator[Candidate]:
     """Secrets in the arguments of the commands in ``text`` (offsets shifted by ``offset``)."""
+    if "\u2400" in text:  # a NUL the recorder made visible still separates argv words
+        text = text.replace("\u2400", " ")
     previous: list[Word] = []
     for before, segment, here in _segments(text, offset):
-        reads_stdin = yield from _scan(segment)
-        if reads_stdin:
-            if before == "|" and previous and _basename(previous[0].raw) in _ECHO:
+        flagged = yield from _scan(segment)
+        piped = before == "|" and previous and _basename(previous[0].raw) in _ECHO
+        stdin = Stdin.NONE
+        if piped or here is not None:
+            stdin = Stdin.SECRET if flagged else _stdin_kind(segment)
+        if stdin != Stdin.NONE:
+            if piped:
                 args = previous[1:]
                 if _basename(previous[0].raw) == "printf" and len(args) > 1:
                     args = args[1:]  # the format
-                yield from _echoed(args)
+                yield from _echoed(args, stdin)
             elif here is not None:
-                yield from _echoed([here])
+                yield from _echoed([here], stdin)
         previous = segment
 
 
-def _echoed(words: list[Word]) -> Iterator[Candidate]:
+def _echoed(words: list[Word], stdin: int) -> Iterator[Candidate]:
     """The arguments of the ``echo``/``printf`` (or here-string) feeding a secret to stdin."""
     for word in words:
         value, where = word.unquote()
-        if value.startswith("-") or not where or is_plain_value(value):
+        if value.startswith("-") or not where:
             continue
+        if stdin == Stdin.COLON:
+            cut = value.find(":") + 1
+            if cut == 0:
+                continue
+            value, where = value[cut:], where[cut:]
+        if not where or is_plain_value(value):
+            continue
+        if stdin == Stdin.ENCODED and not password_like(value):
+            continue  # ``echo hello | base64`` encodes a word, not a secret
         yield Candidate(where[0], where[-1] + 1, COMMAND, "stdin-secret", value)
 
 
+_PY_STRING = r"'(?:[^'\\\n]|\\.){0,4096}'|\"(?:[^\"\\\n]|\\.){0,4096}\""
+_LIST = re.compile(
+    rf"\[[ \t]{{0,8}}(?:{_PY_STRING})"
+    rf"(?:[ \t]{{0,8}},[ \t]{{0,8}}(?:{_PY_STRING})){{1,512}}[ \t]{{0,8}}\]"
+)
+_ELEMENT = re.compile(r"'((?:[^'\\\n]|\\.)*)'|\"((?:[^\"\\\n]|\\.)*)\"")
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", "'": "'", '"': '"'}
+
+
+def list_candidates(text: str) -> Iterator[Candidate]:
+    """An argv printed as a Python or JSON list (``['mysql', '-pX']``, ``["sh", "-c", ...]``),
+    read as the command it is."""
+    at = text.find("[")
+    while at >= 0:
+        match = _LIST.match(text, at)
+        if match is None:
+            at = text.find("[", at + 1)
+            continue
+        words = [_element_word(element) for element in _ELEMENT.finditer(text, at, match.end())]
+        yield from _scan(words)
+        at = text.find("[", match.end())
+
+
+def _element_word(element: re.Match[str]) -> Word:
+    """A list element as a word: the string it denotes (also as its raw text, so flags and
+    names read as in a command line), each character's offset in the text."""
+    group = 1 if element.group(1) is not None else 2
+    inner, start = element.group(group), element.start(group)
+    if "\\" not in inner:
+        return Word(inner, start, (inner, list(range(start, start + len(inner)))))
+    chars: list[str] = []
+    where: list[int] = []
+    i = 0
+    while i < len(inner):
+        c = inner[i]
+        if c == "\\" and i + 1 < len(inner) and inner[i + 1] in _ESCAPES:
+            i += 1
+            c = _ESCAPES[inner[i]]
+        chars.append(c)
+        where.append(start + i)
+        i += 1
+    return Word("".join(chars), start, ("".join(chars), where))
+
+
 class _Context:
-    """The tools whose rules apply to the words being read, and what was seen so far."""
+    """The tools whose rules apply to the words being read, and what was seen so far; the
+    context it replaced stays as ``outer``, asked for flags this one does not know."""
 
-    __slots__ = ("active", "family", "positionals", "switches")
+    __slots__ = ("active", "family", "outer", "positionals", "switches")
 
-    def __init__(self, family: _Family) -> None:
+    def __init__(self, family: _Family, outer: _Context | None) -> None:
+        if outer is not None:
+            outer.outer = None  # one level of fallback is enough; deeper chains only grow
         self.family = family
+        self.outer: _Context | None = outer
         self.active: list[Tool] = [tool for tool in family.tools if not tool.subcommands]
         self.positionals: list[Word] = []
         self.switches = ""
@@ -457,7 +308,7 @@ class _Context:
             mode = tool.flags.get(name)
             if mode is not None:
                 return tool, mode
-        return None
+        return self.outer.flag(name) if self.outer is not None else None
 
     def positional(self, word: Word) -> None:
         """Count a positional; a subcommand word activates the tools waiting for it."""
@@ -476,21 +327,28 @@ def _family(raw: str) -> _Family | None:
 
 
 def _scan(words: list[Word]) -> Generator[Candidate, None, bool]:
-    """Findings in one simple command; returns whether it reads a secret from stdin."""
+    """Findings in one simple command; returns whether a flag reads a secret from stdin."""
     context: _Context | None = None
-    reads_stdin = False
+    stdin = False
     i = 0
     while i < len(words):
-        word = _unwrapped_flag(words[i])
+        word = words[i]
+        if word.raw[:1] in ("'", '"') or word._unquoted is not None:
+            word = _unwrapped_flag(word)
         raw = word.raw
         i += 1
         family = _family(raw)
         if family is not None:
             if context is not None and context.family.positional:
                 yield from _positional_secrets(context)
-            context = _Context(family)
+            outer = None if context is None or context.family.wrapper else context
+            context = _Context(family, outer)
+        elif raw[:1] == "/" and _WINDOWS_FLAG.match(raw):
+            yield from _windows_flag(word)
         elif not raw.startswith("-") or raw == "-":
-            if raw[0] in "'\"" and " " in raw:  # a quoted command: bash -c '...', ssh host "..."
+            if word.contiguous and " " in raw:  # a list element: ['sh', '-c', 'mysql -pX']
+                yield from command_candidates(raw, word.start)
+            elif raw[0] in "'\"" and " " in raw:  # a quoted command: bash -c '...', ssh host "..."
                 inner = raw[1:-1] if len(raw) > 1 and raw[-1] == raw[0] else raw[1:]
                 yield from command_candidates(inner, word.start + 1)
             if context is not None and context.family.wrapper:
@@ -499,18 +357,52 @@ def _scan(words: list[Word]) -> Generator[Candidate, None, bool]:
                 context.positional(word)
         else:
             following = words[i] if i < len(words) else None
-            consumed, found, stdin = _flag(word, following, context)
+            consumed, found, reads = _flag(word, following, context)
             i += consumed
-            reads_stdin = reads_stdin or stdin
+            stdin = stdin or reads
             yield from found
     if context is not None and context.family.positional:
         yield from _positional_secrets(context)
-    return reads_stdin
+    return stdin
+
+
+def _stdin_kind(words: list[Word]) -> int:
+    """Whether the command encodes its stdin or reads a secret from ``-`` / ``/dev/stdin``."""
+    if not words:
+        return Stdin.NONE
+    name = _basename(words[0].raw)
+    if name in _ENCODERS or (
+        name == "openssl" and len(words) > 1 and words[1].raw in {"base64", "enc"}
+    ):
+        if not any(word.raw in _DECODE_FLAGS for word in words[1:]):
+            return Stdin.ENCODED
+        return Stdin.NONE
+    if name == "chpasswd":
+        return Stdin.COLON
+    sources = any(
+        word.raw in _STDIN_SOURCES or word.raw.rpartition("=")[2] in _STDIN_SOURCES
+        for word in words[1:]
+    )
+    if sources and any(_SECRET_WORD.search(word.raw) for word in words):
+        return Stdin.SECRET  # gcloud secrets create x --data-file=-, docker secret create x -
+    return Stdin.NONE
+
+
+def _windows_flag(word: Word) -> Iterator[Candidate]:
+    """``/p:X``, ``/pass:X``, ``/password=X``: a Windows-style option naming a password."""
+    match = _WINDOWS_FLAG.match(word.raw)
+    if match is None:
+        return
+    name = match.group(1)
+    if name.lower() in _WINDOWS_SECRET or secret_name(name):
+        yield from _value(word, match.end(), Mode.VALUE, WINDOWS_RULE)
 
 
 def _unwrapped_flag(word: Word) -> Word:
     """A flag quoted whole, as ``shlex.join`` writes ``-pX!``: read as the shell passes it."""
     raw = word.raw
+    if word._unquoted is not None:  # a list element without escapes is a plain word
+        return Word(raw, word.start) if word.contiguous and raw.startswith("-") else word
     if len(raw) > 3 and raw[0] in "'\"" and raw[-1] == raw[0] and raw[1] == "-":
         inner = raw[1:-1]
         hidden = "'" if raw[0] == "'" else '"\\$`'
@@ -550,6 +442,10 @@ def _flag(word: Word, following: Word | None, context: _Context | None) -> _Read
     if _STDIN_SECRET.fullmatch(name):
         return 0, [], True
     bare = name.lstrip("-")
+    if bare.lower() in _CREDENTIAL_FLAGS:
+        if eq:
+            return 0, _value(word, len(name) + 1, Mode.CREDENTIALS, GENERIC_RULE), False
+        return _separate(following, Mode.CREDENTIALS, GENERIC_RULE)
     if len(bare) > 3 and _FLAG_NAME.fullmatch(bare) and secret_name(bare):
         if eq:
             return 0, _value(word, len(name) + 1, Mode.VALUE, GENERIC_RULE), False
@@ -586,22 +482,33 @@ def _separate(following: Word | None, mode: Mode, rule: str) -> _Read:
     return 1, _value(following, 0, mode, rule), False
 
 
+_SEPARATORS = {Mode.AFTER_COLON: ":", Mode.AFTER_PERCENT: "%", Mode.AFTER_COMMA: ","}
+
+
 def _value(word: Word, skip_raw: int, mode: Mode, rule: str) -> list[Candidate]:
     """The secret part of ``word`` after its first ``skip_raw`` raw characters."""
-    where: Sequence[int]
     if word.plain:  # no quoting: characters and offsets are the raw ones
         value = word.raw[skip_raw:]
-        where = range(word.start + skip_raw, word.start + len(word.raw))
+        where: list[int] | range = range(word.start + skip_raw, word.start + len(word.raw))
     else:
         text, offsets = word.unquote()
-        prefix = Word(word.raw[:skip_raw], word.start).unquote()[0] if skip_raw else ""
-        value, where = text[len(prefix) :], offsets[len(prefix) :]
+        if word._unquoted is not None:
+            prefix_length = skip_raw  # a list element: the flag's text has no escapes
+        else:
+            prefix_length = (
+                len(Word(word.raw[:skip_raw], word.start).unquote()[0]) if skip_raw else 0
+            )
+        value, where = text[prefix_length:], offsets[prefix_length:]
+    if mode is Mode.COOKIE:
+        return _cookie_values(value, where, rule)
     cut = 0
-    if mode is Mode.AFTER_COLON or mode is Mode.AFTER_PERCENT:
-        separator = ":" if mode is Mode.AFTER_COLON else "%"
+    separator = _SEPARATORS.get(mode)
+    if separator is not None:
         cut = value.find(separator) + 1
         if cut == 0:
             return []  # no password given: the tool prompts for it
+    elif mode is Mode.CREDENTIALS:
+        cut = value.find(":") + 1  # user:password, or a token alone
     elif mode is Mode.LITERAL:
         cut = value.find("=") + 1
     elif mode is Mode.OPENSSL:
@@ -614,6 +521,24 @@ def _value(word: Word, skip_raw: int, mode: Mode, rule: str) -> list[Candidate]:
     return [Candidate(where[0], where[-1] + 1, COMMAND, rule, value)]
 
 
+def _cookie_values(value: str, where: list[int] | range, rule: str) -> list[Candidate]:
+    """Every value of a ``name=value; name2=value2`` cookie string (a file name has no ``=``)."""
+    found: list[Candidate] = []
+    position = 0
+    for pair in value.split(";"):
+        name, eq, cookie = pair.partition("=")
+        start = position + len(name) + 1
+        position += len(pair) + 1
+        cookie = cookie.strip().strip('"')
+        if not eq or len(cookie) < 4 or is_plain_value(cookie):
+            continue
+        start = value.index(cookie, start)
+        found.append(
+            Candidate(where[start], where[start + len(cookie) - 1] + 1, COMMAND, rule, cookie)
+        )
+    return found
+
+
 def _positional_secrets(context: _Context) -> Iterator[Candidate]:
     """Secrets given as positional arguments (htpasswd -b, vault login, config set NAME VALUE)."""
     for tool in context.active:
@@ -622,7 +547,7 @@ def _positional_secrets(context: _Context) -> Iterator[Candidate]:
             starts = [n for n, w in enumerate(args) if w.raw in tool.subcommands]
             if not starts:
                 continue
-            args = args[starts[0] + 1 :]
+            args = [arg for arg in args[starts[0] + 1 :] if not _DRIVE.fullmatch(arg.raw)]
         if tool.named_values:
             for name, value in itertools.pairwise(args):
                 if secret_name(name.unquote()[0]):

@@ -1,32 +1,56 @@
 """The redactor: find every secret in a text, replace only the values, report findings.
 
-Order of evidence, strongest first: a registered (known) value, a vendor token format, a
-tool's password flag, URL credentials, an authorization header, a ``name = value`` assignment.
-Where findings overlap the stronger keeps the characters it covers. A text with no registered
-value, no keyword and no long token-like run is returned after a few substring tests: that is
-the common case on the hot path (a few microseconds per command).
+Order of evidence, strongest first: a registered (known) value in any of its forms, a vendor
+token format, a tool's password flag, URL credentials, an authorization header or cookie, a
+``name = value`` assignment or a value placed under a secret's name. Where findings overlap
+the stronger keeps the characters it covers. A command is read whole when it holds an anchor
+(``prefilter``); an output or other text is read only around its anchors, so a text with none
+costs one scan: the common case on the hot path.
+
+Users add rules with ``add_rule`` (a regex and the keywords that anchor it) and secret names
+with ``add_secret_names``; both are documented in docs/secrets.md.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
-from autobot_activity_otel.secrets.commands import TOOL_NAMES, command_candidates
+from autobot_activity_otel.secrets import prefilter, rules
+from autobot_activity_otel.secrets.commands import (
+    TOOL_NAMES,
+    command_candidates,
+    list_candidates,
+    shell_words,
+)
 from autobot_activity_otel.secrets.fingerprint import fingerprint, secret_id_for
+from autobot_activity_otel.secrets.forms import encoded_forms
+from autobot_activity_otel.secrets.lines import (
+    context_candidates,
+    element_candidates,
+    key_file_candidates,
+    labelled_candidates,
+    nested_candidates,
+    neutral_candidates,
+)
 from autobot_activity_otel.secrets.registry import REGISTRY
 from autobot_activity_otel.secrets.rules import (
-    KEYWORDS,
+    ASSIGNMENT,
     KNOWN,
     MARKER,
     Candidate,
     assignment_candidates,
     authorization_candidates,
+    cookie_candidates,
     credential_file_candidates,
+    is_plain_value,
+    names_added_in,
+    prose_candidates,
     sql_candidates,
     url_candidates,
     vendor_candidates,
@@ -47,9 +71,9 @@ def repeatable(value: str) -> bool:
     return len(value) >= MIN_REPEAT and not value.isalpha()
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One secret found: where it was in the original text, and who it is; never the value."""
+class Finding(NamedTuple):
+    """One secret found: where it was in the original text, and who it is; never the value.
+    (A tuple: one is made per finding on the hot path, at a third of a dataclass's cost.)"""
 
     rule: str
     start: int
@@ -66,51 +90,74 @@ class Redaction:
     findings: tuple[Finding, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class _UserRule:
+    name: str
+    pattern: re.Pattern[str]
+    group: int
+
+
+_user_rules: list[_UserRule] = []
+_user_lock = threading.Lock()
+
+
+def add_rule(
+    name: str, pattern: str | re.Pattern[str], keywords: Iterable[str], group: int = 0
+) -> None:
+    """Redact what ``pattern`` matches (its ``group``) as ``[REDACTED:<name>]``.
+
+    ``keywords`` are literals at least one of which is on the line of every match (searched
+    case-insensitively): they anchor the rule, so text without them is not searched. The
+    pattern is compiled once, here; it runs only on the lines around its keywords.
+    """
+    literals = [keyword for keyword in keywords if keyword]
+    if not literals:
+        raise ValueError("a rule needs at least one keyword to anchor it")
+    compiled = re.compile(pattern) if isinstance(pattern, str) else pattern
+    with _user_lock:
+        _user_rules.append(_UserRule(name, compiled, group))
+        prefilter.add_literals(literals)
+
+
 _KEYWORD_GATES = (
     "pass",
     "pw",
+    "pswd",
     "secret",
+    "sekr",
+    "secrit",
+    "secert",
+    "scret",
     "token",
+    "tokn",
     "key",
     "auth",
     "cred",
     "bearer",
     "sig",
     "identified",
+    "kennwort",
+    "contrase",
+    "senha",
+    "mdp",
+    "sess",
 )
-"""Lower-case literals without one of which no name, header, query or SQL rule can match."""
-_TOOL_GATES = (
-    "sql",
-    "mariadb",
-    "login",
-    "-cli",
-    "smb",
-    "rpcclient",
-    "winrm",
-    "openssl",
-    "curl",
-    "ldap",
-    "mongo",
-    "zip",
-    "7z",
-    "rar",
-    "rabbitmq",
-    "sudo",
-    "doas",
-)
-"""Parts of the names of the tools whose password flags have no keyword in them (``-p``, ``-a``)."""
-_TOKEN_RUN = re.compile(r"[A-Za-z0-9_.-]{20,}")
-"""Every vendor token format is at least this long a run: without one, skip those rules."""
-_ASCII_LOWER = {code: code + 32 for code in range(ord("A"), ord("Z") + 1)}
+"""Lower-case literals without one of which no name, header or SQL rule can match."""
 _WORD = re.compile(r"[a-z0-9_.-]+")
 _LINE = re.compile(r"[^\n]+")
 
 
-def redact(text: object, kind: Kind = "text") -> Redaction:
-    """Redact ``text`` (bytes are decoded, anything else made a string); never raises (an
-    engine failure drops the whole text instead)."""
+def redact(text: str, kind: Kind = "text", *, context: str | None = None) -> Redaction:
+    """Redact ``text``; never raises (an engine failure drops the whole text instead).
+
+    ``context`` is the text just before this one that is not part of it (the command whose
+    output this is, the other stream): a label at its end makes a bare value at the start of
+    ``text`` a secret (``printenv DB_PASSWORD``, then the value alone).
+    """
     try:
-        return _redact(text if isinstance(text, str) else _as_text(text), kind)
+        if not isinstance(text, str):  # callers hand bytes, None or numbers despite the type
+            text = _as_text(text)  # type: ignore[unreachable]
+        return _redact(text, kind, context)
     except Exception as exc:  # tracking must not break the caller, nor leak on failure
         _logger.warning("secret redaction failed (%s); text dropped", type(exc).__name__)
         return Redaction(UNREDACTABLE, ())
@@ -129,38 +176,125 @@ def _contains_any(lowered: str, gates: tuple[str, ...]) -> bool:
     return False
 
 
-def _redact(text: str, kind: str) -> Redaction:
+def _redact(text: str, kind: str, context: str | None) -> Redaction:
     known = REGISTRY.find(text)
-    lowered = text.lower()
-    if len(lowered) != len(text):  # a few non-ASCII characters lower-case to two
-        lowered = text.translate(_ASCII_LOWER)
-    keyword = _contains_any(lowered, _KEYWORD_GATES)
-    url = "://" in text
-    tool = _contains_any(lowered, _TOOL_GATES)
-    vendor = keyword or "-----" in text or _TOKEN_RUN.search(text) is not None
-    files = kind not in _COMMAND_KINDS and ("machine" in lowered or text.count(":") >= 4)
-    if not (known or keyword or url or tool or vendor or files):
-        return Redaction(text, ())
     candidates = [Candidate(m.start, m.end, KNOWN, KNOWN_RULE, "", secret=m.secret) for m in known]
-    if vendor:
-        candidates.extend(vendor_candidates(text))
-    if keyword or url:
-        candidates.extend(url_candidates(text, kind))
-    if keyword and ("auth" in lowered or "bearer" in lowered):
-        candidates.extend(authorization_candidates(text))
-    if (keyword or tool) and kind != "url":
-        candidates.extend(_command_candidates(text, lowered, kind))
-    if keyword and ("=" in text or ":" in text):
-        taken = _disjoint([(c.start, c.end) for c in candidates] + _markers(text))
-        shell = kind in _COMMAND_KINDS
-        candidates.extend(assignment_candidates(text, lowered, shell, taken))
-    if keyword and "'" in text:
-        candidates.extend(sql_candidates(text))
-    if files:
-        candidates.extend(credential_file_candidates(text))
+    lowered = prefilter.ascii_lower(text)
+    if kind in _COMMAND_KINDS or kind == "url":
+        if prefilter.has_anchor(text, lowered):
+            candidates.extend(_rules(text, lowered, kind))
+        if kind in _COMMAND_KINDS and len(REGISTRY):
+            candidates.extend(_split_known(text))
+    else:
+        ends = prefilter.anchor_ends(text, lowered)
+        if ends:
+            for start, end in prefilter.regions(text, ends):
+                if start == 0 and end == len(text):
+                    candidates.extend(_rules(text, lowered, kind))
+                    continue
+                for candidate in _rules(text[start:end], lowered[start:end], kind):
+                    candidates.append(
+                        candidate._replace(start=candidate.start + start, end=candidate.end + start)
+                    )
+        if context:
+            candidates.extend(context_candidates(context, text))
     if not candidates:
         return Redaction(text, ())
-    return _apply(text, candidates)
+    return _apply(text, candidates, kind not in _COMMAND_KINDS)
+
+
+def _rules(text: str, lowered: str, kind: str) -> list[Candidate]:
+    """Every rule's candidates in a text that holds an anchor (a command, or a region)."""
+    keyword = _contains_any(lowered, _KEYWORD_GATES) or names_added_in(lowered)
+    command = kind in _COMMAND_KINDS
+    found = list(vendor_candidates(text))
+    if "://" in text or "=" in text:
+        found.extend(url_candidates(text, kind))
+    if kind == "url":
+        return found
+    if keyword and ("auth" in lowered or "bearer" in lowered):
+        found.extend(authorization_candidates(text))
+    if "cookie" in lowered:
+        found.extend(cookie_candidates(text))
+    found.extend(_command_candidates(text, lowered, kind))
+    if "['" in text or '["' in text or "[ " in text:
+        found.extend(list_candidates(text))
+    if keyword and ("=" in text or ":" in text):
+        taken = _disjoint([(c.start, c.end) for c in found] + _markers(text))
+        found.extend(assignment_candidates(text, lowered, command, taken))
+    if "identified" in lowered or ("pass" in lowered and ("'" in text or '"' in text)):
+        found.extend(sql_candidates(text))
+    if command:
+        found.extend(_quoted_word_candidates(text))
+    else:
+        if keyword or "pin" in lowered or "otp" in lowered or "code" in lowered:
+            found.extend(prose_candidates(text))  # sentences: output and text, not commands
+        if "machine" in lowered or text.count(":") >= 4:
+            found.extend(credential_file_candidates(text))
+        if "\n" in text:
+            found.extend(labelled_candidates(text))
+        if keyword or "=" in text or ":" in text:
+            found.extend(nested_candidates(text))
+        if "<" in text or "name" in lowered or "key" in lowered:
+            found.extend(element_candidates(text))
+        if "=" in text or ":" in text or ">" in text:
+            found.extend(neutral_candidates(text))
+        if "private-" in lowered or "\t" in text:
+            found.extend(key_file_candidates(text))
+    for rule in _user_rules:
+        for match in rule.pattern.finditer(text):
+            value = match.group(rule.group)
+            if value and not is_plain_value(value):
+                start, end = match.start(rule.group), match.end(rule.group)
+                found.append(Candidate(start, end, ASSIGNMENT, rule.name, value))
+    return found
+
+
+def _quoted_word_candidates(text: str) -> Iterator[Candidate]:
+    """Text rules on a word as the command receives it, where the shell's quoting hides its
+    text (``shlex.join`` writes ``'...IDENTIFIED BY '"'"'pw'"'"''``): offsets mapped back."""
+    if "\\" not in text and text.count("'") <= 2 and text.count('"') <= 2:
+        return
+    for words in shell_words(text):
+        for word in words:
+            raw = word.raw
+            if "\\" not in raw and raw.count("'") <= 2 and raw.count('"') <= 2:
+                continue
+            value, where = word.unquote()
+            if not where:
+                continue
+            lowered = prefilter.ascii_lower(value)
+            found = [
+                *sql_candidates(value),
+                *authorization_candidates(value),
+                *cookie_candidates(value),
+            ]
+            if _contains_any(lowered, _KEYWORD_GATES):
+                found.extend(assignment_candidates(value, lowered, True, []))
+            for candidate in found:
+                yield candidate._replace(
+                    start=where[candidate.start], end=where[candidate.end - 1] + 1
+                )
+
+
+_SEPARATORS = re.compile(r"[\s'\"\\]+")
+_KEPT = re.compile(r"[^\s'\"\\]+")
+
+
+def _split_known(text: str) -> Iterator[Candidate]:
+    """A registered value split over adjacent words or quoted pieces (``printf %s Abc123
+    Xyz789``, ``'Abc''123'``): the text is searched again with blanks, quotes and backslashes
+    taken out, and a match that spans a removed character is mapped back to the original."""
+    if _SEPARATORS.search(text) is None:
+        return
+    matches = REGISTRY.find(_SEPARATORS.sub("", text))
+    if not matches:
+        return
+    where = [at for kept in _KEPT.finditer(text) for at in range(kept.start(), kept.end())]
+    for match in matches:
+        start, end = where[match.start], where[match.end - 1] + 1
+        if end - start > match.end - match.start:  # not a plain occurrence: found already
+            yield Candidate(start, end, KNOWN, KNOWN_RULE, "", secret=match.secret)
 
 
 def _markers(text: str) -> list[tuple[int, int]]:
@@ -191,11 +325,13 @@ def _command_candidates(text: str, lowered: str, kind: str) -> Iterator[Candidat
         return
     for line in _LINE.finditer(lowered):
         content = line.group()
-        if any(tool in content for tool in tools) or ("--" in content and KEYWORDS.search(content)):
+        if any(tool in content for tool in tools) or (
+            "--" in content and rules.KEYWORDS.search(content)
+        ):
             yield from command_candidates(text[line.start() : line.end()], line.start())
 
 
-def _apply(text: str, candidates: list[Candidate]) -> Redaction:
+def _apply(text: str, candidates: list[Candidate], encoded: bool = True) -> Redaction:
     """Resolve overlaps (stronger evidence first), redact every other occurrence of each value
     found, then replace and report each piece."""
     covered = bytearray(len(text))
@@ -203,7 +339,7 @@ def _apply(text: str, candidates: list[Candidate]) -> Redaction:
         covered[start:end] = b"\x01" * (end - start)
     pieces: list[tuple[int, int, Candidate]] = []
     _cover(sorted(candidates, key=lambda c: (c.priority, c.start, -c.end)), covered, pieces)
-    _cover(list(_repeats(text, pieces)), covered, pieces)
+    _cover(list(_repeats(text, pieces, encoded)), covered, pieces)
     pieces.sort(key=lambda piece: piece[0])
     out: list[str] = []
     findings: list[Finding] = []
@@ -249,8 +385,12 @@ def _cover(
             start = end
 
 
-def _repeats(text: str, pieces: list[tuple[int, int, Candidate]]) -> Iterator[Candidate]:
-    """A value found once is a secret everywhere in the text (an echo, a log line, a retry)."""
+def _repeats(
+    text: str, pieces: list[tuple[int, int, Candidate]], encoded: bool
+) -> Iterator[Candidate]:
+    """A value found once is a secret everywhere in the text (an echo, a log line, a retry),
+    also (when ``encoded``: in what a program printed) percent-, JSON- or shell-escaped,
+    base64-encoded or in hex."""
     seen: set[str] = set()
     for _, _, candidate in list(pieces):
         value = candidate.value
@@ -259,9 +399,14 @@ def _repeats(text: str, pieces: list[tuple[int, int, Candidate]]) -> Iterator[Ca
         if value in seen:
             continue
         seen.add(value)
-        at = text.find(value)
-        while at >= 0:
-            end = at + len(value)
-            if not (text[at - 1 : at].isalnum() or text[end : end + 1].isalnum()):
-                yield candidate._replace(start=at, end=end)  # whole, not inside a longer word
-            at = text.find(value, end)
+        if not encoded and text.count(value) < 2:
+            continue  # the one occurrence is the piece itself
+        for form in (value, *encoded_forms(value, text)) if encoded else (value,):
+            if len(form) < MIN_REPEAT:
+                continue
+            at = text.find(form)
+            while at >= 0:
+                end = at + len(form)
+                if not (text[at - 1 : at].isalnum() or text[end : end + 1].isalnum()):
+                    yield candidate._replace(start=at, end=end)  # whole, not in a longer word
+                at = text.find(form, end)

@@ -12,6 +12,7 @@ activities.
 from __future__ import annotations
 
 import functools
+import hashlib
 import hmac
 import logging
 import os
@@ -69,7 +70,14 @@ def _read_key(path: Path) -> bytes:
 
 def fingerprint(value: str) -> str:
     """Hex HMAC-SHA256 of ``value`` under the installation key."""
-    return hmac.digest(fingerprint_key(), value.encode("utf-8", "surrogatepass"), "sha256").hex()
+    keyed = _keyed(fingerprint_key()).copy()  # the key's pads hashed once, not per value
+    keyed.update(value.encode("utf-8", "surrogatepass"))
+    return keyed.hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def _keyed(key: bytes) -> hmac.HMAC:
+    return hmac.new(key, digestmod=hashlib.sha256)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -14,6 +14,10 @@ starts on a multiple of ``STRIDE`` falls wholly inside any occurrence of a value
 indexing those ``STRIDE`` windows per secret finds every occurrence with ``len(text) / STRIDE``
 dictionary probes, whatever the number of registered secrets. Shorter values (``MIN_LENGTH`` up
 to that bound) are probed at every position, one pass per distinct short length.
+
+Each value is indexed in every form ``forms.forms`` gives (percent-encoded, JSON- and
+shell-escaped, case-folded, base64, hex): an occurrence of any form is attributed to the
+value's id and fingerprint.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from autobot_activity_otel.secrets.fingerprint import fingerprint
+from autobot_activity_otel.secrets.forms import forms
 
 GRAM = 6
 STRIDE = 3
@@ -51,6 +56,15 @@ class KnownSecret:
 
 
 @dataclass(frozen=True, slots=True)
+class _Form:
+    """One indexed form of a secret: its length and hash, never its text."""
+
+    secret: KnownSecret
+    length: int
+    value_hash: int
+
+
+@dataclass(frozen=True, slots=True)
 class KnownMatch:
     start: int
     end: int
@@ -62,9 +76,10 @@ class Registry:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._by_id: dict[uuid.UUID, tuple[KnownSecret, tuple[int, ...]]] = {}
-        self._grams: dict[int, tuple[tuple[KnownSecret, int], ...]] = {}
-        self._short: dict[int, dict[int, tuple[KnownSecret, ...]]] = {}
+        self._by_id: dict[uuid.UUID, tuple[tuple[_Form, ...], frozenset[int]]] = {}
+        """Per id: its forms, and the gram keys they were indexed under."""
+        self._grams: dict[int, tuple[tuple[_Form, int], ...]] = {}
+        self._short: dict[int, dict[int, tuple[_Form, ...]]] = {}
 
     def __repr__(self) -> str:
         return f"Registry({len(self._by_id)} secrets)"
@@ -72,7 +87,7 @@ class Registry:
     def __len__(self) -> int:
         return len(self._by_id)
 
-    def register(self, secret_id: uuid.UUID | str, value: object) -> None:
+    def register(self, secret_id: uuid.UUID | str, value: str | bytes) -> None:
         """Index ``value`` under ``secret_id`` (replacing an earlier value of that id)."""
         sid = secret_id if isinstance(secret_id, uuid.UUID) else uuid.UUID(str(secret_id))
         if isinstance(value, bytes | bytearray):
@@ -80,18 +95,25 @@ class Registry:
         if not isinstance(value, str) or len(value) < MIN_LENGTH:
             raise ValueError(f"secret {sid} is not a string of at least {MIN_LENGTH} characters")
         secret = KnownSecret(sid, len(value), hash(value), fingerprint(value))
-        indexed = len(value) >= _INDEXED_LENGTH
-        keys = tuple(hash(value[o : o + GRAM]) for o in range(STRIDE)) if indexed else ()
+        indexed = [
+            (_Form(secret, len(form), hash(form)), form)
+            for form in sorted(forms(value), key=lambda form: form != value)
+            if len(form) >= MIN_LENGTH
+        ]
+        keys: set[int] = set()
         with self._lock:
             self._remove(sid)
-            self._by_id[sid] = (secret, keys)
-            if indexed:
-                for offset, key in enumerate(keys):
-                    self._grams[key] = (*self._grams.get(key, ()), (secret, offset))
-            else:
-                bucket = dict(self._short.get(secret.length, {}))
-                bucket[secret.value_hash] = (*bucket.get(secret.value_hash, ()), secret)
-                self._short[secret.length] = bucket
+            for entry, form in indexed:
+                if entry.length >= _INDEXED_LENGTH:
+                    for offset in range(STRIDE):
+                        key = hash(form[offset : offset + GRAM])
+                        keys.add(key)
+                        self._grams[key] = (*self._grams.get(key, ()), (entry, offset))
+                else:
+                    bucket = dict(self._short.get(entry.length, {}))
+                    bucket[entry.value_hash] = (*bucket.get(entry.value_hash, ()), entry)
+                    self._short[entry.length] = bucket
+            self._by_id[sid] = (tuple(entry for entry, _ in indexed), frozenset(keys))
 
     def unregister(self, secret_id: uuid.UUID | str) -> None:
         sid = secret_id if isinstance(secret_id, uuid.UUID) else uuid.UUID(str(secret_id))
@@ -99,31 +121,34 @@ class Registry:
             self._remove(sid)
 
     def _remove(self, sid: uuid.UUID) -> None:
-        entry = self._by_id.pop(sid, None)
-        if entry is None:
+        found = self._by_id.pop(sid, None)
+        if found is None:
             return
-        secret, keys = entry
-        if secret.length >= _INDEXED_LENGTH:
-            for key in set(keys):
-                kept = tuple(item for item in self._grams.get(key, ()) if item[0] is not secret)
-                if kept:
-                    self._grams[key] = kept
-                else:
-                    self._grams.pop(key, None)
-            return
-        bucket = dict(self._short.get(secret.length, {}))
-        kept_short = tuple(s for s in bucket.get(secret.value_hash, ()) if s is not secret)
-        if kept_short:
-            bucket[secret.value_hash] = kept_short
-        else:
-            bucket.pop(secret.value_hash, None)
-        if bucket:
-            self._short[secret.length] = bucket
-        else:
-            self._short.pop(secret.length, None)
+        entries, keys = found
+        for key in keys:
+            kept = tuple(
+                item for item in self._grams.get(key, ()) if item[0].secret is not entries[0].secret
+            )
+            if kept:
+                self._grams[key] = kept
+            else:
+                self._grams.pop(key, None)
+        for entry in entries:
+            if entry.length >= _INDEXED_LENGTH:
+                continue
+            bucket = dict(self._short.get(entry.length, {}))
+            kept_short = tuple(e for e in bucket.get(entry.value_hash, ()) if e is not entry)
+            if kept_short:
+                bucket[entry.value_hash] = kept_short
+            else:
+                bucket.pop(entry.value_hash, None)
+            if bucket:
+                self._short[entry.length] = bucket
+            else:
+                self._short.pop(entry.length, None)
 
     def find(self, text: str) -> list[KnownMatch]:
-        """Every occurrence of a registered value in ``text`` (overlaps included)."""
+        """Every occurrence of a registered value (in any of its forms) in ``text``."""
         if not self._by_id:
             return []
         matches: list[KnownMatch] = []
@@ -131,15 +156,15 @@ class Registry:
         if grams and not grams.keys().isdisjoint(map(hash, _WINDOWS.findall(text))):
             last = len(text) - GRAM + 1
             for i in [i for i in range(0, last, STRIDE) if hash(text[i : i + GRAM]) in grams]:
-                for secret, offset in grams.get(hash(text[i : i + GRAM]), ()):
+                for entry, offset in grams.get(hash(text[i : i + GRAM]), ()):
                     start = i - offset
-                    end = start + secret.length
-                    if start >= 0 and hash(text[start:end]) == secret.value_hash:
-                        matches.append(KnownMatch(start, end, secret))
+                    end = start + entry.length
+                    if start >= 0 and hash(text[start:end]) == entry.value_hash:
+                        matches.append(KnownMatch(start, end, entry.secret))
         for length, bucket in list(self._short.items()):
             for i in range(len(text) - length + 1):
-                for secret in bucket.get(hash(text[i : i + length]), ()):
-                    matches.append(KnownMatch(i, i + length, secret))
+                for entry in bucket.get(hash(text[i : i + length]), ()):
+                    matches.append(KnownMatch(i, i + length, entry.secret))
         return matches
 
 
@@ -152,7 +177,7 @@ def known_secret_id(text: str) -> uuid.UUID | None:
     return matches[0].secret.secret_id if matches else None
 
 
-def register_secret(secret_id: uuid.UUID | str, value: str) -> None:
+def register_secret(secret_id: uuid.UUID | str, value: str | bytes) -> None:
     """Redact every later occurrence of ``value`` as ``[REDACTED:secret:<secret_id>]``."""
     REGISTRY.register(secret_id, value)
 

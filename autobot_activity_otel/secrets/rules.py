@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from autobot_activity_otel.secrets.registry import KnownSecret
+from autobot_activity_otel.secrets.tools import TOOLS, word_set
 
 # Priorities: when two findings overlap, the lower number keeps the overlapped characters.
 KNOWN, VENDOR, COMMAND, URL, AUTHORIZATION, ASSIGNMENT, COSMETIC = range(7)
@@ -36,11 +37,6 @@ class Candidate(NamedTuple):
     value: str
     replacement: str | None = None
     secret: KnownSecret | None = None
-
-
-def word_set(text: str) -> frozenset[str]:
-    """The whitespace-separated words of ``text``: keeps the long tables below readable."""
-    return frozenset(text.split())
 
 
 # --- values -------------------------------------------------------------------------------------
@@ -89,6 +85,24 @@ def entropy(value: str) -> float:
     return -sum(c / size * math.log2(c / size) for c in counts.values())
 
 
+_CLASSES = (str.islower, str.isupper, str.isdigit)
+WORDY = re.compile(r"[a-z]+(?:[-_.][a-z]+)*[-_.]?\d{0,4}|[A-Z]+(?:[-_.][A-Z]+)*[-_.]?\d{0,4}")
+"""Words of one case joined by ``-``, ``_`` or ``.``, perhaps numbered: a name
+(``release-notes-2``, ``JENKINS_CI_01``), where a password mixes case (``Nested-Pw-88``)."""
+
+
+def password_like(value: str) -> bool:
+    """Reads as a password rather than a word: 6+ characters without blanks, not a name,
+    mixing at least two of lower case, upper case, digits and symbols."""
+    if len(value) < 6 or len(value) > 512 or not value.isprintable() or " " in value:
+        return False
+    if is_plain_value(value) or WORDY.fullmatch(value) or value.isdigit():
+        return False
+    kinds = sum(any(test(c) for c in value) for test in _CLASSES)
+    kinds += any(not c.isalnum() for c in value)
+    return kinds >= 2
+
+
 def key_shaped(value: str) -> bool:
     """Looks like a generated key: long, letters and digits, high entropy."""
     return (
@@ -121,9 +135,46 @@ _NOT_SECRET_FIRST = word_set(
 """A first word that makes the name an action or a setting about secrets, not one."""
 
 
+SECRET_VARIABLES = frozenset(name for tool in TOOLS for name in tool.env)
+"""Variables a tool reads its secret from (``SSHPASS``, ``REDISCLI_AUTH``): always secret."""
+_SECRET_PREFIXES = ("OP_SESSION_",)
+_EXACT_SECRET_NAMES = word_set("_auth _password pat gh_pat github_pat cr_pat")
+_MISSPELLINGS = word_set(
+    """sekrit sekret secrit secert scret pasword passwrd paswd pswd pwrd passwort kennwort
+    contrasena senha motdepasse mdp tokn"""
+)
+"""Spellings people use for a secret's name: a key named so holds one all the same."""
+_extra_names: set[str] = set()
+
+
+def add_secret_names(*names: str) -> None:
+    """Treat variables and keys with these exact names (case-insensitive) as secrets; the
+    names also anchor the rules (a text holding one is read)."""
+    global KEYWORDS
+    from autobot_activity_otel.secrets import prefilter
+
+    _extra_names.update(name.lower() for name in names)
+    extra = "|".join(re.escape(name) for name in sorted(_extra_names, key=len, reverse=True))
+    KEYWORDS = re.compile(f"{_KEYWORDS}|{extra}")
+    prefilter.add_literals(names)
+
+
+def names_added_in(lowered: str) -> bool:
+    """Whether a lower-cased text holds a name given to ``add_secret_names``."""
+    return any(name in lowered for name in _extra_names)
+
+
 def secret_name(name: str) -> bool:
     """Whether a variable, key, header or flag name says its value is a secret."""
+    upper = name.upper()
+    if upper in SECRET_VARIABLES or upper.startswith(_SECRET_PREFIXES):
+        return True
+    lowered = name.lower()
+    if lowered in _EXACT_SECRET_NAMES or lowered in _extra_names:
+        return True
     parts = [part.lower() for part in _NAME_PARTS.findall(name)]
+    if parts and parts[-1] in _MISSPELLINGS and parts[0] not in _NOT_SECRET_FIRST:
+        return len(parts) > 1 or len(parts[-1]) > 4 or name.isupper()
     if not parts or parts[0] in _NOT_SECRET_FIRST:
         return False
     while len(parts) > 1 and parts[-1] in _TRAILING_NOISE and "." not in name:
@@ -151,7 +202,7 @@ class VendorRule:
     check: Callable[[str], bool] | None = None
 
 
-def _mixed(value: str) -> bool:
+def mixed_case_digits(value: str) -> bool:
     return (
         any(c.isdigit() for c in value)
         and any(c.isupper() for c in value)
@@ -186,7 +237,7 @@ VENDOR_RULES: tuple[VendorRule, ...] = (
         "openai-key",
         ("sk-",),
         re.compile(r"\bsk-(?!ant-)(?:proj-|svcacct-|admin-)?[\w-]{20,200}"),
-        lambda value: _mixed(value) or entropy(value) >= 4.0,
+        lambda value: mixed_case_digits(value) or entropy(value) >= 4.0,
     ),
     VendorRule("npm-token", ("npm_",), re.compile(r"\bnpm_[A-Za-z0-9]{36}\b")),
     VendorRule("vault-token", ("hvs.", "hvb."), re.compile(r"\bhv[sb]\.[\w-]{24,300}")),
@@ -194,7 +245,7 @@ VENDOR_RULES: tuple[VendorRule, ...] = (
         "vault-token",
         ("s.",),
         re.compile(r"(?<![\w.-])s\.[A-Za-z0-9]{24}(?![\w.-])"),  # legacy; literal-led: fast
-        _mixed,
+        mixed_case_digits,
     ),
     VendorRule("pypi-token", ("pypi-AgE",), re.compile(r"\bpypi-AgE[\w-]{50,300}")),
     VendorRule("docker-hub-token", ("dckr_pat_",), re.compile(r"\bdckr_pat_[\w-]{20,100}")),
@@ -248,13 +299,34 @@ def vendor_candidates(text: str) -> Iterator[Candidate]:
 # --- URLs ---------------------------------------------------------------------------------------
 
 _USERINFO = re.compile(r"://([^\s/?#@:'\"<>\[\]]{0,256}):([^\s/?#'\"<>]{1,1024})@")
-_QUERY = re.compile(r"[?&#]([\w.-]{1,64})=([^?&#\s'\"<>]{1,4096})")
+_USER_TOKEN = re.compile(r"://([^\s/?#@:'\"<>\[\]%]{16,256})(?=[:@])")
+"""A token as the user of a URL (``https://<token>@host/repo``; git over HTTPS takes either)."""
+_QUERY = re.compile(r"[?&#;]([\w.-]{1,64})=([^?&#;\s'\"<>]{1,4096})")
 _QUERY_NAMES = word_set(
     """token access_token refresh_token id_token auth_token api_key apikey api-key password
     passwd pwd pass secret client_secret sig signature x-amz-signature x-amz-credential
     x-amz-security-token x-goog-signature x-goog-credential awsaccesskeyid private_token
-    session_token"""
+    session_token oauth_token oauth_verifier client_assertion assertion samlresponse
+    jsessionid phpsessid aspsessionid connect.sid"""
 )
+_WEAK_QUERY_NAMES = word_set("code session sessionid session_id sid state ticket otp auth")
+"""Session and OAuth parameters whose names are ordinary words: a secret only when the value
+is token-like (``?code=4/0AX4..`` yes, ``?code=python`` no)."""
+_WEAK_LAST = ("code", "session", "ticket", "sid")
+_QUERY_SUFFIXES = ("token", "secret", "password", "passwd", "apikey", "api_key", "signature")
+"""A parameter so named is a secret whatever its first word (``reset_token``, ``x_signature``)."""
+
+
+def weak_secret_value(value: str) -> bool:
+    """A value under a session-like name that reads as a token: 6+ characters, not a word."""
+    return len(value) >= 6 and not is_reference(value) and not WORDY.fullmatch(value)
+
+
+def _weak_name(lowered: str) -> bool:
+    if lowered in _WEAK_QUERY_NAMES:
+        return True
+    last = re.split(r"[_.-]", lowered)[-1]
+    return last in _WEAK_LAST and last != lowered
 
 
 def url_candidates(text: str, kind: str) -> Iterator[Candidate]:
@@ -267,18 +339,62 @@ def url_candidates(text: str, kind: str) -> Iterator[Candidate]:
                     match.start(2), match.end(2), URL, "url-password", password, URL_REDACTED
                 )
                 user = match.group(1)
-                if kind == "url" and user and user != URL_REDACTED:
+                if kind == "url" and user and user != URL_REDACTED and not token_user(user):
                     yield Candidate(match.start(1), match.end(1), COSMETIC, "", user, URL_REDACTED)
+        for match in _USER_TOKEN.finditer(text):
+            user = match.group(1)
+            if token_user(user):
+                yield Candidate(
+                    match.start(1), match.end(1), URL, "url-user-token", user, URL_REDACTED
+                )
     if "=" in text:
         for match in _QUERY.finditer(text):
             name, value = match.group(1), match.group(2)
             lowered = name.lower()
             if lowered == "key":
                 secret = key_shaped(value)
+            elif lowered in _QUERY_NAMES or secret_name(name) or lowered.endswith(_QUERY_SUFFIXES):
+                secret = True
             else:
-                secret = lowered in _QUERY_NAMES or secret_name(name)
+                secret = _weak_name(lowered) and weak_secret_value(value)
             if secret and not is_reference(value) and value.lower() not in _STOP_WORDS:
                 yield Candidate(match.start(2), match.end(2), URL, "url-query", value, URL_REDACTED)
+
+
+def token_user(user: str) -> bool:
+    """A URL's user name that is a token, not a name (``jenkins-ci-robot-01`` is a name)."""
+    return key_shaped(user) and not WORDY.fullmatch(user) and "@" not in user
+
+
+# --- cookies --------------------------------------------------------------------------------------
+
+_COOKIE_HEADER = re.compile(r"(?i:\b(set-cookie|cookie)[ \t]{0,4}:[ \t]{0,8})([^\r\n'\"`]{1,8192})")
+_COOKIE_PAIR = re.compile(r"[ \t]{0,8}([^=;,\s]{1,256})=([^;\r\n'\"`]{0,4096})")
+_COOKIE_ATTRIBUTES = word_set(
+    "path domain expires max-age samesite secure httponly priority partitioned"
+)
+_SESSION_COOKIE = re.compile(r"(?i:sess|sid|token|auth|jwt|login|remember|csrf|xsrf|secret|key)")
+
+
+def cookie_candidates(text: str) -> Iterator[Candidate]:
+    """Values of ``Cookie:`` and ``Set-Cookie:`` headers (curl -v, a HAR, a log line): every
+    value of a request's cookies, the first pair of a response's (its attributes are not)."""
+    for header in _COOKIE_HEADER.finditer(text):
+        response = header.group(1).lower() == "set-cookie"
+        at = header.start(2)
+        for pair in _COOKIE_PAIR.finditer(text, at, header.end(2)):
+            if pair.start() != at:
+                break
+            at = pair.end() + 1  # the ``;`` between pairs
+            name, value = pair.group(1), pair.group(2).strip().strip('"')
+            if name.lower() in _COOKIE_ATTRIBUTES:
+                continue
+            sized = len(value) >= 8 or (len(value) >= 4 and _SESSION_COOKIE.search(name))
+            if sized and not is_plain_value(value):
+                start = text.index(value, pair.start(2))
+                yield Candidate(start, start + len(value), AUTHORIZATION, "cookie", value)
+            if response:
+                break
 
 
 # --- authorization headers and assignments ----------------------------------------------------
@@ -310,7 +426,11 @@ def looks_like_code(value: str) -> bool:
     return _CALL_OR_INDEX.match(value) is not None or _DOTTED_NAME.fullmatch(value) is not None
 
 
-KEYWORDS = re.compile(r"pass|pwd|pw\b|secret|token|key|auth|credential")
+_KEYWORDS = (
+    r"pass|pwd|pw\b|pswd|secret|sekr|secrit|secert|scret|token|tokn|key|auth|credential|sess"
+    r"|kennwort|contrase|senha|mdp"
+)
+KEYWORDS = re.compile(_KEYWORDS)
 """Searched in the lower-cased text: the anchors of assignments."""
 
 
@@ -334,7 +454,7 @@ def assignment_candidates(
     redacted reads the same before and after (idempotence)."""
     starts = [start for start, _ in taken]
     done = 0
-    for hit in KEYWORDS.finditer(lowered):
+    for hit in KEYWORDS.finditer(lowered):  # the module's current one (add_secret_names)
         if hit.start() < done:
             continue
         inside = bisect.bisect_right(starts, hit.start()) - 1
@@ -344,7 +464,7 @@ def assignment_candidates(
         floor = max(done, start - 64)
         while start > floor and text[start - 1] in _NAME_CHARS:
             start -= 1
-        tail = _NAME_TAIL.match(text, hit.end())  # {0,64}: always matches
+        tail = _NAME_TAIL.match(text, hit.end())
         end = tail.end() if tail is not None else hit.end()
         done = end
         name = text[start:end].lstrip(".")
@@ -357,7 +477,8 @@ def assignment_candidates(
         short_key = quoted_name and name.lower() in _QUOTED_SECRET_NAMES
         if op is None or not (short_key or secret_name(name)):
             continue
-        done, candidate = _assigned_value(text, op, quoted_name, shell or name.isupper())
+        in_path = start > 0 and text[start - 1] in "/\\"
+        done, candidate = _assigned_value(text, op, quoted_name, shell or name.isupper(), in_path)
         if candidate is not None and short_key and not _TOKEN_LIKE.fullmatch(candidate.value):
             candidate = None  # "auth": "<base64>" yes, 'pass': 'The "pass" statement' no
         following = bisect.bisect_right(starts, op.end())
@@ -367,8 +488,11 @@ def assignment_candidates(
             yield candidate
 
 
+_EXTENSION = re.compile(r"\.[A-Za-z][A-Za-z0-9]{0,4}\Z")
+
+
 def _assigned_value(
-    text: str, op: re.Match[str], quoted_name: bool, variable: bool
+    text: str, op: re.Match[str], quoted_name: bool, variable: bool, in_path: bool = False
 ) -> tuple[int, Candidate | None]:
     """Where the value after ``op`` ends, and the candidate if it is a secret. A bare word is
     code (``token=text``) unless the name is a shell or environment variable
@@ -394,39 +518,61 @@ def _assigned_value(
     value = bare.group(0).rstrip().rstrip(",)}]:;")
     at += len(value) - len(value.lstrip())  # spaces beyond the operator's own
     value = value.lstrip()
+    if in_path and operator == "=":  # a path segment or file name: token=X.csv, /k=X/f.json
+        value = value.split("/", 1)[0].split("\\", 1)[0]
+    extension = _EXTENSION.search(value) if operator == "=" else None
+    if extension is not None and (in_path or looks_like_code(value)):
+        value = value[: extension.start()]  # db_password=X.bak: the name of a file
+        in_path = True
     if operator == ":" and " #" in value:
         value = value[: value.index(" #")].rstrip()
+    if operator == ":" and " " in value:
+        first = value.split(" ", 1)[0]
+        if key_shaped(first) or (password_like(first) and entropy(first) >= 3.0):
+            value = first  # "Token: X - Vault": the value, then words about it
     spaced = op.group(0).endswith((" ", "\t"))
     if (
         len(value) < 4
         or (operator == ":" and value.count(" ") > 1)  # prose after a label
         or is_plain_value(value)
         or is_plain_value(value.split()[0])
-        or looks_like_code(value)
-        or _IDENTIFIER.fullmatch(value)
+        or (not in_path and looks_like_code(value))
+        or (not in_path and _IDENTIFIER.fullmatch(value))
         or (operator == ":" and value.startswith("#"))
-        or (operator != ":" and (spaced or not variable) and _CODE_NAME.fullmatch(value))
+        or (
+            operator != ":"
+            and not in_path
+            and (spaced or not variable)
+            and _CODE_NAME.fullmatch(value)
+        )
     ):
         return bare.end(), None
     return bare.end(), Candidate(at, at + len(value), ASSIGNMENT, "assignment", value)
 
 
 _SQL_PASSWORD = re.compile(
-    r"(?i:\bidentified\s{1,8}(?:with\s{1,8}\w{1,40}\s{1,8})?by|\bpassword)\s{1,8}'([^'\n]{1,512})'"
+    r"(?i:\bidentified\s{1,8}(?:with\s{1,8}\w{1,40}\s{1,8})?by(?:\s{1,8}password)?"
+    r"|\bpassword(?:\s{1,8}for\s{1,8}[^\s=]{1,200})?"
+    r"(?:\s{0,8}=\s{0,8}(?:(?:old_)?password\s{0,4}\(\s{0,4})?)?)"
+    r"\s{0,8}(?:'([^'\n]{1,512})'|\"([^\"\n]{1,512})\""
+    r"|(?<=[Bb][Yy] )([^\s'\";]{4,128})(?=[\s;]|\Z))"
 )
+"""``IDENTIFIED BY 'x'`` (also ``"x"`` and Oracle's bare ``IDENTIFIED BY x``), ``PASSWORD 'x'``,
+``PASSWORD = 'x'``, ``SET PASSWORD FOR u = PASSWORD('x')``."""
 
 
-_SQL_ACCOUNT = re.compile(r"(?i:\b(?:user|role|login|grant)\b)")
+_SQL_ACCOUNT = re.compile(r"(?i:\b(?:user|role|login|grant|set)\b)")
 """``identified by 'x'`` is English too: only a statement about an account holds a password."""
 
 
 def sql_candidates(text: str) -> Iterator[Candidate]:
     """``CREATE USER ... IDENTIFIED BY 'x'``, ``ALTER ROLE ... PASSWORD 'x'``."""
     for match in _SQL_PASSWORD.finditer(text):
-        value = match.group(1)
+        group = next(n for n in (1, 2, 3) if match.group(n) is not None)
+        value = match.group(group)
         line = text[text.rfind("\n", 0, match.start()) + 1 : match.start()]
         if _SQL_ACCOUNT.search(line) and not is_plain_value(value):
-            yield Candidate(match.start(1), match.end(1), ASSIGNMENT, "sql-password", value)
+            yield Candidate(match.start(group), match.end(group), ASSIGNMENT, "sql-password", value)
 
 
 _NETRC = re.compile(
@@ -446,3 +592,29 @@ def credential_file_candidates(text: str) -> Iterator[Candidate]:
             value = match.group(1)
             if len(value) >= 4 and not (is_plain_value(value) or _NUMBERS.fullmatch(value)):
                 yield Candidate(match.start(1), match.end(1), ASSIGNMENT, rule, value)
+
+
+_PROSE = re.compile(
+    r"(?i:\b(api[ _-]?key|access[ _-]?key|secret[ _-]?key|private[ _-]?key|password|passphrase"
+    r"|passcode|token|secret|pin|otp|one-time code|verification code|recovery code)s?\b"
+    r"(?:[^\n.;]{0,24}?\b((?:(?:is|was|has been|have been) )?(?:reset|set|changed|updated) to"
+    r"|is|was|are|will be)\b[ \t]{0,4}:?)?)"
+    r"[ \t]{1,8}[\"'`]?([^\s\"'`]{4,512})"
+)
+_NUMERIC_LABELS = word_set("pin otp")
+
+
+def prose_candidates(text: str) -> Iterator[Candidate]:
+    """ "Your new API key is X", "the password was reset to X": a value named in a sentence."""
+    for match in _PROSE.finditer(text):
+        label, value = match.group(1).lower(), match.group(3).rstrip(".,;:)")
+        numeric = value.isdigit() and 4 <= len(value) <= 8
+        if match.group(2) is None:  # "Invalid API key X": without a verb, a generated key only
+            if not key_shaped(value):
+                continue
+        elif numeric and (label in _NUMERIC_LABELS or label.endswith("code")):
+            pass  # "your PIN is 4821"
+        elif not (key_shaped(value) or (password_like(value) and entropy(value) >= 2.5)):
+            continue
+        start = match.start(3)
+        yield Candidate(start, start + len(value), ASSIGNMENT, "prose-secret", value)

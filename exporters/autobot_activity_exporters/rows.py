@@ -1,9 +1,14 @@
 """Activity span -> table rows: the one place that knows how attributes become columns.
 
-Attribute names come from ``autobot_activity_otel.attributes`` only. Every text is checked
-again with the secret redactor (a second line behind the instrumentation's own redaction:
-already-redacted text passes unchanged, anything new is redacted and audited). Attributes
-that have no column of their own are kept in ``metadata`` under their attribute name.
+Attribute names come from ``autobot_activity_otel.attributes`` only. Every string stored is
+checked again with the secret redactor (a second line behind the instrumentation's own
+redaction, and the only one for spans of other producers: already-redacted text passes
+unchanged, anything new is redacted and audited): columns, attribute names and values, each
+element of an array and the array read as one argv, the span's name, its status description,
+and its events' names and attributes. Attributes that have no column of their own are kept in
+``metadata`` under their attribute name; a span name other than ``<type> <action>`` goes to
+``metadata["span.name"]``, a status description to ``metadata["span.status_description"]``,
+events to ``metadata["span.events"]`` (name, time, attributes).
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import functools
 import json
 import logging
 import math
+import shlex
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -27,7 +33,9 @@ from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.attributes import ActivityType
 from autobot_activity_otel.recording import to_text
 from autobot_activity_otel.secrets import Finding, Kind, redact
-from autobot_activity_otel.snapshot import ActivitySnapshot
+from autobot_activity_otel.secrets.engine import KNOWN_RULE
+from autobot_activity_otel.secrets.rules import URL_REDACTED, secret_name
+from autobot_activity_otel.snapshot import ActivitySnapshot, SnapshotEvent
 
 _logger = logging.getLogger(__name__)
 
@@ -104,6 +112,13 @@ _ROW_KEYS = {
 _TYPES = {activity_type.value: activity_type for activity_type in ActivityType}
 """``ActivityType(value)`` as a plain lookup (the enum's call costs more than a row's dict)."""
 _SECRETS_USED_TYPES = frozenset({ActivityType.TERMINAL, ActivityType.BROWSER})
+_OWN_NAMES = frozenset(
+    value for name in attr.__all__ if isinstance(value := getattr(attr, name), str)
+)
+"""Attribute names we define or take from the conventions: no secret in the name itself."""
+_HEADER_PREFIXES = ("http.request.header.", "http.response.header.")
+SPAN_NAME, SPAN_STATUS, SPAN_EVENTS = "span.name", "span.status_description", "span.events"
+"""Where a span's name (when not ``<type> <action>``), status and events land in ``metadata``."""
 MAX_FUTURE_SECONDS = 300
 """A start further ahead of the exporter's clock than this is not trusted (see ``_times``)."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -143,7 +158,7 @@ def rows_from_activity(activity: ActivitySnapshot, *, strict: bool = True) -> Ac
         return None
     try:
         return _Builder(activity.attributes).build(
-            activity.trace_id, activity.span_id, activity.start_ns, activity.end_ns
+            activity.trace_id, activity.span_id, activity.start_ns, activity.end_ns, activity
         )
     except InvalidActivity as exc:
         if strict:
@@ -166,6 +181,7 @@ class _Builder:
         span_id: int,
         start_ns: int | datetime | None,
         end_ns: int | datetime | None,
+        span: ActivitySnapshot | None = None,
     ) -> ActivityRows:
         activity_type = self._activity_type()
         activity_id = self._uuid(attr.ACTIVITY_ID)
@@ -175,6 +191,8 @@ class _Builder:
             raise InvalidActivity(attr.ACTIVITY_ACTION, "is missing or not a string")
         table = ACTIVITY_TABLES[activity_type]
         metadata = self._metadata(activity_type)
+        if span is not None:
+            self._span_fields(span, activity_type, metadata)
         timestamp, duration_ms = _times(start_ns, end_ns, metadata)
         common: Row = {
             "user_id": None,
@@ -195,6 +213,8 @@ class _Builder:
             activity[column] = (
                 self._text(attribute, kind) if kind else self._number_column(column, attribute)
             )
+        if activity_type is ActivityType.TERMINAL and activity["output"]:
+            self._output_after_command(activity)
         secret_usage = self._secret_usage(activity_type, activity_id, common)
         if activity_type in _SECRETS_USED_TYPES and not secret_usage:
             activity["secrets_used"] = []
@@ -211,14 +231,61 @@ class _Builder:
         except (KeyError, TypeError):
             raise InvalidActivity(attr.ACTIVITY_TYPE, "is not a known activity type") from None
 
-    def _scrub(self, field_name: str, value: str, kind: Kind) -> str:
+    def _scrub(self, field_name: str, value: str, kind: Kind, context: str | None = None) -> str:
         """Valid text, redacted again; anything the redactor finds now is audited too."""
         if not value.isascii() or "\x00" in value:  # else ``to_text`` would return it as is
             value = to_text(value)[0]
-        redaction = redact(value, kind=kind)
+        redaction = redact(value, kind=kind, context=context)
         if redaction.findings:
             self.findings.extend((field_name, finding) for finding in redaction.findings)
         return redaction.text
+
+    def _output_after_command(self, activity: Row) -> None:
+        """The output read again after its command: ``printenv DB_PASSWORD`` prints the value
+        alone, which only the command names."""
+        command = self.attributes.get(attr.PROCESS_COMMAND_LINE)
+        if isinstance(command, str) and command:
+            activity["output"] = self._scrub(
+                attr.TERMINAL_OUTPUT, activity["output"], "output", context=command
+            )
+
+    def _labelled(self, field_name: str, label: str, value: str) -> str:
+        """A value under a name that may say secret (``db.password``, a header's name): read
+        as ``label: value``, so the name's meaning reaches the rules."""
+        prefix = f"{label}: "
+        scrubbed = self._scrub(field_name, prefix + value, "text")
+        return scrubbed[len(prefix) :] if scrubbed.startswith(prefix) else scrubbed
+
+    def _key(self, key: object) -> str:
+        """A metadata key: ours as is, anyone else's redacted like any other text."""
+        text = key if isinstance(key, str) else to_text(key)[0]
+        if text in _OWN_NAMES:
+            return text
+        return self._scrub("metadata key", text, "text")
+
+    def _span_fields(
+        self, span: ActivitySnapshot, activity_type: ActivityType, metadata: Row
+    ) -> None:
+        """The span's own strings, redacted, in ``metadata``: a name other than the default,
+        the status description, the events."""
+        default = f"{activity_type.value} {self.attributes.get(attr.ACTIVITY_ACTION)}"
+        if span.name and span.name != default:
+            metadata[SPAN_NAME] = self._scrub(SPAN_NAME, to_text(span.name)[0], "text")
+        if span.status_description:
+            description = to_text(span.status_description)[0]
+            metadata[SPAN_STATUS] = self._scrub(SPAN_STATUS, description, "text")
+        if span.events:
+            metadata[SPAN_EVENTS] = [self._event(event) for event in span.events]
+
+    def _event(self, event: SnapshotEvent) -> Row:
+        return {
+            "name": self._scrub(SPAN_EVENTS, to_text(event.name)[0], "text"),
+            "time_unix_nano": event.time_ns if _is_int(event.time_ns) else None,
+            "attributes": {
+                self._key(key): self._scrub_json(SPAN_EVENTS, value, key)
+                for key, value in event.attributes.items()
+            },
+        }
 
     def _text(self, attribute: str, kind: Kind) -> str | None:
         value = self.attributes.get(attribute)
@@ -281,21 +348,56 @@ class _Builder:
         placed = _PLACED[activity_type]
         for key, value in self.attributes.items():
             if key not in placed:
-                metadata[to_text(key)[0]] = self._scrub_json(key, value)
+                metadata[self._key(key)] = self._scrub_json(key, value, key)
         return metadata
 
-    def _scrub_json(self, field_name: str, value: Any) -> Any:
+    def _scrub_json(self, field_name: str, value: Any, key: object = None) -> Any:
         """A metadata value as valid, redacted JSON (PostgreSQL's jsonb refuses NaN, infinities
-        and NUL, in keys too)."""
+        and NUL, in keys too). ``key`` is the name the value is stored under: a name that says
+        secret, or a header's name, is read together with the value."""
         if isinstance(value, str):
+            label = _label(key)
+            if label is not None:
+                return self._labelled(field_name, label, value)
             return self._scrub(field_name, value, "text")
         if isinstance(value, Mapping):
-            return {to_text(k)[0]: self._scrub_json(field_name, v) for k, v in value.items()}
+            return {self._key(k): self._scrub_json(field_name, v, k) for k, v in value.items()}
         if isinstance(value, Sequence | set):
-            return [self._scrub_json(field_name, item) for item in value]
+            items = [self._scrub_json(field_name, item, key) for item in value]
+            if len(items) > 1 and all(isinstance(item, str) for item in items):
+                return self._scrub_words(field_name, items)
+            return items
         if isinstance(value, float) and not math.isfinite(value):
             return str(value)
         return value
+
+    def _scrub_words(self, field_name: str, words: list[str]) -> list[str]:
+        """An array of strings read again as one argv (``process.command_args``): ``-p`` and
+        its value are separate elements, which no rule reads one by one. An element holding
+        what the argv reading finds is redacted there (whole, when it had to be quoted)."""
+        quoted = [shlex.quote(word) for word in words]
+        joined = " ".join(quoted)
+        redaction = redact(joined, kind="command")
+        if not redaction.findings:
+            return words
+        self.findings.extend((field_name, finding) for finding in redaction.findings)
+        result = list(words)
+        start = 0
+        for index, raw in enumerate(quoted):
+            end = start + len(raw)
+            inside = [f for f in redaction.findings if f.start < end and f.end > start]
+            if inside and raw != words[index]:
+                result[index] = _marker(inside[0])
+            elif inside:
+                pieces, position = [], start
+                for finding in inside:
+                    cut = max(finding.start, start)
+                    pieces += [joined[position:cut], _marker(finding)]
+                    position = min(finding.end, end)
+                pieces.append(joined[position:end])
+                result[index] = "".join(pieces)
+            start = end + 1
+        return result
 
     def _secret_usage(
         self, activity_type: ActivityType, activity_id: uuid.UUID, common: Row
@@ -370,6 +472,22 @@ class _SecretEntry(NamedTuple):
     granted: bool
     denial_reason: str | None
     metadata: Row
+
+
+def _label(key: object) -> str | None:
+    """The name a value is read under: a header's name, or a last name part that says secret."""
+    if not isinstance(key, str):
+        return None
+    if key.startswith(_HEADER_PREFIXES):
+        return key.rsplit(".", 1)[-1]
+    last = key.rsplit(".", 1)[-1]
+    return last if key not in _OWN_NAMES and secret_name(last) else None
+
+
+def _marker(finding: Finding) -> str:
+    if finding.rule == KNOWN_RULE:
+        return f"[REDACTED:secret:{finding.secret_id}]"
+    return URL_REDACTED if finding.rule.startswith("url-") else f"[REDACTED:{finding.rule}]"
 
 
 @functools.lru_cache(maxsize=1024)

@@ -73,7 +73,7 @@ def test_bytes_and_other_objects_are_accepted() -> None:
 def test_an_engine_failure_drops_the_text_and_logs_only_the_type(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def broken(text: str, kind: str) -> None:
+    def broken(text: str, kind: str, context: str | None) -> None:
         raise RuntimeError(text)
 
     monkeypatch.setattr(engine_module, "_redact", broken)

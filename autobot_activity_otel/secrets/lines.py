@@ -1,0 +1,288 @@
+"""Rules that read lines together: a value on the line after its label, configuration files.
+
+What an agent sees in a terminal puts a secret's name and its value on different lines: a
+prompt or label and the bare value under it (``printenv DB_PASSWORD``, "Your new API key
+is:", ``vault read -field=...``), a YAML value nested under a secret-named key, INI
+continuation lines, ``name: DB_PASSWORD`` with its ``value:`` beside it, XML elements named
+like secrets, a PuTTY key's private lines, a browser's cookie file. A long high-entropy value
+under a key that names nothing (``STRIPE=...``) is caught by its shape; checksums, integrity
+hashes, ETags, commit hashes and UUIDs are not that shape.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from autobot_activity_otel.secrets.rules import (
+    ASSIGNMENT,
+    WORDY,
+    Candidate,
+    entropy,
+    is_plain_value,
+    is_reference,
+    key_shaped,
+    looks_like_code,
+    mixed_case_digits,
+    password_like,
+    secret_name,
+)
+from autobot_activity_otel.secrets.tools import word_set
+
+# --- a label, then the value on a line of its own -------------------------------------------------
+
+_PROMPT = re.compile(r"[ \t]*(?:[\w.@~:/()\[\]-]{0,80}[$#%>][ \t]+)?")
+"""A shell prompt before a command (``user@host:~$ ``, ``# ``, ``> ``)."""
+_LABEL = re.compile(
+    r"(?i:\b(?:api[ _-]?keys?|access[ _-]?keys?|secret[ _-]?keys?|private[ _-]?keys?"
+    r"|client[ _-]?secrets?|passwords?|passphrases?|passcodes?|pins?|otp|tokens?|secrets?"
+    r"|credentials?|recovery[ _-]?codes?|one-time[ _-]?codes?)"
+    r"|([A-Za-z_][\w.-]{1,80}))"
+    r"[ \t]*(?:\([^()\n]{0,40}\))?[ \t]*(?i:is|are|was)?[ \t]*[:=]?[ \t]*\Z"
+)
+"""A line ending with a secret's name, as a label or a prompt says it (``Your new API key
+is:``, ``Password (again):``, ``printenv DB_PASSWORD``, ``echo $API_TOKEN``)."""
+_PRINTER = re.compile(
+    r"(?i:(?:sudo[ \t]+)?(?:printenv|echo|printf|vault|kubectl|oc|gcloud|aws|az|op|pass|gopass"
+    r"|bw|lpass|security|secret-tool|keyring|doppler|heroku|terraform|openssl|pwgen|head|cat"
+    r"|jq|yq|sops|chamber|credstash|consul|etcdctl|base64|tr)\b)"
+)
+_PRINTS_SECRET = re.compile(
+    r"(?i:secret|passw|passphrase|token|apikey|api[_-]key|credential|-field|jsonpath"
+    r"|\brand\b|urandom|pwgen|private)"
+)
+_GENERATOR = re.compile(r"(?i:\brand\b|urandom|pwgen|gen-?pass|mkpasswd)")
+_HEX = re.compile(r"[0-9a-fA-F]+")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+_VERSION = re.compile(r"v?\d+(?:[.:-]\d+)+")
+_FILE_NAME = re.compile(r"[\w.-]+\.[A-Za-z][A-Za-z0-9]{0,4}")
+LABEL_RULE = "labelled-value"
+
+
+def label_kind(line: str) -> int:
+    """0: not a label; 1: names a secret; 2: a command that generates one (hex then counts)."""
+    if len(line) > 300:
+        return 0
+    body = line[_PROMPT.match(line).end() :].rstrip()  # type: ignore[union-attr]
+    if not body:
+        return 0
+    if _PRINTER.match(body) and _PRINTS_SECRET.search(body):
+        return 2 if _GENERATOR.search(body) else 1
+    label = _LABEL.search(body)
+    if label is None:
+        return 0
+    name = label.group(1)
+    if name is not None and not secret_name(name):
+        return 0
+    return 1
+
+
+def bare_secret(value: str, generated: bool) -> bool:
+    """A line that is one value, shaped like a secret (not a word, path, hash, id or version)."""
+    if len(value) < 6 or len(value) > 4096 or is_plain_value(value) or "@" in value:
+        return False
+    if _UUID.fullmatch(value) or _VERSION.fullmatch(value) or WORDY.fullmatch(value):
+        return False
+    if _HEX.fullmatch(value):
+        return generated and len(value) >= 8  # hex is a hash, unless just generated
+    if _FILE_NAME.fullmatch(value) and not key_shaped(value):
+        return False
+    return key_shaped(value) or (password_like(value) and entropy(value) >= 2.5)
+
+
+def _value_line(text: str, at: int, generated: bool) -> Candidate | None:
+    """The first non-blank line from ``at`` (at most one blank line between), if bare."""
+    for _ in range(3):
+        end = text.find("\n", at)
+        end = len(text) if end < 0 else end
+        line = text[at:end]
+        value = line.strip()
+        if value and len(set(value)) == 1 and value[0] in "-=_*~#":
+            value = ""  # an underline under the label
+        if value:
+            if " " in value or "\t" in value or not bare_secret(value, generated):
+                return None
+            start = at + line.index(value)
+            return Candidate(start, start + len(value), ASSIGNMENT, LABEL_RULE, value)
+        if end >= len(text):
+            return None
+        at = end + 1
+    return None
+
+
+def labelled_candidates(text: str) -> Iterator[Candidate]:
+    """A bare secret-shaped value on the line after a label or prompt that names a secret."""
+    position = 0
+    while position < len(text):
+        end = text.find("\n", position)
+        if end < 0:
+            return
+        kind = label_kind(text[position:end])
+        if kind:
+            found = _value_line(text, end + 1, kind == 2)
+            if found is not None:
+                yield found
+        position = end + 1
+
+
+def context_candidates(context: str, text: str) -> Iterator[Candidate]:
+    """The first line of ``text`` when the text before it (the command that printed it, the
+    other stream) ends with a label: ``printenv DB_PASSWORD`` then its output alone."""
+    last = context.rstrip("\n").rsplit("\n", 1)[-1]
+    kind = label_kind(last)
+    if kind:
+        found = _value_line(text, 0, kind == 2)
+        if found is not None:
+            yield found
+
+
+# --- configuration files ------------------------------------------------------------------------
+
+_KEY_LINE = re.compile(
+    r"(?m)^([ \t]*)(?:-[ \t]+)?[\"']?([A-Za-z_][\w.-]{0,80})[\"']?[ \t]*([:=])[ \t]*"
+    r"(\|[-+]?|>[-+]?)?[ \t]*([^\n]*)$"
+)
+_CHILD = re.compile(r"[ \t]*(?:-[ \t]+)?(?:[\"']?[\w.-]{1,80}[\"']?[ \t]*[:=][ \t]*)?(.*)")
+NESTED_RULE = "nested-value"
+MAX_NESTED = 20
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" \t"))
+
+
+def _nested_value(value: str) -> bool:
+    return (
+        len(value) >= 4
+        and not value.isdigit()
+        and value.count(" ") <= 1
+        and not is_plain_value(value)
+        and not looks_like_code(value)
+        and not WORDY.fullmatch(value)
+        and not value.endswith(":")
+    )
+
+
+def nested_candidates(text: str) -> Iterator[Candidate]:
+    """Values nested under a secret-named key: YAML children and block scalars
+    (``password:`` then ``secure: ...``), INI continuation lines (``password =`` then an
+    indented value)."""
+    for key in _KEY_LINE.finditer(text):
+        if not secret_name(key.group(2)):
+            continue
+        depth = len(key.group(1))
+        block = key.group(4) is not None
+        position = key.end() + 1
+        for _ in range(MAX_NESTED):
+            if position >= len(text):
+                break
+            end = text.find("\n", position)
+            end = len(text) if end < 0 else end
+            line = text[position:end]
+            if line.strip() and _indent(line) <= depth:
+                break
+            if line.strip():
+                content = line if block else line[_CHILD.match(line).start(1) :]  # type: ignore[union-attr]
+                value = content.strip().strip("\"'")
+                if _nested_value(value) and (block or " " not in value):
+                    start = position + line.index(value)
+                    yield Candidate(start, start + len(value), ASSIGNMENT, NESTED_RULE, value)
+            position = end + 1
+
+
+_NAME_VALUE = re.compile(
+    r"(?i:\b(?:name|key)[\"']?[ \t]*[:=][ \t]*)[\"']?([A-Za-z_][\w.-]{1,80})[\"']?[ \t]*,?[ \t]*"
+    r"(?:\n[ \t]*)?(?:-[ \t]+)?(?i:[\"']?value[\"']?[ \t]*[:=][ \t]*)[\"']?([^\"'\s,}<>]{1,1024})"
+)
+"""``name: DB_PASSWORD`` / ``value: ...`` (Kubernetes env, ECS task definitions) and .NET's
+``<add key="ApiKey" value="..."/>``."""
+_XML = re.compile(
+    r"<((?:[\w-]{1,40}:)?([A-Za-z_][\w.-]{0,80}))(?:[ \t][^<>\n]{0,400})?>([^<\n]{1,4096})</\1>"
+)
+
+
+def element_candidates(text: str) -> Iterator[Candidate]:
+    """``<password>...</password>`` (Maven's settings.xml) and name/value pairs."""
+    if "<" in text and "</" in text:
+        for match in _XML.finditer(text):
+            value = match.group(3).strip()
+            if secret_name(match.group(2)) and len(value) >= 4 and not is_plain_value(value):
+                start = match.start(3) + match.group(3).index(value)
+                yield Candidate(start, start + len(value), ASSIGNMENT, "xml-element", value)
+    for match in _NAME_VALUE.finditer(text):
+        value = match.group(2)
+        if secret_name(match.group(1)) and len(value) >= 4 and not is_plain_value(value):
+            yield Candidate(match.start(2), match.end(2), ASSIGNMENT, NESTED_RULE, value)
+
+
+_NEUTRAL = re.compile(
+    r"(?m)^[ \t]*(?:export[ \t]+)?[\"']?([A-Za-z_][\w.-]{0,80})[\"']?[ \t]*[=:][ \t]*[\"']?"
+    r"([A-Za-z0-9+/_.-]{20,1024}={0,2})[\"']?[ \t]*,?[ \t]*$"
+    r"|<([A-Za-z_][\w.-]{0,80})>([A-Za-z0-9+/_.-]{20,1024}={0,2})</"
+)
+_NOT_SECRET_PARTS = word_set(
+    """hash checksum digest sha sha1 sha256 sha384 sha512 md5 crc integrity etag commit revision
+    rev ref head tree parent version id uuid guid build image resolved tarball url uri path file
+    name public pub cert certificate crt ca fingerprint salt nonce iv sri"""
+)
+_HASH_PREFIX = re.compile(r"(?i:sha\d{1,3}|md5|blake2b?)[-:]")
+_KEY_PARTS = re.compile(r"[A-Za-z][a-z]*|\d+")
+HIGH_ENTROPY_RULE = "high-entropy-value"
+
+
+def high_entropy(value: str) -> bool:
+    """A long value with the letter, digit and case mix and the entropy of a generated key."""
+    return (
+        len(value) >= 20
+        and mixed_case_digits(value)
+        and entropy(value) >= 4.0
+        and not _HASH_PREFIX.match(value)
+        and not _UUID.search(value)
+        and value.count("/") < 3
+        and not is_reference(value)
+    )
+
+
+def neutral_candidates(text: str) -> Iterator[Candidate]:
+    """A key=value (or ``key: value``, ``<key>value</key>``) line whose key names nothing
+    secret but whose value has a generated key's shape (``STRIPE=...``, ``SEKRIT=...``)."""
+    for match in _NEUTRAL.finditer(text):
+        group = 2 if match.group(2) is not None else 4
+        key, value = match.group(group - 1), match.group(group)
+        parts = {part.lower() for part in _KEY_PARTS.findall(key)}
+        if parts & _NOT_SECRET_PARTS or not high_entropy(value):
+            continue
+        yield Candidate(match.start(group), match.end(group), ASSIGNMENT, HIGH_ENTROPY_RULE, value)
+
+
+# --- key files ------------------------------------------------------------------------------------
+
+_PPK_LINES = re.compile(r"(?im)^private-lines:[ \t]*(\d{1,3})[ \t]*\r?$")
+_PPK_MAC = re.compile(r"(?im)^private-(?:mac|hash):[ \t]*([0-9a-f]{16,128})[ \t]*\r?$")
+_COOKIE_JAR = re.compile(
+    r"(?m)^(?:#HttpOnly_)?[^\t\n#]{1,253}\t(?:TRUE|FALSE)\t[^\t\n]{1,1024}\t(?:TRUE|FALSE)\t"
+    r"-?\d{1,12}\t[^\t\n]{1,256}\t([^\t\n]{4,4096})\r?$"
+)
+
+
+def key_file_candidates(text: str) -> Iterator[Candidate]:
+    """PuTTY ``.ppk`` private lines and MAC; values of a Netscape cookie file (``cookies.txt``)."""
+    for match in _PPK_LINES.finditer(text):
+        start = match.end() + 1
+        stop = start
+        for _ in range(int(match.group(1))):
+            if stop >= len(text):
+                break
+            end = text.find("\n", stop)
+            stop = len(text) if end < 0 else end + 1
+        body = text[start:stop].rstrip()
+        if body:
+            yield Candidate(start, start + len(body), ASSIGNMENT, "putty-private-key", body)
+    for match in _PPK_MAC.finditer(text):
+        yield Candidate(
+            match.start(1), match.end(1), ASSIGNMENT, "putty-private-key", match.group(1)
+        )
+    for match in _COOKIE_JAR.finditer(text):
+        value = match.group(1)
+        if not is_plain_value(value):
+            yield Candidate(match.start(1), match.end(1), ASSIGNMENT, "cookie", value)
