@@ -1,4 +1,5 @@
-"""``autobot-activity``: list activities and secret usage, prune, upgrade the schema, demo.
+"""``autobot-activity``: list activities and secret usage, prune, upgrade the schema, demo,
+serve OTLP ingest and mint ingest tokens.
 
 Listings are made for a viewer: by default the system viewer (every row), because whoever
 runs this command already holds the database credentials; ``--viewer-role`` with
@@ -17,10 +18,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from autobot_activity_exporters.cli import listing, maintenance
+from autobot_activity_exporters.cli import listing, maintenance, service
 from autobot_activity_exporters.cli.arguments import build_parents, viewer_of
 
-COMMAND_MODULES = (listing, maintenance)
+COMMAND_MODULES = (listing, maintenance, service)
 """The modules whose commands ``autobot-activity`` offers, in help order."""
 
 
