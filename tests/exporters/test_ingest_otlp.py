@@ -8,7 +8,6 @@ import json
 import tracemalloc
 import uuid
 import zlib
-from dataclasses import replace
 
 import pytest
 from opentelemetry import trace
@@ -24,6 +23,7 @@ from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.attributes import ActivityType
 from autobot_activity_otel.context import activity_context
 from autobot_activity_otel.recording import ActivityRecord
+from autobot_activity_otel.snapshot import ActivitySnapshot
 
 ORG, OTHER_ORG = uuid.UUID(int=0x101), uuid.UUID(int=0x102)
 TEAM, OTHER_TEAM = uuid.UUID(int=0x201), uuid.UUID(int=0x202)
@@ -58,6 +58,13 @@ def record_each_type(spans: SpanCapture) -> list:
     return spans.all()
 
 
+def snapshots(request) -> tuple[list, int]:
+    """The request's activity snapshots (None for a malformed one), and the ignored count."""
+    spans = otlp.ActivitySpans(request)
+    found = [otlp.snapshot_of(span, attributes) for span, attributes in spans]
+    return found, spans.ignored
+
+
 def comparable(rows) -> tuple:
     """Rows without the timestamps' sub-microsecond rounding question: every column."""
     return (rows.table, rows.activity, rows.secret_usage)
@@ -70,11 +77,11 @@ def test_a_request_becomes_the_rows_the_exporter_makes(spans: SpanCapture, encod
         request = otlp.decode_request(protobuf_body(finished), otlp.PROTOBUF)
     else:
         request = otlp.decode_request(json_body(finished), otlp.JSON)
-    decoded = otlp.activity_snapshots(request)
-    assert decoded.ignored == 1 and decoded.malformed == 0
+    decoded, ignored = snapshots(request)
+    assert ignored == 1
     expected = [rows_from_span(span) for span in finished]
     expected = [comparable(rows) for rows in expected if rows is not None]
-    got = [comparable(rows_from_activity(snapshot)) for snapshot in decoded.activities]
+    got = [comparable(rows_from_activity(snapshot)) for snapshot in decoded]
     assert got == expected
     assert len(got) == 4
     assert PASSWORD not in json.dumps([row for row in got], default=str)
@@ -83,7 +90,7 @@ def test_a_request_becomes_the_rows_the_exporter_makes(spans: SpanCapture, encod
 def test_snapshots_carry_ids_status_and_events(spans: SpanCapture) -> None:
     finished = record_each_type(spans)
     request = otlp.decode_request(protobuf_body(finished), otlp.PROTOBUF)
-    terminal = otlp.activity_snapshots(request).activities[0]
+    terminal = snapshots(request)[0][0]
     span = finished[0]
     assert terminal.trace_id == span.context.trace_id and terminal.span_id == span.context.span_id
     assert terminal.start_ns == span.start_time and terminal.end_ns == span.end_time
@@ -100,7 +107,7 @@ def test_json_takes_hex_ids_in_either_case_and_ignores_unknown_fields(spans: Spa
     span["someFutureField"] = {"nested": [1, 2]}
     document["alsoUnknown"] = True
     request = otlp.decode_request(json.dumps(document).encode(), otlp.JSON)
-    [snapshot] = otlp.activity_snapshots(request).activities
+    [snapshot], _ = snapshots(request)
     assert snapshot.trace_id == finished[0].context.trace_id
 
 
@@ -137,8 +144,8 @@ def test_undecodable_json_is_a_bad_request(body: bytes) -> None:
 def test_ids_of_the_wrong_length_make_the_span_malformed(spans: SpanCapture) -> None:
     request = otlp.decode_request(protobuf_body(record_each_type(spans)), otlp.PROTOBUF)
     request.resource_spans[0].scope_spans[0].spans[0].trace_id = b"\x01" * 5
-    decoded = otlp.activity_snapshots(request)
-    assert decoded.malformed == 1 and len(decoded.activities) == 3
+    decoded, _ = snapshots(request)
+    assert decoded[0] is None and None not in decoded[1:] and len(decoded) == 4
 
 
 def test_attribute_values_of_every_otlp_kind() -> None:
@@ -236,44 +243,54 @@ def _token(teams: frozenset[uuid.UUID] = frozenset()) -> IngestToken:
     return IngestToken("agents", b"\x00" * 32, ORG, teams)
 
 
-def _snapshot(spans: SpanCapture, **context: object):
+def _attributes(spans: SpanCapture, **context: object) -> dict:
     spans.clear()
     with activity_context(user_id=USER, **context):
         record = ActivityRecord(ActivityType.FILE, "read")
         record.end()
     request = otlp.decode_request(protobuf_body(spans.all()), otlp.PROTOBUF)
-    return otlp.activity_snapshots(request).activities[0]
+    [(_, attributes)] = list(otlp.ActivitySpans(request))
+    return attributes
+
+
+def _row(attributes: dict) -> dict:
+    return rows_from_activity(ActivitySnapshot("file read", 1, 1, 1, 2, attributes)).activity  # type: ignore[union-attr]
 
 
 def test_a_span_without_org_gets_the_tokens_and_keeps_its_user(spans: SpanCapture) -> None:
-    admitted = admit(_snapshot(spans), _token())
-    rows = rows_from_activity(admitted)
-    assert rows.activity["org_id"] == ORG and rows.activity["user_id"] == USER
-    assert rows.activity["team_id"] is None
+    attributes = _attributes(spans)
+    assert admit(attributes, _token()) is None
+    row = _row(attributes)
+    assert row["org_id"] == ORG and row["user_id"] == USER and row["team_id"] is None
 
 
 def test_a_span_of_the_tokens_org_is_taken_as_it_is(spans: SpanCapture) -> None:
-    snapshot = _snapshot(spans, org_id=ORG)
-    assert admit(snapshot, _token()) is snapshot
+    attributes = _attributes(spans, org_id=ORG)
+    before = dict(attributes)
+    assert admit(attributes, _token()) is None and attributes == before
 
 
 def test_a_span_claiming_another_org_is_rejected_never_restamped(spans: SpanCapture) -> None:
-    assert admit(_snapshot(spans, org_id=OTHER_ORG), _token()) is Rejection.OTHER_ORG
+    attributes = _attributes(spans, org_id=OTHER_ORG)
+    assert admit(attributes, _token()) is Rejection.OTHER_ORG
+    assert attributes[attr.ACTIVITY_ORG_ID] == str(OTHER_ORG)
 
 
 def test_teams_must_be_the_tokens(spans: SpanCapture) -> None:
     one_team = _token(frozenset({TEAM}))
     two_teams = _token(frozenset({TEAM, OTHER_TEAM}))
-    assert admit(_snapshot(spans, team_id=OTHER_TEAM), _token()) is Rejection.OTHER_TEAM
-    assert admit(_snapshot(spans, team_id=OTHER_TEAM), one_team) is Rejection.OTHER_TEAM
-    assert admit(_snapshot(spans, team_id=OTHER_TEAM), two_teams) is not Rejection.OTHER_TEAM
-    stamped = rows_from_activity(admit(_snapshot(spans), one_team))
-    assert stamped.activity["team_id"] == TEAM  # the token's only team
-    unstamped = rows_from_activity(admit(_snapshot(spans), two_teams))
-    assert unstamped.activity["team_id"] is None  # which of two? neither
+    assert admit(_attributes(spans, team_id=OTHER_TEAM), _token()) is Rejection.OTHER_TEAM
+    assert admit(_attributes(spans, team_id=OTHER_TEAM), one_team) is Rejection.OTHER_TEAM
+    assert admit(_attributes(spans, team_id=OTHER_TEAM), two_teams) is None
+    stamped = _attributes(spans)
+    assert admit(stamped, one_team) is None
+    assert _row(stamped)["team_id"] == TEAM  # the token's only team
+    unstamped = _attributes(spans)
+    assert admit(unstamped, two_teams) is None
+    assert _row(unstamped)["team_id"] is None  # which of two? neither
 
 
-def test_an_org_that_is_not_a_uuid_is_another_org(spans: SpanCapture) -> None:
-    snapshot = _snapshot(spans)
-    forged = replace(snapshot, attributes={**snapshot.attributes, attr.ACTIVITY_ORG_ID: "x-1"})
-    assert admit(forged, _token()) is Rejection.OTHER_ORG
+@pytest.mark.parametrize("org", ["x-1", "", 7, ("a",)])
+def test_an_org_that_is_not_a_uuid_is_another_org(spans: SpanCapture, org: object) -> None:
+    attributes = {**_attributes(spans), attr.ACTIVITY_ORG_ID: org}
+    assert admit(attributes, _token()) is Rejection.OTHER_ORG

@@ -14,7 +14,7 @@ import logging
 import time
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -26,11 +26,10 @@ from autobot_activity_exporters.delivery import deliver, describe
 from autobot_activity_exporters.rows import ActivityRows, InvalidActivity, rows_from_activity
 from autobot_activity_exporters.schema import SchemaNotCurrent, require_current
 from autobot_activity_exporters.service.metrics import ServiceMetrics
-from autobot_activity_exporters.service.otlp import activity_snapshots
+from autobot_activity_exporters.service.otlp import ActivitySpans, snapshot_of
 from autobot_activity_exporters.service.tokens import IngestToken
 from autobot_activity_exporters.writer import write_batch
 from autobot_activity_otel import attributes as attr
-from autobot_activity_otel.snapshot import ActivitySnapshot
 
 _logger = logging.getLogger(__name__)
 
@@ -83,28 +82,26 @@ class Outcome:
         return text
 
 
-def admit(snapshot: ActivitySnapshot, token: IngestToken) -> ActivitySnapshot | Rejection:
-    """The snapshot as the token may append it, or why it may not.
+def admit(attributes: dict[str, Any], token: IngestToken) -> Rejection | None:
+    """Why the token may not append an activity with these attributes, or None after
+    stamping the token's tenancy where the activity names none (in place).
 
     A span naming another org, or a team the token does not list, is rejected, never
     re-stamped. A span with no org gets the token's; one with no team gets the token's
     team when the token is for exactly one.
     """
-    attributes = snapshot.attributes
-    org, team = attributes.get(attr.ACTIVITY_ORG_ID), attributes.get(attr.ACTIVITY_TEAM_ID)
-    stamp: dict[str, str] = {}
+    org = attributes.get(attr.ACTIVITY_ORG_ID)
     if org is None:
-        stamp[attr.ACTIVITY_ORG_ID] = str(token.org_id)
+        attributes[attr.ACTIVITY_ORG_ID] = token.org_text
     elif _as_uuid(org) != token.org_id:
         return Rejection.OTHER_ORG
+    team = attributes.get(attr.ACTIVITY_TEAM_ID)
     if team is None:
-        if len(token.team_ids) == 1:
-            stamp[attr.ACTIVITY_TEAM_ID] = str(next(iter(token.team_ids)))
+        if token.only_team is not None:
+            attributes[attr.ACTIVITY_TEAM_ID] = token.only_team
     elif _as_uuid(team) not in token.team_ids:
         return Rejection.OTHER_TEAM
-    if not stamp:
-        return snapshot
-    return replace(snapshot, attributes={**attributes, **stamp})
+    return None
 
 
 @functools.lru_cache(maxsize=1024)
@@ -130,19 +127,23 @@ class Ingestor:
 
     async def ingest(self, request: ExportTraceServiceRequest, token: IngestToken) -> Outcome:
         """Store what the token may append; raises ``StoreUnavailable`` if nothing can be."""
-        decoded = activity_snapshots(request)
-        outcome = Outcome(ignored=decoded.ignored)
-        if decoded.malformed:
-            outcome.rejected[Rejection.INVALID] += decoded.malformed
-            outcome.details["trace or span id of the wrong length"] += decoded.malformed
+        spans = ActivitySpans(request)
+        outcome = Outcome()
         batch: list[ActivityRows] = []
-        for snapshot in decoded.activities:
-            admitted = admit(snapshot, token)
-            if isinstance(admitted, Rejection):
-                outcome.rejected[admitted] += 1
+        received = 0
+        for span, attributes in spans:
+            received += 1
+            rejection = admit(attributes, token)
+            if rejection is not None:
+                outcome.rejected[rejection] += 1
+                continue
+            snapshot = snapshot_of(span, attributes)
+            if snapshot is None:
+                outcome.rejected[Rejection.INVALID] += 1
+                outcome.details["trace or span id of the wrong length"] += 1
                 continue
             try:
-                rows = rows_from_activity(admitted)
+                rows = rows_from_activity(snapshot)
             except InvalidActivity as exc:  # names the attribute, never its value
                 outcome.rejected[Rejection.INVALID] += 1
                 outcome.details[str(exc)] += 1
@@ -154,7 +155,7 @@ class Ingestor:
                 continue
             if rows is not None:
                 batch.append(rows)
-        received = len(decoded.activities) + decoded.malformed
+        outcome.ignored = spans.ignored
         self.metrics.received.inc(received)
         self.metrics.ignored.inc(outcome.ignored)
         if batch:

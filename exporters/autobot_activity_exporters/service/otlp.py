@@ -16,8 +16,7 @@ from __future__ import annotations
 import base64
 import json
 import zlib
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from google.protobuf import json_format
@@ -135,37 +134,29 @@ def _rewrite_ids(holder: Any) -> None:
                 raise BadRequest(f"{key} is not a hex string") from None
 
 
-@dataclass(slots=True)
-class DecodedSpans:
-    """The activity spans of a request, and what was not taken from it."""
+class ActivitySpans:
+    """The activity spans of a request with their attributes, each a plain dict of its own
+    (resource and scope attributes are not read); spans without ``activity.type`` are not
+    activities and only counted, in ``ignored``."""
 
-    activities: list[ActivitySnapshot] = field(default_factory=list)
-    malformed: int = 0
-    """Activity spans whose trace or span id has the wrong length (rejected)."""
-    ignored: int = 0
-    """Spans without ``activity.type``: not activities, so neither stored nor rejected."""
+    def __init__(self, request: ExportTraceServiceRequest) -> None:
+        self.request = request
+        self.ignored = 0
 
-
-def activity_snapshots(request: ExportTraceServiceRequest) -> DecodedSpans:
-    """Every activity span of the request as an ``ActivitySnapshot`` (its attributes a
-    plain dict of its own); resource and scope attributes are not read."""
-    decoded = DecodedSpans()
-    for resource_spans in request.resource_spans:
-        for scope_spans in resource_spans.scope_spans:
-            for span in scope_spans.spans:
-                attributes = attribute_dict(span.attributes)
-                if ACTIVITY_TYPE not in attributes:
-                    decoded.ignored += 1
-                    continue
-                snapshot = _snapshot(span, attributes)
-                if snapshot is None:
-                    decoded.malformed += 1
-                else:
-                    decoded.activities.append(snapshot)
-    return decoded
+    def __iter__(self) -> Iterator[tuple[Span, dict[str, Any]]]:
+        for resource_spans in self.request.resource_spans:
+            for scope_spans in resource_spans.scope_spans:
+                for span in scope_spans.spans:
+                    attributes = attribute_dict(span.attributes)
+                    if ACTIVITY_TYPE in attributes:
+                        yield span, attributes
+                    else:
+                        self.ignored += 1
 
 
-def _snapshot(span: Span, attributes: dict[str, Any]) -> ActivitySnapshot | None:
+def snapshot_of(span: Span, attributes: dict[str, Any]) -> ActivitySnapshot | None:
+    """The span as an ``ActivitySnapshot`` with these attributes, or None when its trace or
+    span id has the wrong length (16 and 8 bytes, or empty)."""
     trace_id, span_id, parent = span.trace_id, span.span_id, span.parent_span_id
     if (
         len(trace_id) not in (0, _TRACE_ID_BYTES)
@@ -188,7 +179,9 @@ def _snapshot(span: Span, attributes: dict[str, Any]) -> ActivitySnapshot | None
         events=tuple(
             SnapshotEvent(event.name, event.time_unix_nano, attribute_dict(event.attributes))
             for event in span.events
-        ),
+        )
+        if span.events
+        else (),
     )
 
 
@@ -197,23 +190,30 @@ def attribute_dict(key_values: Iterable[KeyValue]) -> dict[str, Any]:
     them), key-value lists as dicts, bytes as base64 text; an empty value is left out."""
     attributes: dict[str, Any] = {}
     for key_value in key_values:
-        value = _value(key_value.value)
-        if value is not None:
-            attributes[key_value.key] = value
+        value = key_value.value
+        text = value.string_value  # most attributes are text: one read, no oneof lookup
+        if text:
+            attributes[key_value.key] = text
+            continue
+        kind = value.WhichOneof("value")
+        if kind is not None:
+            attributes[key_value.key] = _value(value, kind)
     return attributes
 
 
-def _value(value: AnyValue) -> Any:
-    kind = value.WhichOneof("value")
-    if kind is None:
-        return None
+def _value(value: AnyValue, kind: str) -> Any:
     if kind == "array_value":
-        return tuple(_value(item) for item in value.array_value.values)
+        return tuple(_item(item) for item in value.array_value.values)
     if kind == "kvlist_value":
         return attribute_dict(value.kvlist_value.values)
     if kind == "bytes_value":
         return base64.b64encode(value.bytes_value).decode()
     return getattr(value, kind)
+
+
+def _item(value: AnyValue) -> Any:
+    kind = value.WhichOneof("value")
+    return None if kind is None else _value(value, kind)
 
 
 def success(media: str, rejected: int = 0, message: str = "") -> bytes:

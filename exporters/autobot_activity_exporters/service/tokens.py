@@ -51,6 +51,16 @@ class IngestToken:
     org_id: uuid.UUID
     team_ids: frozenset[uuid.UUID] = frozenset()
 
+    @property
+    def org_text(self) -> str:
+        """The org id as a span attribute carries it."""
+        return str(self.org_id)
+
+    @property
+    def only_team(self) -> str | None:
+        """The token's team as a span attribute, when it is for exactly one."""
+        return str(next(iter(self.team_ids))) if len(self.team_ids) == 1 else None
+
 
 def digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
