@@ -20,6 +20,7 @@ BENCHMARKS = (
     "bench_overhead",
     "bench_secrets",
     "bench_exporter",
+    "bench_service",
     "bench_pipeline",
     "bench_file",
     "bench_browser",
