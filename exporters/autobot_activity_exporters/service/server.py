@@ -10,13 +10,16 @@ file itself on SIGHUP.
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import signal
 import tempfile
 from types import FrameType
+from typing import Any
 
 import uvicorn
+from uvicorn.config import LOGGING_CONFIG
 
 from autobot_activity_exporters.service.config import ServiceConfig
 from autobot_activity_exporters.service.metrics import MULTIPROCESS_DIR
@@ -45,12 +48,25 @@ def serve(config: ServiceConfig, *, log_level: str = "info") -> int:
             log_level=log_level,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
             server_header=False,
+            log_config=log_config(log_level),
         )
     finally:
         signal.signal(signal.SIGTERM, previous)
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+def log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging, with this package's loggers on its handler at ``level`` (each
+    worker process applies it as it starts)."""
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["autobot_activity_exporters"] = {
+        "handlers": ["default"],
+        "level": level.upper(),
+        "propagate": False,
+    }
+    return config
 
 
 def _drained(signum: int, frame: FrameType | None) -> None:
