@@ -466,6 +466,27 @@ class TableLock:
         return run_async(query())
 
 
+def test_above_max_concurrent_requests_429_with_retry_after(
+    database: str, tokens: Tokens, tmp_path: Path, spans: SpanCapture
+) -> None:
+    service = ServiceProcess(
+        as_login(database, WRITER_LOGIN), tokens.path, tmp_path, "--max-concurrent", "1"
+    ).start()
+    held = protobuf_body(terminal_spans(spans, 1))
+    try:
+        with TableLock(database, "terminal_activities") as lock:
+            first: list[requests.Response] = []
+            sender = threading.Thread(target=lambda: first.append(service.post(held, tokens.team)))
+            sender.start()
+            assert _eventually(lock.writer_waits, 30)
+            busy = service.post(protobuf_body(terminal_spans(spans, 1)), tokens.team)
+            assert busy.status_code == 429 and busy.headers["retry-after"] == "1"
+        sender.join(30)
+        assert first[0].status_code == 200  # the held request, once the lock is gone
+    finally:
+        assert service.stop() == 0
+
+
 def test_healthz_and_metrics(service: ServiceProcess, tokens: Tokens, spans: SpanCapture) -> None:
     health = requests.get(f"{service.url}/healthz", timeout=10)
     assert health.status_code == 200 and health.json()["status"] == "ok"
@@ -530,7 +551,7 @@ def test_a_token_file_open_to_others_stops_the_start(
     assert "chmod 600" in result.stderr
 
 
-def test_two_workers_share_one_socket_one_database_and_one_set_of_metrics(
+def test_two_workers_share_one_socket_one_database_one_set_of_metrics_and_reload(
     database: str, tokens: Tokens, tmp_path: Path, spans: SpanCapture
 ) -> None:
     service = ServiceProcess(
@@ -555,6 +576,10 @@ def test_two_workers_share_one_socket_one_database_and_one_set_of_metrics(
         assert set(stored(database)) == sent
         values = _samples(requests.get(f"{service.url}/metrics", timeout=10).text)
         assert values["autobot_activity_ingest_spans_stored_total"] == 40  # all workers' sum
+        late = planted.plant(make_token(tokens.path, "late", ORG))
+        body = protobuf_body(terminal_spans(spans, 1))
+        service.signal(signal.SIGHUP)  # the parent replaces the workers, which read the file
+        assert _eventually(lambda: service.post(body, late).status_code == 200, 60)
     finally:
         assert service.stop() == 0, service.output()[-3000:]
 
