@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -12,6 +13,8 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+_logger = logging.getLogger(__name__)
 
 VERSION_TABLE = "autobot_activity_alembic_version"
 """Our own version table, so the host application's Alembic history is never touched."""
@@ -77,9 +80,11 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> str | None:
     try:
         return await _upgrade_locked(engine, revision)
     except sa_exc.DBAPIError as exc:
-        if getattr(exc.orig, "sqlstate", None) == INSUFFICIENT_PRIVILEGE:
-            raise SchemaNotCurrent(current, head_revision()) from exc
-        raise
+        if getattr(exc.orig, "sqlstate", None) != INSUFFICIENT_PRIVILEGE:
+            raise
+        outdated = SchemaNotCurrent(current, head_revision())
+        _logger.error("%s", outdated)  # callers may log only the error's type
+        raise outdated from exc
 
 
 async def _upgrade_locked(engine: AsyncEngine, revision: str) -> str | None:

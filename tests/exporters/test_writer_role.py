@@ -163,7 +163,9 @@ def behind() -> Iterator[str]:
         yield url
 
 
-async def test_a_writer_login_says_what_to_run_when_the_schema_is_behind(behind: str) -> None:
+async def test_a_writer_login_says_what_to_run_when_the_schema_is_behind(
+    behind: str, caplog: pytest.LogCaptureFixture, spans: SpanCapture
+) -> None:
     engine = create_engine(as_login(behind, WRITER_LOGIN))
     try:
         with pytest.raises(SchemaNotCurrent, match="run `autobot-activity db upgrade` as the"):
@@ -171,8 +173,17 @@ async def test_a_writer_login_says_what_to_run_when_the_schema_is_behind(behind:
         with pytest.raises(SchemaNotCurrent) as raised:
             await upgrade(engine)  # what the exporter calls: it may not migrate
         assert raised.value.current == "0003" and raised.value.head == head_revision()
+        assert "run `autobot-activity db upgrade` as the tables' owner" in caplog.text
     finally:
         await engine.dispose()
+    caplog.clear()
+    exporter = ActivitySpanExporter(as_login(behind, WRITER_LOGIN), timeout=30)
+    try:  # the exporter does not fail: the batch waits in its spool, the log says why
+        assert exporter.export(record_activities(spans)) is SpanExportResult.SUCCESS
+        assert exporter.spool.has_pending()
+    finally:
+        exporter.shutdown(timeout_millis=1000)
+    assert "run `autobot-activity db upgrade` as the tables' owner" in caplog.text
     owner = create_engine(behind)
     try:
         assert await upgrade(owner) == head_revision()  # the owner can
