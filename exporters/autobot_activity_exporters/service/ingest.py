@@ -149,9 +149,10 @@ class Ingestor:
                 outcome.details[str(exc)] += 1
                 continue
             except Exception as exc:  # a bug of ours must not take the request down
+                reason = f"not mappable ({type(exc).__name__})"  # a message might hold a value
                 outcome.rejected[Rejection.INVALID] += 1
-                outcome.details[f"not mappable ({type(exc).__name__})"] += 1
-                _logger.exception("activity span not mappable")
+                outcome.details[reason] += 1
+                _logger.error("activity span %s", reason)
                 continue
             if rows is not None:
                 batch.append(rows)
