@@ -23,6 +23,7 @@ BENCHMARKS = (
     "bench_overhead",
     "bench_secrets",
     "bench_exporter",
+    "bench_service",
     "bench_pipeline",
     "bench_journal",
     "bench_file",

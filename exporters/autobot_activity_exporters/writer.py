@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Insert, Table, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql.base import PGDialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from autobot_activity_exporters.models import SECRET_USAGE, TABLES
@@ -88,10 +89,11 @@ class _CopyPlan:
     The staging table is temporary and ``ON COMMIT DELETE ROWS``: created once per
     connection (``IF NOT EXISTS`` costs a catalog lookup, where creating it for every batch
     cost catalog writes and a fresh plan for every statement touching it), and its name
-    carries a digest of the columns, so a connection that outlives a schema change never
-    copies into a staging table of the old shape. The commit empties it. A second batch in
-    the same transaction moves the first one's rows again, which the conflict clause ignores
-    (emptying it in the move, ``WITH ... DELETE ... RETURNING``, cost a fifth more per row).
+    carries a digest of the columns and their types, so a connection that outlives a schema
+    change never copies into a staging table of the old shape. The commit empties it. A
+    second batch in the same transaction moves the first one's rows again, which the conflict
+    clause ignores (emptying it in the move, ``WITH ... DELETE ... RETURNING``, cost a fifth
+    more per row).
     """
 
     staging: str
@@ -113,7 +115,12 @@ def _plan(table: Table) -> _CopyPlan:
     documents = tuple(c.name for c in table.columns if isinstance(c.type, JSON))
     plain = tuple(c.name for c in table.columns if c.name not in documents)
     columns = [*plain, *documents]
-    digest = hashlib.sha256(",".join(columns).encode()).hexdigest()[:8]
+    # Column types spelled out rather than ``LIKE`` the table: ``LIKE`` needs SELECT on it,
+    # which the append-only writer role must not have.
+    definitions = ", ".join(
+        f'"{name}" {table.c[name].type.compile(dialect=_POSTGRESQL)}' for name in columns
+    )
+    digest = hashlib.sha256(definitions.encode()).hexdigest()[:8]
     staging = f"autobot_staging_{table.name}_{digest}"
     names = ", ".join(f'"{name}"' for name in columns)
     return _CopyPlan(
@@ -122,7 +129,7 @@ def _plan(table: Table) -> _CopyPlan:
         plain=operator.itemgetter(*plain),  # every table has several plain columns: a tuple
         documents=documents,
         create=(
-            f'CREATE TEMPORARY TABLE IF NOT EXISTS "{staging}" (LIKE "{table.name}")'
+            f'CREATE TEMPORARY TABLE IF NOT EXISTS "{staging}" ({definitions})'
             " ON COMMIT DELETE ROWS"
         ),
         move=(
@@ -132,6 +139,7 @@ def _plan(table: Table) -> _CopyPlan:
     )
 
 
+_POSTGRESQL = PGDialect()  # type: ignore[no-untyped-call]  # SQLAlchemy leaves it unannotated
 _JSON = json.JSONEncoder(default=str)
 
 

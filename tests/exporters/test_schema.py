@@ -13,9 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from support.database import on_engine
 
 from autobot_activity_exporters.models import TABLES, Base
-from autobot_activity_exporters.schema import VERSION_TABLE, upgrade
+from autobot_activity_exporters.schema import VERSION_TABLE, head_revision, upgrade
 
-HEAD = "0003"
+HEAD = head_revision()
 
 
 def schema_differences(connection: Connection) -> list[object]:

@@ -44,9 +44,9 @@ def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coroutine).result()
 
 
-async def pg_admin(sql: str) -> None:
+async def pg_admin(sql: str, database: str = "postgres") -> None:
     connection = await asyncpg.connect(
-        host=PG_HOST, port=PG_PORT, user="postgres", database="postgres"
+        host=PG_HOST, port=PG_PORT, user="postgres", database=database
     )
     try:
         await connection.execute(sql)

@@ -1,4 +1,5 @@
-"""``autobot-activity``: list activities and secret usage, prune, upgrade the schema, demo.
+"""``autobot-activity``: list activities and secret usage, prune, upgrade the schema, demo,
+serve OTLP ingest and mint ingest tokens.
 
 Listings are made for a viewer: by default the system viewer (every row), because whoever
 runs this command already holds the database credentials; ``--viewer-role`` with
@@ -17,12 +18,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from autobot_activity_exporters.cli import journal, listing, maintenance
+from autobot_activity_exporters.cli import journal, listing, maintenance, service
 from autobot_activity_exporters.cli.arguments import build_parents, viewer_of
 from autobot_activity_exporters.database import resolve_database_url, safe_url
 from autobot_activity_exporters.delivery import explain
 
-COMMAND_MODULES = (listing, maintenance, journal)
+COMMAND_MODULES = (listing, maintenance, journal, service)
 """The modules whose commands ``autobot-activity`` offers, in help order."""
 
 

@@ -1,0 +1,205 @@
+"""One request's spans: tenancy checked, mapped to rows as the exporter maps them, committed.
+
+The row mapping (with its redaction re-check) is ``rows.rows_from_activity`` and the write is
+``writer.write_batch`` in one transaction, through ``delivery.deliver``, exactly as the
+in-process exporter does; only the source of the ``ActivitySnapshot`` differs. Nothing is
+acknowledged before it is committed: a database that does not answer raises
+``StoreUnavailable``, and the client sends the request again (inserts are idempotent).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from opentelemetry.instrumentation.utils import suppress_instrumentation
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from autobot_activity_exporters.delivery import deliver, describe
+from autobot_activity_exporters.rows import ActivityRows, InvalidActivity, rows_from_activity
+from autobot_activity_exporters.schema import SchemaNotCurrent, require_current
+from autobot_activity_exporters.service.metrics import ServiceMetrics
+from autobot_activity_exporters.service.otlp import ActivitySpans, snapshot_of
+from autobot_activity_exporters.service.tokens import IngestToken
+from autobot_activity_exporters.writer import write_batch
+from autobot_activity_otel import attributes as attr
+
+_logger = logging.getLogger(__name__)
+
+
+class Rejection(StrEnum):
+    """Why a span was not stored; also the ``reason`` label of the rejected-spans metric."""
+
+    OTHER_ORG = "other_org"
+    OTHER_TEAM = "other_team"
+    INVALID = "invalid"
+    DATABASE_REFUSED = "database_refused"
+
+
+_EXPLANATIONS = {
+    Rejection.OTHER_ORG: "name an org other than the token's",
+    Rejection.OTHER_TEAM: "name a team the token is not for",
+    Rejection.INVALID: "are not valid activities",
+    Rejection.DATABASE_REFUSED: "were refused by the database",
+}
+
+
+class StoreUnavailable(RuntimeError):
+    """The rows could not be committed now (database down, schema not current): answer 503."""
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What became of one request's spans."""
+
+    stored: int = 0
+    ignored: int = 0
+    rejected: Counter[Rejection] = field(default_factory=Counter)
+    details: Counter[str] = field(default_factory=Counter)
+    """Why activities were invalid or refused: attribute names and error types, no value."""
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected.values())
+
+    def message(self) -> str:
+        """The ``partial_success.error_message``: counts and reasons, never a value."""
+        if not self.rejected:
+            return ""
+        parts = [
+            f"{count} {_EXPLANATIONS[reason]}" for reason, count in sorted(self.rejected.items())
+        ]
+        text = f"{self.rejected_total} activity spans rejected: " + "; ".join(parts)
+        if self.details:
+            text += " (" + "; ".join(f"{n}× {d}" for d, n in self.details.most_common(5)) + ")"
+        return text
+
+
+def admit(attributes: dict[str, Any], token: IngestToken) -> Rejection | None:
+    """Why the token may not append an activity with these attributes, or None after
+    stamping the token's tenancy where the activity names none (in place).
+
+    A span naming another org, or a team the token does not list, is rejected, never
+    re-stamped. A span with no org gets the token's; one with no team gets the token's
+    team when the token is for exactly one.
+    """
+    org = attributes.get(attr.ACTIVITY_ORG_ID)
+    if org is None:
+        attributes[attr.ACTIVITY_ORG_ID] = token.org_text
+    elif _as_uuid(org) != token.org_id:
+        return Rejection.OTHER_ORG
+    team = attributes.get(attr.ACTIVITY_TEAM_ID)
+    if team is None:
+        if token.only_team is not None:
+            attributes[attr.ACTIVITY_TEAM_ID] = token.only_team
+    elif _as_uuid(team) not in token.team_ids:
+        return Rejection.OTHER_TEAM
+    return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_uuid(text: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None
+
+
+def _as_uuid(value: Any) -> uuid.UUID | None:
+    """An attribute's UUID, or None when it is not one (and so matches no token)."""
+    return _parse_uuid(value) if isinstance(value, str) else None
+
+
+class Ingestor:
+    """Maps and commits requests' spans through one engine; counts everything it does."""
+
+    def __init__(self, engine: AsyncEngine, metrics: ServiceMetrics) -> None:
+        self.engine = engine
+        self.metrics = metrics
+        self._schema_checked = False
+
+    async def ingest(self, request: ExportTraceServiceRequest, token: IngestToken) -> Outcome:
+        """Store what the token may append; raises ``StoreUnavailable`` if nothing can be."""
+        spans = ActivitySpans(request)
+        outcome = Outcome()
+        batch: list[ActivityRows] = []
+        received = 0
+        for span, attributes in spans:
+            received += 1
+            rejection = admit(attributes, token)
+            if rejection is not None:
+                outcome.rejected[rejection] += 1
+                continue
+            snapshot = snapshot_of(span, attributes)
+            if snapshot is None:
+                outcome.rejected[Rejection.INVALID] += 1
+                outcome.details["trace or span id of the wrong length"] += 1
+                continue
+            try:
+                rows = rows_from_activity(snapshot)
+            except InvalidActivity as exc:  # names the attribute, never its value
+                outcome.rejected[Rejection.INVALID] += 1
+                outcome.details[str(exc)] += 1
+                continue
+            except Exception as exc:  # a bug of ours must not take the request down
+                reason = f"not mappable ({type(exc).__name__})"  # a message might hold a value
+                outcome.rejected[Rejection.INVALID] += 1
+                outcome.details[reason] += 1
+                _logger.error("activity span %s", reason)
+                continue
+            if rows is not None:
+                batch.append(rows)
+        outcome.ignored = spans.ignored
+        self.metrics.received.inc(received)
+        self.metrics.ignored.inc(outcome.ignored)
+        if batch:
+            refused = await self._store(batch, token)
+            for reason in refused:
+                outcome.rejected[Rejection.DATABASE_REFUSED] += 1
+                outcome.details[reason] += 1
+            outcome.stored = len(batch) - len(refused)
+        self.metrics.stored.inc(outcome.stored)
+        for reason, count in outcome.rejected.items():
+            self.metrics.rejected.labels(reason=reason.value).inc(count)
+        return outcome
+
+    async def _store(self, batch: list[ActivityRows], token: IngestToken) -> list[str]:
+        """Commit the batch; returns the reasons of the activities the database refused."""
+        refused: list[str] = []
+
+        def set_aside(rows: ActivityRows, reason: str) -> None:
+            refused.append(reason)
+            _logger.warning(
+                "activity %s from token %s refused by the database: %s",
+                rows.activity["id"],
+                token.name,
+                reason,
+            )
+
+        started = time.perf_counter()
+        try:
+            with suppress_instrumentation():
+                if not self._schema_checked:
+                    await require_current(self.engine)
+                    self._schema_checked = True
+                await deliver(batch, self._write, set_aside)
+        except SchemaNotCurrent as exc:
+            _logger.error("%s", exc)
+            raise StoreUnavailable(str(exc)) from None
+        except Exception as exc:
+            self._schema_checked = False  # a table may have gone: check again next time
+            _logger.warning("activity batch not stored (the client will retry): %s", describe(exc))
+            raise StoreUnavailable("the activity database is not available; retry later") from None
+        self.metrics.write_seconds.observe(time.perf_counter() - started)
+        return refused
+
+    async def _write(self, batch: list[ActivityRows]) -> None:
+        async with self.engine.begin() as connection:
+            await write_batch(connection, batch)
