@@ -15,8 +15,9 @@ import subprocess
 import sys
 import uuid
 
-from autobot_activity_exporters import report
+from autobot_activity_exporters import tables
 from autobot_activity_exporters.configuration import configure
+from autobot_activity_exporters.records import AnyActivity, SecretUse
 from autobot_activity_exporters.store import ActivityStore
 from autobot_activity_exporters.viewer import Viewer
 from autobot_activity_otel.context import activity_context
@@ -24,8 +25,11 @@ from autobot_activity_otel.instrumentation.terminal import TerminalInstrumentor
 from autobot_activity_otel.secrets import registered_secret
 
 
-def run_demo(database_url: str | None = None) -> int:
-    """Record, store and print the demo's activities; 0 when no secret reached the rows."""
+def run_demo(database_url: str | None = None, width: int | None = None) -> int:
+    """Record, store and print the demo's activities; 0 when no secret reached the rows.
+
+    ``width``: the terminal's, to fit the tables to it (None: nothing cut).
+    """
     provider = configure(database_url, instrument=False)
     instrumentor = TerminalInstrumentor()
     instrumentor.instrument()
@@ -60,10 +64,11 @@ def run_demo(database_url: str | None = None) -> int:
 
     activities, usage = asyncio.run(_read_back(database_url, session_id))
     print(f"Activities of session {session_id} (user {user_id}):\n")
-    print(report.table(activities, report.ACTIVITY_COLUMNS))
+    print(tables.render(activities, tables.activity_columns(activities), width))
     print("\nSecret-usage audit (which secret, where, by which rule; never the value):\n")
-    print(report.table(usage, report.SECRET_COLUMNS))
-    stored = report.as_json([*activities, *usage])
+    described = {activity.id: activity for activity in activities}
+    print(tables.render(usage, tables.secret_columns(described), width))
+    stored = tables.as_json([*activities, *usage])
     leaked = password in stored or token in stored
     print(
         "\nPlaintext secrets in the stored rows: "
@@ -72,11 +77,13 @@ def run_demo(database_url: str | None = None) -> int:
     return 1 if leaked or not activities else 0
 
 
-async def _read_back(database_url: str | None, session_id: str) -> tuple[list, list]:
+async def _read_back(
+    database_url: str | None, session_id: str
+) -> tuple[list[AnyActivity], list[SecretUse]]:
     async with ActivityStore(database_url, viewer=Viewer.system()) as store:
-        activities = await store.activities(session_id=session_id)
-        usage = await store.secret_usage(session_id=session_id)
-    return list(reversed(activities)), list(reversed(usage))
+        activities = await store.activities(session_id=session_id, order="asc")
+        usage = await store.secret_usage(session_id=session_id, order="asc")
+    return activities, usage
 
 
 if __name__ == "__main__":
