@@ -49,6 +49,13 @@ class Column:
     drop: int = 0
     """When the width is too small even for every column's minimum, the columns with the
     highest ``drop`` are left out first; 0 is never left out."""
+    middle: bool = False
+    """Cut in the middle, keeping both ends (a path's file name, a URL's host and page)."""
+    least: int = 8
+    """The narrowest it may be cut to (its header's width if that is more)."""
+    merge: bool = False
+    """When left out for want of width, its text is appended to the column before it
+    (``a · b``, each cut in the middle to its share) instead of being lost."""
 
 
 def one_line(value: object) -> str:
@@ -66,10 +73,8 @@ def one_line(value: object) -> str:
     )
 
 
-GAP = 3
-"""Characters between two columns (padding, rule, padding)."""
-MIN_FLEXIBLE = 8
-"""The narrowest a cut column gets (its header's width if that is more)."""
+GAP = 2
+"""Characters between two columns (padding and the rule's gap)."""
 
 
 def render(rows: Sequence[Any], columns: Sequence[Column], width: int | None) -> str:
@@ -78,19 +83,51 @@ def render(rows: Sequence[Any], columns: Sequence[Column], width: int | None) ->
         return "(none)"
     cells = [[one_line(column.cell(row)) for column in columns] for row in rows]
     shown, widths = fit(columns, cells, width)
-    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, expand=False)
-    for index, column_width in zip(shown, widths, strict=True):
+    width_of = dict(zip(shown, widths, strict=True))
+    merged = {
+        index - 1: index
+        for index, column in enumerate(columns)
+        if column.merge and index not in width_of and index - 1 in width_of
+    }
+    table = Table(
+        box=box.SIMPLE_HEAD, padding=(0, 1, 0, 0), pad_edge=False, show_edge=False, expand=False
+    )
+    for index in shown:
         table.add_column(
             columns[index].header,
-            width=column_width,
+            width=width_of[index],
             no_wrap=True,
             overflow="ellipsis",
             header_style="bold",
         )
     for row, line in zip(rows, cells, strict=True):
         style = "red" if getattr(row, "failed", False) else None
-        table.add_row(*(Text(line[index]) for index in shown), style=style)
+        texts = []
+        for index in shown:
+            text, room = line[index], width_of[index]
+            if index in merged and line[merged[index]] not in ("-", DITTO):
+                text = _joined(text, line[merged[index]], room)
+            elif columns[index].middle:
+                text = shorten(text, room)
+            texts.append(Text(text))
+        table.add_row(*texts, style=style)
     return print_to_text(table, width)
+
+
+def _joined(text: str, extra: str, width: int) -> str:
+    """``text · extra`` in ``width``: each cut in the middle, the first keeping 3/5."""
+    if len(text) + 3 + len(extra) <= width:
+        return f"{text} · {extra}"
+    first = max(width * 3 // 5, width - 3 - len(extra))
+    return f"{shorten(text, first)} · {shorten(extra, max(width - 3 - first, 1))}"
+
+
+def shorten(text: str, width: int) -> str:
+    """``text`` cut in the middle to ``width`` characters: a third of the head, the tail."""
+    if len(text) <= width:
+        return text
+    head = (width - 1) // 3
+    return f"{text[:head]}…{text[len(text) - (width - 1 - head) :]}"
 
 
 def fit(
@@ -98,7 +135,7 @@ def fit(
 ) -> tuple[list[int], list[int]]:
     """Which columns to show and how wide: every cell whole when ``width`` is None or
     allows it; else fixed columns whole, the others sharing what is left (each at least
-    ``MIN_FLEXIBLE``), leaving out columns by their ``drop`` order until that fits."""
+    its ``least``), leaving out columns by their ``drop`` order until that fits."""
     natural = [
         max(len(column.header), *(len(line[index]) for line in cells))
         for index, column in enumerate(columns)
@@ -126,7 +163,7 @@ def fit(
 
 
 def _least(column: Column) -> int:
-    return max(MIN_FLEXIBLE, len(column.header))
+    return max(column.least, len(column.header))
 
 
 def print_to_text(renderable: Any, width: int | None) -> str:
@@ -171,22 +208,44 @@ def _browser(record: BrowserActivity) -> tuple[object, object, object]:
 
 def _desktop(record: DesktopActivity) -> tuple[object, object, object]:
     at = ",".join(map(str, record.coordinates)) if record.coordinates else None
-    typed = f" typed {record.input_text}" if record.input_text is not None else ""
-    return None, record.window_title, f"{at or ''}{typed}" or None
+    typed = f"typed {record.input_text}" if record.input_text is not None else None
+    return at, record.window_title, typed or record.screenshot_path
 
 
 TYPE_CELLS: Mapping[ActivityType, TypeCells] = {
     ActivityType.TERMINAL: TypeCells(("exit", "command", "cwd"), _terminal),
     ActivityType.FILE: TypeCells(("size", "path", "new path"), _file),
     ActivityType.BROWSER: TypeCells(("status", "url", "selector"), _browser),
-    ActivityType.DESKTOP: TypeCells(("", "window", "at"), _desktop),
+    ActivityType.DESKTOP: TypeCells(("at", "window", "typed or saved"), _desktop),
 }
 MIXED_HEADERS = ("result", "target", "detail")
-"""Headers when a listing mixes types: result is the exit code, HTTP status or size."""
+"""Headers when a listing mixes types: the result is a command's exit code, a page's HTTP
+status, a file's size or a desktop action's coordinates; the target is the command, URL,
+path or window; the detail the working directory, selector (and typed value), new path, or
+typed text (or screenshot path)."""
 
 
-def _typed(index: int) -> Callable[[Activity], object]:
-    return lambda record: TYPE_CELLS[record.type].cells(record)[index]
+DITTO = "″"
+"""Shown for a working directory that is the one of the command listed before."""
+
+
+def _typed(index: int, repeated: set[Any]) -> Callable[[Activity], object]:
+    def cell(record: Activity) -> object:
+        value = TYPE_CELLS[record.type].cells(record)[index]
+        return DITTO if record.id in repeated and value else value
+
+    return cell
+
+
+def _repeated_directories(records: Sequence[AnyActivity]) -> set[Any]:
+    """Commands run in the same directory as the command listed before them."""
+    repeated, before = set(), None
+    for record in records:
+        if isinstance(record, TerminalActivity):
+            if record.working_directory is not None and record.working_directory == before:
+                repeated.add(record.id)
+            before = record.working_directory
+    return repeated
 
 
 def timestamp(record: Activity | SecretUse) -> str:
@@ -214,18 +273,21 @@ def activity_columns(
     columns.append(Column("type", lambda record: record.type.value, True, True))
     if who:
         columns += [
-            Column("user", lambda record: record.user_id, True, drop=2),
+            Column("user", lambda record: record.user_id, drop=2, least=9),
             Column("session", lambda record: record.session_id, drop=3),
         ]
     columns.append(Column("action", lambda record: record.action, True, True))
-    result, target, detail = (Column(header, _typed(i)) for i, header in enumerate(headers))
+    repeated = _repeated_directories(records)
+    result, target, detail = (
+        Column(header, _typed(i, repeated if i == 2 else set())) for i, header in enumerate(headers)
+    )
     columns += [
-        Column(result.header or "result", result.cell, True),
-        Column(target.header, target.cell),
-        Column(detail.header, detail.cell, drop=1),
+        Column(result.header, result.cell, True),
+        Column(target.header, target.cell, middle=True, least=20),
+        Column(detail.header, detail.cell, drop=4, middle=True, least=16, merge=True),
     ]
     if who and ActivityType.TERMINAL in types:
-        columns.append(Column("output", lambda record: getattr(record, "output", None), drop=4))
+        columns.append(Column("output", lambda record: getattr(record, "output", None), drop=5))
     if secret_counts is None:
         columns.append(Column("secrets", lambda record: len(record.secrets_used) or None, True))
     else:

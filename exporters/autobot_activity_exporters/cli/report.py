@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from autobot_activity_exporters import report
-from autobot_activity_exporters.cli.arguments import Parents, viewer_of
+from autobot_activity_exporters.cli.arguments import Parents, age, viewer_of
 from autobot_activity_exporters.store import ActivityStore
 
 
@@ -25,12 +25,19 @@ def register(commands: argparse._SubParsersAction[Any], parents: Parents) -> Non
     reporting.add_argument(
         "-o", "--output", type=Path, required=True, metavar="FILE.html", help="where to write it"
     )
+    reporting.add_argument(
+        "--idle-gap",
+        type=age,
+        default=report.IDLE_GAP,
+        metavar="AGE",
+        help="collapse pauses longer than this on the time axis (default 30s)",
+    )
     reporting.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> str:
     session = asyncio.run(_read(args))
-    report.write(args.output, session)
+    report.write(args.output, session, idle_gap=args.idle_gap)
     uses = len(session.secret_usage)
     return (
         f"{len(session.activities)} activities and {uses} secret uses of session"
