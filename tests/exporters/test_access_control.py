@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -266,25 +266,6 @@ class ForgetfulStore(ActivityStore):
 
     def _select(self, table: Table, *args: Any) -> Select[Any]:
         return select(table)
-
-
-@pytest.fixture
-def member_login(activity_db: ActivityDB) -> Iterator[str]:
-    """A login role that is a member of the application role, as a web app's would be."""
-    role = f"autobot_activity_test_web_{os.getpid()}"
-    _admin(
-        activity_db,
-        f'DROP ROLE IF EXISTS "{role}"',
-        f'CREATE ROLE "{role}" LOGIN IN ROLE {APPLICATION_ROLE}',
-    )
-    try:
-        yield make_url(activity_db.url).set(username=role).render_as_string(hide_password=False)
-    finally:
-        _admin(activity_db, f'DROP ROLE IF EXISTS "{role}"')
-
-
-def _admin(activity_db: ActivityDB, *statements: str) -> None:
-    activity_db.sql(*statements)
 
 
 @pytest.mark.parametrize("activity_db", ["postgresql"], indirect=True)
