@@ -13,10 +13,13 @@ gaps. The spans then go through the real exporter into the test's database.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import subprocess
 import time
 import uuid
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,7 +75,7 @@ def record_review_session(
             _browser(browser, site)
         time.sleep(pause)
         with registered_secret(session.typed_id, TYPED_TEXT):  # a broker's value, typed
-            asyncio.run(_desktop())
+            _run_in_thread(_desktop())
     return session
 
 
@@ -131,6 +134,14 @@ def _browser(browser: Any, site: str) -> None:
     finally:
         context.close()
         instrumentor.uninstrument()
+
+
+def _run_in_thread(coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run a coroutine on a thread of its own with this context (attribution included):
+    Playwright's sync API keeps an event loop running on this thread."""
+    context = contextvars.copy_context()
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(context.run, asyncio.run, coroutine).result()
 
 
 async def _desktop() -> None:

@@ -6,7 +6,7 @@
   const DATA = JSON.parse(document.getElementById("report-data").textContent);
   const TYPES = ["terminal", "file", "browser", "desktop"];
   const COLORS = { terminal: "#2f6fdb", file: "#2e9a5b", browser: "#c0732a", desktop: "#8b4fc4" };
-  const LANE_H = 30, AXIS_H = 24, GAP_PX = 26, PAD_PX = 16, ROW_H = 30;
+  const LANE_H = 30, AXIS_H = 24, GAP_PX = 26, PAD_PX = 16, ROW_H = 30, MIN_SEGMENT_PX = 60;
   const MARKER = new RegExp(DATA.marker, "g");
   const $ = (id) => document.getElementById(id);
 
@@ -96,8 +96,10 @@
     let x = PAD_PX;
     segments.forEach((s, i) => {
       if (i > 0) x += GAP_PX;
+      // a short burst keeps a readable width: its own scale, never below the axis's
+      s.scale = Math.max(pxPerMs, MIN_SEGMENT_PX / Math.max(s.end - s.start, 1));
       s.x0 = x;
-      x += Math.max((s.end - s.start) * pxPerMs, 4);
+      x += Math.max((s.end - s.start) * s.scale, 4);
       s.x1 = x;
     });
     totalWidth = x + PAD_PX;
@@ -116,16 +118,21 @@
   }
   function timeX(t) {
     const s = segmentAt(t);
-    return s.x0 + Math.max(0, t - s.start) * pxPerMs;
+    return s.x0 + Math.max(0, t - s.start) * s.scale;
   }
   function xTime(x) {
     let s = segments[0];
     for (const candidate of segments) if (candidate.x0 <= x) s = candidate;
-    return s.start + Math.max(0, Math.min(x, s.x1) - s.x0) / pxPerMs;
+    return s.start + Math.max(0, Math.min(x, s.x1) - s.x0) / s.scale;
   }
   function fit() {
-    const room = Math.max(scroller.clientWidth - 2 * PAD_PX - GAP_PX * Math.max(gaps.length, 0), 50);
+    const room = Math.max(scroller.clientWidth - 2 * PAD_PX - GAP_PX * gaps.length, 50);
     pxPerMs = room / Math.max(activeMs, 1);
+    for (let pass = 0; pass < 3; pass++) {  // short bursts take MIN_SEGMENT_PX; the rest share
+      const short = segments.filter((s) => (s.end - s.start) * pxPerMs < MIN_SEGMENT_PX);
+      const longMs = activeMs - short.reduce((sum, s) => sum + Math.max(s.end - s.start, 1), 0);
+      pxPerMs = Math.max(room - short.length * MIN_SEGMENT_PX, 50) / Math.max(longMs, 1);
+    }
     layout();
     scroller.scrollLeft = 0;
     draw();
@@ -181,10 +188,10 @@
     }
   }
 
-  function tickStep() {
+  function tickStep(scale) {
     const steps = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 15e3, 3e4, 6e4,
       12e4, 3e5, 6e5, 9e5, 18e5, 36e5, 72e5, 144e5];
-    for (const step of steps) if (step * pxPerMs >= 90) return step;
+    for (const step of steps) if (step * scale >= 90) return step;
     return steps[steps.length - 1];
   }
   function draw() {
@@ -206,9 +213,9 @@
     ctx.font = "11px system-ui, sans-serif";
     ctx.fillStyle = "#66707c";
     ctx.strokeStyle = "#e3e6ea";
-    const step = tickStep();
     for (const s of segments) {
       if (s.x1 < left || s.x0 > right) continue;
+      const step = tickStep(s.scale);
       let t = Math.ceil(s.start / step) * step;
       for (; t <= s.end; t += step) {
         const x = timeX(t) - left;
@@ -232,7 +239,7 @@
         const a = members[k];
         const x = xs[a.i] - left;
         if (x > width) break;
-        const w = Math.max((a.d || 0) * pxPerMs, 3);
+        const w = Math.max((a.d || 0) * segmentAt(a.t).scale, 3);
         ctx.globalAlpha = visible[a.i] ? 1 : 0.15;
         ctx.fillStyle = a.failed ? "#d23c3c" : COLORS[type];
         ctx.fillRect(x, y, w, LANE_H - 14);
@@ -256,7 +263,7 @@
     const x = event.clientX - rect.left + scroller.scrollLeft;
     let best = null, distance = 6;
     for (const a of laneMembers[type]) {
-      const from = xs[a.i], to = from + Math.max((a.d || 0) * pxPerMs, 3);
+      const from = xs[a.i], to = from + Math.max((a.d || 0) * segmentAt(a.t).scale, 3);
       const d = x < from ? from - x : x > to ? x - to : 0;
       if (d < distance || (d === distance && best && visible[a.i] && !visible[best.i])) {
         best = a;
