@@ -3,7 +3,8 @@
 Inside an ``activity_context`` it runs real child processes under the TerminalInstrumentor:
 one with a password on its command line, one whose output holds an API token a secret
 broker injected (registered with the redactor, as a broker would). Then it reads the rows
-and the secret-usage audit back from the database and checks no secret value is in them.
+and the secret-usage audit back from the database, shows them, checks no secret value is
+in them, and writes the session's HTML report.
 """
 
 from __future__ import annotations
@@ -14,15 +15,18 @@ import secrets
 import subprocess
 import sys
 import uuid
+from pathlib import Path
 
-from autobot_activity_exporters import tables
+from autobot_activity_exporters import report, tables
 from autobot_activity_exporters.configuration import configure
-from autobot_activity_exporters.records import AnyActivity, SecretUse
 from autobot_activity_exporters.store import ActivityStore
 from autobot_activity_exporters.viewer import Viewer
 from autobot_activity_otel.context import activity_context
 from autobot_activity_otel.instrumentation.terminal import TerminalInstrumentor
 from autobot_activity_otel.secrets import registered_secret
+
+REPORT_FILE = "autobot_activity_report.html"
+"""Written next to the demo's database, in the working directory."""
 
 
 def run_demo(database_url: str | None = None, width: int | None = None) -> int:
@@ -62,7 +66,8 @@ def run_demo(database_url: str | None = None, width: int | None = None) -> int:
         instrumentor.uninstrument()
     provider.force_flush()
 
-    activities, usage = asyncio.run(_read_back(database_url, session_id))
+    session = asyncio.run(_read_back(database_url, session_id))
+    activities, usage = session.activities, session.secret_usage
     print(f"Activities of session {session_id} (user {user_id}):\n")
     print(tables.render(activities, tables.activity_columns(activities), width))
     print("\nSecret-usage audit (which secret, where, by which rule; never the value):\n")
@@ -74,16 +79,14 @@ def run_demo(database_url: str | None = None, width: int | None = None) -> int:
         "\nPlaintext secrets in the stored rows: "
         + ("FOUND (this is a bug)" if leaked else "none (the password and the token are redacted)")
     )
+    written = report.write(Path(REPORT_FILE), session)
+    print(f"\nThe session as an HTML report (opens from disk): {written.resolve()}")
     return 1 if leaked or not activities else 0
 
 
-async def _read_back(
-    database_url: str | None, session_id: str
-) -> tuple[list[AnyActivity], list[SecretUse]]:
+async def _read_back(database_url: str | None, session_id: str) -> report.SessionData:
     async with ActivityStore(database_url, viewer=Viewer.system()) as store:
-        activities = await store.activities(session_id=session_id, order="asc")
-        usage = await store.secret_usage(session_id=session_id, order="asc")
-    return activities, usage
+        return await report.read_session(store, session_id)
 
 
 if __name__ == "__main__":

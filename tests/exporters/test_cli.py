@@ -92,6 +92,8 @@ def test_the_demo_records_real_commands_and_shows_them_redacted(tmp_path: Path) 
     assert "--password=[REDACTED" in out
     assert "Bearer [REDACTED:secret:" in out
     assert "Plaintext secrets in the stored rows: none" in out
+    report = tmp_path / "autobot_activity_report.html"
+    assert out.rstrip().endswith(str(report)) and report.stat().st_size > 10_000
 
 
 def test_viewer_options_show_exactly_what_that_viewer_sees(
