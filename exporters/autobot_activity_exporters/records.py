@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any
 
 from autobot_activity_exporters.models import ACTIVITY_TABLES, SECRET_USAGE
 from autobot_activity_otel import attributes as attr
@@ -47,8 +47,6 @@ class Activity:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     secrets_used: tuple[uuid.UUID, ...] = ()
 
-    activity_type: ClassVar[ActivityType]
-
     @property
     def failed(self) -> bool:
         """A command that exited non-zero, a page that answered 400 or more, or an error."""
@@ -65,18 +63,11 @@ class Activity:
 
     def as_row(self) -> Row:
         """The stored row: ``activity_type`` and every column of its table, by column name."""
-        values = {item.name: getattr(self, item.name) for item in fields(self)}
         row: Row = {"activity_type": self.type.value}
         for column in _COLUMNS[self.type]:
-            row[column] = (
-                list(values["secrets_used"]) if column == "secrets_used" else values[column]
-            )
+            value = getattr(self, column)
+            row[column] = list(value) if isinstance(value, tuple) else value  # JSON arrays
         return row
-
-    @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Activity:
-        """A stored row (keyed by column name) as the record of its table's type."""
-        return _record_from_row(cls.activity_type, row)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,8 +76,6 @@ class TerminalActivity(Activity):
     working_directory: str | None = None
     exit_code: int | None = None
     output: str | None = None
-
-    activity_type: ClassVar[ActivityType] = ActivityType.TERMINAL
 
     @property
     def failed(self) -> bool:
@@ -105,8 +94,6 @@ class FileActivity(Activity):
     file_type: str | None = None
     size_bytes: int | None = None
 
-    activity_type: ClassVar[ActivityType] = ActivityType.FILE
-
     def summary(self) -> str:
         moved = f" -> {self.new_path}" if self.new_path else ""
         return f"file {self.operation}: {self.path or '?'}{moved}"
@@ -117,8 +104,6 @@ class BrowserActivity(Activity):
     url: str | None = None
     selector: str | None = None
     input_value: str | None = None
-
-    activity_type: ClassVar[ActivityType] = ActivityType.BROWSER
 
     @property
     def status(self) -> int | None:
@@ -142,8 +127,6 @@ class DesktopActivity(Activity):
     window_title: str | None = None
     input_text: str | None = None
     screenshot_path: str | None = None
-
-    activity_type: ClassVar[ActivityType] = ActivityType.DESKTOP
 
     def summary(self) -> str:
         at = f" at {','.join(map(str, self.coordinates))}" if self.coordinates else ""
@@ -213,7 +196,9 @@ _COLUMNS: dict[ActivityType, tuple[str, ...]] = {
 }
 
 
-def _record_from_row(activity_type: ActivityType, row: Mapping[str, Any]) -> AnyActivity:
+def record_from_row(activity_type: ActivityType | str, row: Mapping[str, Any]) -> AnyActivity:
+    """A stored row of ``activity_type``'s table (keyed by column name) as its record."""
+    activity_type = ActivityType(activity_type)
     values = {column: row[column] for column in _COLUMNS[activity_type]}
     values["metadata"] = values.get("metadata") or {}
     values["secrets_used"] = tuple(values.get("secrets_used") or ())
@@ -228,8 +213,3 @@ def _record_from_row(activity_type: ActivityType, row: Mapping[str, Any]) -> Any
 
 def _errored(activity: Activity) -> bool:
     return activity.metadata.get(attr.ERROR_TYPE) is not None
-
-
-def record_from_row(activity_type: ActivityType | str, row: Mapping[str, Any]) -> AnyActivity:
-    """A stored row of ``activity_type``'s table as its typed record."""
-    return _record_from_row(ActivityType(activity_type), row)

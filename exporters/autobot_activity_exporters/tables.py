@@ -100,8 +100,7 @@ def render(rows: Sequence[Any], columns: Sequence[Column], width: int | None) ->
             overflow="ellipsis",
             header_style="bold",
         )
-    for row, line in zip(rows, cells, strict=True):
-        style = "red" if getattr(row, "failed", False) else None
+    for line in cells:
         texts = []
         for index in shown:
             text, room = line[index], width_of[index]
@@ -110,7 +109,7 @@ def render(rows: Sequence[Any], columns: Sequence[Column], width: int | None) ->
             elif columns[index].middle:
                 text = shorten(text, room)
             texts.append(Text(text))
-        table.add_row(*texts, style=style)
+        table.add_row(*texts)
     return print_to_text(table, width)
 
 

@@ -278,3 +278,25 @@ def test_screenshots_at_two_sizes(
         if wanted and activity_db.dialect == "postgresql":
             Path(wanted).mkdir(parents=True, exist_ok=True)
             (Path(wanted) / f"report-{name}.png").write_bytes(picture)
+
+
+def test_the_report_holds_only_what_its_viewer_may_see(
+    activity_db: ActivityDB, stored: Stored, browser: Any, tmp_path: Path
+) -> None:
+    stranger = tmp_path / "stranger.html"
+    done = cli(
+        "report", "--session", stored.session.session_id, "-o", str(stranger),
+        "--viewer-role", "user", "--viewer-user", "0192f0c1-0000-7000-8000-00000000beef",
+        "--database-url", activity_db.url,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("0 activities and 0 secret uses")
+    html = stranger.read_text(encoding="utf-8")
+    assert all(str(activity.id) not in html for activity in stored.activities)
+    page = ReportPage(browser, stranger, SCREENSHOTS["narrow"])
+    try:
+        page.open()
+        assert page.shown() == 0 and page.page.locator(".lane").count() == 4
+        assert page.errors == [] and page.refused == []
+    finally:
+        page.close()

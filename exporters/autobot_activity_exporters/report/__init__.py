@@ -179,9 +179,6 @@ def render(session: SessionData, *, idle_gap: timedelta = IDLE_GAP) -> str:
         f"script-src '{_csp_hash(script)}'; style-src '{_csp_hash(style)}'; "
         "img-src data:; base-uri 'none'; form-action 'none'"
     )
-    counts = {kind: 0 for kind in SEARCHED_COLUMNS}
-    for activity in session.activities:
-        counts[activity.type] += 1
     return _template().render(
         session_id=session.session_id,
         viewer=describe_viewer(session.viewer),
