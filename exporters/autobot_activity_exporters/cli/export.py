@@ -39,8 +39,12 @@ def run(args: argparse.Namespace) -> int:
     if args.output is None:
         export.write(records, sys.stdout, args.format)
         return 0
-    with args.output.open("w", encoding="utf-8", newline="") as out:
-        count = export.write(records, out, args.format)
+    try:
+        with args.output.open("w", encoding="utf-8", newline="") as out:
+            count = export.write(records, out, args.format)
+    except OSError as exc:
+        print(f"autobot-activity: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+        return 1
     print(f"{count} activities written to {args.output}", file=sys.stderr)
     return 0
 

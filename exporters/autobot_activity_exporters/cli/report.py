@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +36,13 @@ def register(commands: argparse._SubParsersAction[Any], parents: Parents) -> Non
     reporting.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> str:
+def run(args: argparse.Namespace) -> str | int:
     session = asyncio.run(_read(args))
-    report.write(args.output, session, idle_gap=args.idle_gap)
+    try:
+        report.write(args.output, session, idle_gap=args.idle_gap)
+    except OSError as exc:
+        print(f"autobot-activity: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
+        return 1
     uses = len(session.secret_usage)
     return (
         f"{len(session.activities)} activities and {uses} secret uses of session"
