@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test lint bench
+.PHONY: demo test lint bench screenshots
 
 $(INSTALLED): pyproject.toml exporters/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,3 +25,7 @@ test: lint
 
 bench: $(INSTALLED)
 	$(BIN)/python benchmarks/run.py
+
+# The README's pictures of the report: a real session recorded by the report test, on PostgreSQL.
+screenshots: $(INSTALLED)
+	REPORT_SCREENSHOTS_DIR=docs/images $(BIN)/pytest -q tests/exporters/test_report.py -k 'screenshots and postgresql'

@@ -29,6 +29,7 @@ BENCHMARKS = (
     "bench_file",
     "bench_browser",
     "bench_desktop",
+    "bench_report",
 )
 HEADER = """# Benchmarks
 

@@ -23,6 +23,7 @@ from hypothesis import currently_in_test_context
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from sqlalchemy.engine import make_url
 from support import planted, require
 from support.database import (
     PG_HOST,
@@ -40,6 +41,7 @@ from support.journal import leftovers
 from support.spans import MEMORY, SpanCapture
 
 from autobot_activity_exporters.schema import upgrade
+from autobot_activity_exporters.viewer import APPLICATION_ROLE
 from autobot_activity_otel.secrets.fingerprint import fingerprint_key
 from autobot_activity_otel.secrets.registry import Registry
 from autobot_activity_otel.settings import FINGERPRINT_KEY as KEY_ENV
@@ -208,6 +210,19 @@ def activity_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Acti
     yield db
     db.exporter.shutdown()
     planted.archive_database(url)
+
+
+@pytest.fixture
+def member_login(activity_db: ActivityDB) -> Iterator[str]:
+    """A login role that is a member of the application role, as a web app's would be."""
+    role = f"autobot_activity_test_web_{os.getpid()}"
+    activity_db.sql(
+        f'DROP ROLE IF EXISTS "{role}"', f'CREATE ROLE "{role}" LOGIN IN ROLE {APPLICATION_ROLE}'
+    )
+    try:
+        yield make_url(activity_db.url).set(username=role).render_as_string(hide_password=False)
+    finally:
+        activity_db.sql(f'DROP ROLE IF EXISTS "{role}"')
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -2,26 +2,36 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
-from sqlalchemy import Select, Table, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import ColumnElement, Select, Table, func, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from autobot_activity_exporters.database import create_engine, resolve_database_url
 from autobot_activity_exporters.models import ACTIVITY_TABLES, SECRET_USAGE
-from autobot_activity_exporters.viewer import Viewer, apply_viewer
+from autobot_activity_exporters.records import (
+    SEARCHED_COLUMNS,
+    AnyActivity,
+    SecretUse,
+    record_from_row,
+)
+from autobot_activity_exporters.viewer import APPLICATION_ROLE, Viewer, apply_viewer
 from autobot_activity_otel.attributes import ActivityType
 from autobot_activity_otel.ids import parse_uuid
 
 if TYPE_CHECKING:  # rows.py loads the SDK, which a query does not need
     from autobot_activity_exporters.rows import Row
+Order = Literal["asc", "desc"]
+"""Oldest first (``asc``) or newest first (``desc``, the default)."""
 
 
 class ActivityStore:
-    """Activities and secret usage, newest first, as dicts keyed by the tables' column names.
+    """Activities and secret usage as typed records (``records.py``), newest first by default.
 
     ``viewer`` is required: every query is built by ``_select``, which intersects the
     caller's filters with the viewer's scope (see ``viewer.py``), so no filter reaches past
@@ -47,23 +57,53 @@ class ActivityStore:
         session_id: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
-        limit: int = 100,
-    ) -> list[Row]:
-        """Activities of one type (or all four), each with an ``activity_type`` key added.
+        limit: int | None = 100,
+        activity_ids: Iterable[uuid.UUID | str] | None = None,
+        grep: str | None = None,
+        order: Order = "desc",
+    ) -> list[AnyActivity]:
+        """Activities of one type (or all four), as ``TerminalActivity``, ``FileActivity``, …
 
-        ``since`` is inclusive and ``until`` exclusive; naive datetimes are taken as UTC.
+        ``since`` is inclusive and ``until`` exclusive; naive datetimes are taken as UTC;
+        ``limit=None`` returns every match. ``activity_ids`` keeps only those ids; ``grep``
+        keeps activities whose command, path, new path, URL, selector or window title
+        contains the text (any case).
         """
-        types = [ActivityType(activity_type)] if activity_type else list(ActivityType)
-        found: list[Row] = []
-        for kind in types:
+        descending = _descending(order)
+        found: list[AnyActivity] = []
+        for kind, conditions in self._activity_conditions(activity_type, activity_ids, grep):
             statement = self._select(
-                ACTIVITY_TABLES[kind], user_id, session_id, since, until, limit
+                ACTIVITY_TABLES[kind],
+                user_id,
+                session_id,
+                since,
+                until,
+                limit,
+                conditions,
+                descending,
             )
-            found.extend(
-                {"activity_type": kind.value, **row} for row in await self._fetch(statement)
-            )
-        found.sort(key=lambda row: (row["timestamp"], row["id"]), reverse=True)
+            found.extend(record_from_row(kind, row) for row in await self._fetch(statement))
+        found.sort(key=lambda record: (record.timestamp, record.id), reverse=descending)
         return found[:limit]
+
+    async def count_activities(
+        self,
+        activity_type: ActivityType | str | None = None,
+        *,
+        user_id: uuid.UUID | str | None = None,
+        session_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        activity_ids: Iterable[uuid.UUID | str] | None = None,
+        grep: str | None = None,
+    ) -> int:
+        """How many activities ``activities()`` with the same filters would find, unlimited."""
+        total = 0
+        for kind, conditions in self._activity_conditions(activity_type, activity_ids, grep):
+            table = ACTIVITY_TABLES[kind]
+            statement = self._select(table, user_id, session_id, since, until, None, conditions)
+            total += await self._count(statement)
+        return total
 
     async def secret_usage(
         self,
@@ -74,22 +114,49 @@ class ActivityStore:
         activity_id: uuid.UUID | str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
-        limit: int = 100,
-    ) -> list[Row]:
+        limit: int | None = 100,
+        order: Order = "desc",
+    ) -> list[SecretUse]:
         """The secret-usage audit: which secret (id, rule, fingerprint) was used where.
 
         Rows carry their activity's user, team and org, so the same scope applies.
         """
-        statement = self._select(SECRET_USAGE, user_id, session_id, since, until, limit)
-        if secret_id is not None:
-            statement = statement.where(
-                SECRET_USAGE.c.secret_id == parse_uuid(secret_id, "secret_id")
+        conditions = _secret_conditions(secret_id, activity_id)
+        statement = self._select(
+            SECRET_USAGE, user_id, session_id, since, until, limit, conditions, _descending(order)
+        )
+        return [SecretUse.from_row(row) for row in await self._fetch(statement)]
+
+    async def count_secret_usage(
+        self,
+        *,
+        user_id: uuid.UUID | str | None = None,
+        session_id: str | None = None,
+        secret_id: uuid.UUID | str | None = None,
+        activity_id: uuid.UUID | str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> int:
+        """How many rows ``secret_usage()`` with the same filters would find, unlimited."""
+        conditions = _secret_conditions(secret_id, activity_id)
+        statement = self._select(SECRET_USAGE, user_id, session_id, since, until, None, conditions)
+        return await self._count(statement)
+
+    async def connects_as_application_role(self) -> bool:
+        """Whether this store's login is a member of the application role (PostgreSQL only).
+
+        Such a login never sees a row as the system viewer (the RLS policies refuse it), so
+        an empty answer for that viewer means "name a viewer", not "nothing recorded".
+        """
+        async with self._connection() as connection:
+            if connection.dialect.name != "postgresql":
+                return False
+            member = text(
+                "SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = :role"
+                " AND pg_has_role(current_user, oid, 'MEMBER'))"
             )
-        if activity_id is not None:
-            statement = statement.where(
-                SECRET_USAGE.c.activity_id == parse_uuid(activity_id, "activity_id")
-            )
-        return await self._fetch(statement)
+            result = await connection.execute(member, {"role": APPLICATION_ROLE})
+            return bool(result.scalar_one())
 
     async def close(self) -> None:
         if self._engine is not None:
@@ -114,12 +181,15 @@ class ActivityStore:
         session_id: str | None,
         since: datetime | None,
         until: datetime | None,
-        limit: int,
+        limit: int | None,
+        conditions: Sequence[ColumnElement[bool]] = (),
+        descending: bool = True,
     ) -> Select[Any]:
+        order = (table.c.timestamp, table.c.id)
         statement = (
             select(table)
-            .where(self.viewer.condition(table))
-            .order_by(table.c.timestamp.desc(), table.c.id.desc())
+            .where(self.viewer.condition(table), *conditions)
+            .order_by(*(column.desc() if descending else column.asc() for column in order))
             .limit(limit)
         )
         if user_id is not None:
@@ -132,13 +202,64 @@ class ActivityStore:
             statement = statement.where(table.c.timestamp < _aware(until))
         return statement
 
+    @staticmethod
+    def _activity_conditions(
+        activity_type: ActivityType | str | None,
+        activity_ids: Iterable[uuid.UUID | str] | None,
+        grep: str | None,
+    ) -> list[tuple[ActivityType, list[ColumnElement[bool]]]]:
+        """The tables to query, each with the conditions the optional filters add."""
+        types = [ActivityType(activity_type)] if activity_type else list(ActivityType)
+        ids = None if activity_ids is None else [parse_uuid(i, "activity id") for i in activity_ids]
+        queries = []
+        for kind in types:
+            table = ACTIVITY_TABLES[kind]
+            conditions: list[ColumnElement[bool]] = []
+            if ids is not None:
+                conditions.append(table.c.id.in_(ids))
+            if grep:
+                searched = (table.c[name] for name in SEARCHED_COLUMNS[kind])
+                conditions.append(
+                    or_(*(column.icontains(grep, autoescape=True) for column in searched))
+                )
+            queries.append((kind, conditions))
+        return queries
+
     async def _fetch(self, statement: Select[Any]) -> list[Row]:
+        async with self._connection() as connection:
+            result = await connection.execute(statement)
+            return [dict(row._mapping) for row in result]
+
+    async def _count(self, statement: Select[Any]) -> int:
+        counting = select(func.count()).select_from(statement.order_by(None).subquery())
+        async with self._connection() as connection:
+            return int((await connection.execute(counting)).scalar_one())
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction that sees what the viewer may see (RLS settings on PostgreSQL)."""
         if self._engine is None:
             self._engine = create_engine(self.database_url)
         async with self._engine.begin() as connection:
             await apply_viewer(connection, self.viewer)
-            result = await connection.execute(statement)
-            return [dict(row._mapping) for row in result]
+            yield connection
+
+
+def _secret_conditions(
+    secret_id: uuid.UUID | str | None, activity_id: uuid.UUID | str | None
+) -> list[ColumnElement[bool]]:
+    conditions = []
+    if secret_id is not None:
+        conditions.append(SECRET_USAGE.c.secret_id == parse_uuid(secret_id, "secret_id"))
+    if activity_id is not None:
+        conditions.append(SECRET_USAGE.c.activity_id == parse_uuid(activity_id, "activity_id"))
+    return conditions
+
+
+def _descending(order: Order) -> bool:
+    if order not in ("asc", "desc"):
+        raise ValueError(f"order must be 'asc' or 'desc', got {order!r}")
+    return order == "desc"
 
 
 def _aware(moment: datetime) -> datetime:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -136,8 +136,8 @@ async def test_each_viewer_sees_exactly_its_scope(
     async with ActivityStore(activity_db.url, viewer=viewer) as store:
         activities = await store.activities(limit=1000)
         usage = await store.secret_usage(limit=1000)
-    assert {row["id"] for row in activities} == everyone.activity_ids(labels)
-    assert {row["activity_id"] for row in usage} == everyone.usage_ids(labels)
+    assert {row.id for row in activities} == everyone.activity_ids(labels)
+    assert {row.activity_id for row in usage} == everyone.usage_ids(labels)
 
 
 @pytest.mark.parametrize(("viewer", "labels"), VIEWERS[:-1], ids=VIEWER_IDS[:-1])
@@ -159,9 +159,9 @@ async def test_no_filter_reaches_past_the_scope(
             assert await store.secret_usage(secret_id=everyone.secrets[label]) == []
         for activity_id in everyone.usage:
             found = await store.secret_usage(activity_id=activity_id, limit=1000)
-            assert {row["activity_id"] for row in found} == ({activity_id} & visible_usage)
+            assert {row.activity_id for row in found} == ({activity_id} & visible_usage)
         everything = await store.activities(limit=1000)
-    assert {row["id"] for row in everything} == visible
+    assert {row.id for row in everything} == visible
 
 
 def test_a_viewer_is_validated_and_the_system_viewer_cannot_be_asked_for_by_name() -> None:
@@ -268,25 +268,6 @@ class ForgetfulStore(ActivityStore):
         return select(table)
 
 
-@pytest.fixture
-def member_login(activity_db: ActivityDB) -> Iterator[str]:
-    """A login role that is a member of the application role, as a web app's would be."""
-    role = f"autobot_activity_test_web_{os.getpid()}"
-    _admin(
-        activity_db,
-        f'DROP ROLE IF EXISTS "{role}"',
-        f'CREATE ROLE "{role}" LOGIN IN ROLE {APPLICATION_ROLE}',
-    )
-    try:
-        yield make_url(activity_db.url).set(username=role).render_as_string(hide_password=False)
-    finally:
-        _admin(activity_db, f'DROP ROLE IF EXISTS "{role}"')
-
-
-def _admin(activity_db: ActivityDB, *statements: str) -> None:
-    activity_db.sql(*statements)
-
-
 @pytest.mark.parametrize("activity_db", ["postgresql"], indirect=True)
 async def test_a_store_that_forgets_the_viewer_still_leaks_nothing_as_the_application_login(
     activity_db: ActivityDB, everyone: Recorded, member_login: str
@@ -296,8 +277,8 @@ async def test_a_store_that_forgets_the_viewer_still_leaks_nothing_as_the_applic
             activities = await store.activities()
             usage = await store.secret_usage()
         expected = set() if viewer.role is Role.SYSTEM else labels
-        assert {row["id"] for row in activities} == everyone.activity_ids(expected)
-        assert {row["activity_id"] for row in usage} == everyone.usage_ids(expected)
+        assert {row.id for row in activities} == everyone.activity_ids(expected)
+        assert {row.activity_id for row in usage} == everyone.usage_ids(expected)
 
 
 # --- the writer under forced RLS: a table owner that is not a superuser ---
@@ -358,11 +339,11 @@ async def test_the_owner_writes_reads_nothing_without_a_viewer_and_prunes_as_sys
             assert await superuser.fetchval("SELECT count(*) FROM terminal_activities") == 7
             assert await owner.fetchval("SELECT count(*) FROM terminal_activities") == 0  # FORCE
             async with ActivityStore(owner_url, viewer=Viewer.system()) as store:
-                assert {row["id"] for row in await store.activities(limit=100)} == set(
+                assert {row.id for row in await store.activities(limit=100)} == set(
                     recorded.activities
                 )
             async with ActivityStore(owner_url, viewer=Viewer(U1)) as store:
-                mine = {row["id"] for row in await store.activities()}
+                mine = {row.id for row in await store.activities()}
             assert mine == recorded.activity_ids({"u1"})
 
             u1_rows = sorted(str(id_) for id_ in recorded.activity_ids({"u1"}))

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -13,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from opentelemetry.sdk.trace.export import SpanExportResult
+from support.cli import cli
 
 from autobot_activity_exporters.cli import main
 from autobot_activity_exporters.schema import head_revision
@@ -25,16 +23,7 @@ if TYPE_CHECKING:
     from support.database import ActivityDB
     from support.spans import SpanCapture
 
-CLI = str(Path(sys.executable).parent / "autobot-activity")
 USER = uuid.UUID("0192f0c1-0000-7000-8000-00000000c1c1")
-
-
-def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AUTOBOT_"))}
-    env["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = "autobot_file,autobot_playwright,autobot_vnc"
-    return subprocess.run(
-        [CLI, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
-    )
 
 
 def test_activities_as_json_and_secrets_as_a_table(
@@ -69,8 +58,10 @@ def test_activities_as_json_and_secrets_as_a_table(
     assert rows[1]["command"] == "psql -c 'select 1'" and rows[1]["secrets_used"] == [str(secret)]
     assert audit.returncode == 0, audit.stderr[-2000:]
     header, rule, entry = audit.stdout.splitlines()
-    assert header.split()[:4] == ["time", "(UTC)", "activity", "user"] and set(rule) == {"-", " "}
+    assert header.split()[:5] == ["time", "(UTC)", "user", "session", "rule"]
+    assert set(rule) == {"─"}
     assert "declared" in entry and str(secret) in entry and str(USER) in entry
+    assert " cli " in entry and "terminal: psql -c 'select 1' (exit 0)" in entry
 
 
 def test_db_upgrade_then_an_empty_listing(tmp_path: Path) -> None:
@@ -87,7 +78,9 @@ def test_db_upgrade_then_an_empty_listing(tmp_path: Path) -> None:
 def test_a_bad_argument_is_refused_with_a_message(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["activities", "--user", "not-a-uuid"])
-    assert exit_info.value.code == 2 and "must be a UUID" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert "argument --user: 'not-a-uuid' is not a UUID (32 hex digits" in err
 
 
 def test_the_demo_records_real_commands_and_shows_them_redacted(tmp_path: Path) -> None:
@@ -99,6 +92,8 @@ def test_the_demo_records_real_commands_and_shows_them_redacted(tmp_path: Path) 
     assert "--password=[REDACTED" in out
     assert "Bearer [REDACTED:secret:" in out
     assert "Plaintext secrets in the stored rows: none" in out
+    report = tmp_path / "autobot_activity_report.html"
+    assert out.rstrip().endswith(str(report)) and report.stat().st_size > 10_000
 
 
 def test_viewer_options_show_exactly_what_that_viewer_sees(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import shutil
+import sys
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -10,7 +12,18 @@ from datetime import UTC, datetime, timedelta
 from autobot_activity_exporters.retention import parse_duration
 from autobot_activity_exporters.viewer import Role, Viewer
 from autobot_activity_otel import settings
-from autobot_activity_otel.ids import parse_uuid
+from autobot_activity_otel.attributes import ActivityType
+from autobot_activity_otel.secrets import redact
+
+SHOWN_VALUE_CHARS = 40
+"""A refused value is echoed up to this many characters (a typo is seen, a paste is not)."""
+ROLE_NEEDS = {
+    Role.USER: ("--viewer-user", "the viewer's user id"),
+    Role.TEAM_ADMIN: ("--viewer-team", "one of the viewer's team ids"),
+    Role.ORG_ADMIN: ("--viewer-org", "the viewer's org id"),
+    Role.AUDITOR: ("--viewer-org", "the viewer's org id"),
+}
+"""The flag each viewer role cannot do without (its scope is keyed on it)."""
 
 
 def moment(value: str) -> datetime:
@@ -23,7 +36,7 @@ def moment(value: str) -> datetime:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            "expected an ISO 8601 time or an age like 15m, 2h, 7d"
+            f"{shown(value)} is neither an ISO 8601 time nor an age like 15m, 2h, 7d"
         ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
@@ -40,18 +53,52 @@ def age(value: str) -> timedelta:
 
 
 def uuid_argument(value: str) -> uuid.UUID:
+    """An id option: a UUID, with or without hyphens."""
     try:
-        return parse_uuid(value, "id")
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        return uuid.UUID(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{shown(value)} is not a UUID (32 hex digits, as in"
+            " 0192f0c1-0000-7000-8000-00000000c1c1)"
+        ) from None
+
+
+def positive(value: str) -> int:
+    """``--limit``: a whole number of at least 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{shown(value)} is not a whole number of at least 1")
+    return number
+
+
+def shown(value: str) -> str:
+    """A refused value as an error message may repeat it: quoted, short, never a secret."""
+    if redact(value, kind="text").findings:
+        return "the value given (it looks like a secret, so it is not repeated)"
+    if len(value) > SHOWN_VALUE_CHARS:
+        return f"{value[:SHOWN_VALUE_CHARS]!r}… ({len(value)} characters)"
+    return repr(value)
 
 
 @dataclass(frozen=True)
 class Parents:
-    """Option groups a command can inherit: the database, and a viewer's query filters."""
+    """Option groups a command can inherit.
+
+    ``database``: where to read; ``viewer``: whose view (with the database); ``scope``: the
+    user and time filters (with the viewer); ``listing``: the session filter and the
+    order (with the scope); ``display``: JSON or a table, and its width; ``activity``: the
+    activity filters of ``activities`` and ``export``.
+    """
 
     database: argparse.ArgumentParser
-    query: argparse.ArgumentParser
+    viewer: argparse.ArgumentParser
+    scope: argparse.ArgumentParser
+    listing: argparse.ArgumentParser
+    display: argparse.ArgumentParser
+    activity: argparse.ArgumentParser
 
 
 def build_parents() -> Parents:
@@ -60,25 +107,68 @@ def build_parents() -> Parents:
         "--database-url",
         help=f"SQLAlchemy URL (default: ${settings.DATABASE_URL}, else ./autobot_activity.db)",
     )
-    query = argparse.ArgumentParser(add_help=False, parents=[database])
-    query.add_argument("--user", type=uuid_argument, help="only this user id")
-    query.add_argument("--session", help="only this session id")
-    query.add_argument("--since", type=moment, help="from this time on (ISO 8601, or 15m, 2h, 7d)")
-    query.add_argument("--until", type=moment, help="before this time")
-    query.add_argument("--limit", type=int, default=100, help="at most this many rows (100)")
-    query.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    viewer = query.add_argument_group("viewer (default: the system viewer, every row)")
-    viewer.add_argument(
+    viewer = argparse.ArgumentParser(add_help=False, parents=[database])
+    group = viewer.add_argument_group("viewer (default: the system viewer, every row)")
+    group.add_argument(
         "--viewer-role",
         choices=[role.value for role in Role if role is not Role.SYSTEM],
         help="show what this role sees",
     )
-    viewer.add_argument("--viewer-user", type=uuid_argument, help="the viewer's user id")
-    viewer.add_argument("--viewer-org", type=uuid_argument, help="the viewer's org id")
-    viewer.add_argument(
+    group.add_argument("--viewer-user", type=uuid_argument, help="the viewer's user id")
+    group.add_argument("--viewer-org", type=uuid_argument, help="the viewer's org id")
+    group.add_argument(
         "--viewer-team", type=uuid_argument, action="append", default=[], help="a team of theirs"
     )
-    return Parents(database, query)
+    scope = argparse.ArgumentParser(add_help=False, parents=[viewer])
+    scope.add_argument("--user", type=uuid_argument, help="only this user id")
+    scope.add_argument(
+        "--since", type=moment, help="from this time on (ISO 8601, or an age: 15m, 2h, 7d)"
+    )
+    scope.add_argument("--until", type=moment, help="before this time (ISO 8601, or an age)")
+    listing = argparse.ArgumentParser(add_help=False, parents=[scope])
+    listing.add_argument("--session", help="only this session id")
+    listing.add_argument(
+        "--order",
+        choices=["asc", "desc"],
+        default="desc",
+        help="oldest first (asc) or newest first (desc, the default)",
+    )
+    display = argparse.ArgumentParser(add_help=False)
+    display.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    display.add_argument(
+        "--wide",
+        action="store_true",
+        help="never cut a column (the default when the output is not a terminal)",
+    )
+    activity = argparse.ArgumentParser(add_help=False)
+    activity.add_argument(
+        "--type",
+        choices=[kind.value for kind in ActivityType],
+        help="only this type of activity",
+    )
+    activity.add_argument(
+        "--id",
+        dest="ids",
+        metavar="ID",
+        type=uuid_argument,
+        action="append",
+        help="only the activity with this id (repeat for several)",
+    )
+    activity.add_argument(
+        "--grep",
+        metavar="TEXT",
+        help="only activities whose command, path, URL, selector or window title contains"
+        " TEXT (any case)",
+    )
+    return Parents(database, viewer, scope, listing, display, activity)
+
+
+def add_limit(parser: argparse.ArgumentParser, default: int | None, what: str = "rows") -> None:
+    """``--limit``: at most this many (``default`` None: every match)."""
+    told = "every match" if default is None else str(default)
+    parser.add_argument(
+        "--limit", type=positive, default=default, help=f"at most this many {what} ({told})"
+    )
 
 
 def viewer_of(args: argparse.Namespace) -> Viewer:
@@ -87,4 +177,20 @@ def viewer_of(args: argparse.Namespace) -> Viewer:
         if args.viewer_user or args.viewer_org or args.viewer_team:
             raise ValueError("--viewer-user/--viewer-org/--viewer-team need --viewer-role")
         return Viewer.system()
-    return Viewer(args.viewer_user, args.viewer_org, frozenset(args.viewer_team), args.viewer_role)
+    role = Role(args.viewer_role)
+    flag, what = ROLE_NEEDS[role]
+    given = {
+        "--viewer-user": args.viewer_user,
+        "--viewer-org": args.viewer_org,
+        "--viewer-team": args.viewer_team,
+    }
+    if not given[flag]:
+        raise ValueError(f"--viewer-role {role.value} needs {flag} ({what})")
+    return Viewer(args.viewer_user, args.viewer_org, frozenset(args.viewer_team), role)
+
+
+def output_width(args: argparse.Namespace) -> int | None:
+    """The terminal's width, or None (nothing cut) with ``--wide`` or when not a terminal."""
+    if getattr(args, "wide", False) or not sys.stdout.isatty():
+        return None
+    return shutil.get_terminal_size().columns

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 from typing import Any
 
-from autobot_activity_exporters.cli.arguments import Parents, age
+from autobot_activity_exporters.cli.arguments import Parents, age, output_width
 from autobot_activity_exporters.database import create_engine, resolve_database_url
 from autobot_activity_exporters.retention import prune
 
@@ -59,4 +59,4 @@ def _upgrade(args: argparse.Namespace) -> str:
 def _demo(args: argparse.Namespace) -> int:
     from autobot_activity_exporters.demo import run_demo
 
-    return run_demo(args.database_url)
+    return run_demo(args.database_url, output_width(args))
