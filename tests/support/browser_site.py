@@ -1,8 +1,9 @@
 """A small website of the browser tests' own: http.server on 127.0.0.1, in a thread.
 
-Pages: ``/`` (links, a button, a long body to scroll), ``/redirect`` (302 to ``/login``),
-``/missing`` (404), ``/login`` (username, password, API key and note fields, submit button)
-and ``/welcome`` (where the login form posts).
+Pages: ``/`` (links to the login page, to a missing page and to its own footer, a button,
+a long body to scroll), ``/redirect`` (302 to ``/login``), ``/missing`` (404), ``/login``
+(username, password, API key and note fields, submit button) and ``/welcome``. The login
+form posts to ``/signin``, which answers 303 to ``/welcome``, as a real login does.
 """
 
 from __future__ import annotations
@@ -39,12 +40,14 @@ def chromium_installed() -> bool:
 
 INDEX = b"""<!doctype html><html><head><title>Home</title></head><body>
 <a id="to-login" href="/login">Log in</a>
+<a id="to-missing" href="/missing">Broken link</a>
+<a id="to-footer" href="#footer">Footer</a>
 <button id="plain" type="button" onclick="this.textContent='clicked'">Press</button>
 <div style="height:3000px"></div><p id="footer">Bottom</p>
 </body></html>"""
 
 LOGIN = b"""<!doctype html><html><head><title>Login</title></head><body>
-<form id="login" method="post" action="/welcome">
+<form id="login" method="post" action="/signin">
   <label for="username">User</label><input id="username" name="username" type="text">
   <label for="pw">Password</label><input id="pw" name="pw" type="password">
   <input id="key" name="api_key" type="text">
@@ -82,7 +85,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self._send(200, WELCOME)
+        self._send(303, location="/welcome")
 
     def log_message(self, format: str, *args: object) -> None:
         """Silent: the request line of a form post could carry what the tests plant."""
@@ -110,6 +113,11 @@ def summary(span: ReadableSpan) -> tuple[Any, ...]:
         a.get(attr.HTTP_RESPONSE_STATUS_CODE),
         a.get(attr.BROWSER_REDIRECT_CHAIN),
     )
+
+
+def in_order(spans: list[ReadableSpan]) -> list[ReadableSpan]:
+    """Spans by start time: a navigation an action causes ends before the action returns."""
+    return sorted(spans, key=lambda span: span.start_time or 0)
 
 
 def leaked(secret: str, spans: list[ReadableSpan], *texts: str) -> bool:

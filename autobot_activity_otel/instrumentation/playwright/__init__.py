@@ -49,13 +49,14 @@ from autobot_activity_otel.instrumentation.kit import (
     call_recorded_async,
 )
 from autobot_activity_otel.instrumentation.playwright import fields
+from autobot_activity_otel.instrumentation.playwright.driver import driver_targets
+from autobot_activity_otel.instrumentation.playwright.navigation import Navigations, redirect_chain
 from autobot_activity_otel.instrumentation.playwright.package import _instruments
 from autobot_activity_otel.recording import ActivityRecord, start_activity
 
 _logger = logging.getLogger(__name__)
 
 _SUBMIT_SCRIPT = re.compile(r"\b(?:requestSubmit|submit)\s*\(")
-_MAX_REDIRECTS = 20
 UNVERIFIED = "[REDACTED:unverified-field]"
 """Input value recorded when the element could not be inspected: it may have been a secret."""
 
@@ -203,6 +204,7 @@ class _Call:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         tracer: Tracer,
+        navigations: Navigations,
     ) -> None:
         spec = self.spec = method.spec
         self.target = target
@@ -221,6 +223,9 @@ class _Call:
                 if isinstance(delta, int | float):
                     self.record.metadata[name] = delta
         self.span = self.record.span  # started here, where a failure is still harmless
+        self.cause = navigations.action_started(
+            spec.action, target.element, self.record, self.span, tracer
+        )
 
     @property
     def _cache_key(self) -> tuple[Any, str, str]:
@@ -256,6 +261,7 @@ class _Call:
         """The call raised: its probe is cancelled, its failure recorded."""
         if self.look is not None and not self.look.done():
             self.look.cancel()
+        Navigations.action_ended(self.cause)
         try:
             if self.spec.action == "navigate":
                 set_navigation(self.record, self.value or self.target.url)
@@ -268,6 +274,7 @@ class _Call:
 
     def finish(self, result: Any) -> None:
         """The call returned ``result`` (a Playwright object, bytes, None...): complete, end."""
+        Navigations.action_ended(self.cause)
         try:
             self._complete(result)
         except Exception as exc:
@@ -281,7 +288,7 @@ class _Call:
             if result is None:  # same-document navigation, about:blank, no history entry
                 set_navigation(record, _url_of(self.target.element))
             else:
-                chain = _redirect_chain(result)
+                chain = redirect_chain(result.request)
                 set_navigation(record, result.url, result.status, chain)
         elif action == "screenshot" and isinstance(result, bytes):
             record.metadata["screenshot_bytes"] = len(result)
@@ -309,17 +316,6 @@ class _Call:
             set_input_value(record, self.value, field.secret_rule)
 
 
-def _redirect_chain(response: Any) -> list[str]:
-    """URLs that answered with a redirect on the way to ``response``, first request first."""
-    chain: list[str] = []
-    request = response.request.redirected_from
-    while request is not None and len(chain) < _MAX_REDIRECTS:
-        chain.append(request.url)
-        request = request.redirected_from
-    chain.reverse()
-    return chain
-
-
 def _file_names(files: Any) -> list[str]:
     """Names of the files given to ``set_input_files`` (paths or payloads, as the caller passed
     them), never contents."""
@@ -331,7 +327,12 @@ def _file_names(files: Any) -> list[str]:
 
 
 def _begin(
-    method: _Method, tracer: Tracer, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+    method: _Method,
+    tracer: Tracer,
+    navigations: Navigations,
+    instance: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
 ) -> _Call | None:
     """The call's record (its probe started), or None when it is not to be recorded."""
     if not allowed():
@@ -341,7 +342,8 @@ def _begin(
         if not (isinstance(script, str) and _SUBMIT_SCRIPT.search(script)):
             return None
     try:
-        call = _Call(method, method.locate(instance, method, args, kwargs), args, kwargs, tracer)
+        target = method.locate(instance, method, args, kwargs)
+        call = _Call(method, target, args, kwargs, tracer, navigations)
         call.start_probe(instance._loop)
     except Exception as exc:
         _logger.warning("browser action not tracked (%s)", type(exc).__name__)
@@ -353,14 +355,14 @@ async def _await(awaitable: Awaitable[fields.Field | None]) -> fields.Field | No
     return await awaitable
 
 
-def _async_wrapper(method: _Method, tracer: Tracer) -> Wrapper:
+def _async_wrapper(method: _Method, tracer: Tracer, navigations: Navigations) -> Wrapper:
     async def wrapper(
         wrapped: Callable[..., Awaitable[Any]],
         instance: Any,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> Any:
-        call = _begin(method, tracer, instance, args, kwargs)
+        call = _begin(method, tracer, navigations, instance, args, kwargs)
         if call is None:
             return await wrapped(*args, **kwargs)
         result = await call_recorded_async(call, wrapped, args, kwargs, call.span)
@@ -376,11 +378,11 @@ def _async_wrapper(method: _Method, tracer: Tracer) -> Wrapper:
     return wrapper
 
 
-def _sync_wrapper(method: _Method, tracer: Tracer) -> Wrapper:
+def _sync_wrapper(method: _Method, tracer: Tracer, navigations: Navigations) -> Wrapper:
     def wrapper(
         wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        call = _begin(method, tracer, instance, args, kwargs)
+        call = _begin(method, tracer, navigations, instance, args, kwargs)
         if call is None:
             return wrapped(*args, **kwargs)
         result = call_recorded(call, wrapped, args, kwargs, call.span)
@@ -420,8 +422,20 @@ class PlaywrightInstrumentor(ActivityInstrumentor):
     def instrumentation_dependencies(self) -> Collection[str]:
         return _instruments
 
+    _navigations: Navigations | None = None
+
     def _targets(self, tracer: Tracer, options: Mapping[str, Any]) -> Iterable[Target]:
+        navigations = self._navigations = Navigations()
+        wrappers = {True: _async_wrapper, False: _sync_wrapper}
         return [
-            Target(cls, name, (_async_wrapper if is_async else _sync_wrapper)(method, tracer))
-            for cls, name, method, is_async in _recorded_methods()
+            *driver_targets(),
+            *(
+                Target(cls, name, wrappers[is_async](method, tracer, navigations))
+                for cls, name, method, is_async in _recorded_methods()
+            ),
         ]
+
+    def _release(self) -> None:
+        if self._navigations is not None:
+            self._navigations.release()
+            self._navigations = None
