@@ -3,7 +3,9 @@
 Bare is the public method captured before ``instrument()``, called on the same page in the
 same run; instrumented is the method after it. "Warm" is the usual case, an element seen
 before on the same page (its classification is cached); "cold" forces the one look at the
-element, which runs concurrently with the action, on every call.
+element, which runs concurrently with the action, on every call. A click on a link that
+loads another page is measured too: instrumented, it is recorded as two activities (the
+click and the navigation it caused).
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ from __future__ import annotations
 import os
 import statistics
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -33,6 +38,36 @@ CHROMIUM_ARGS = [
 PAGE = """<!doctype html><form onsubmit="return false">
 <input id="user" name="username"><input id="pw" type="password">
 <button id="press" type="button">Press</button></form>"""
+
+
+LINKED = b"""<!doctype html><title>%s</title><a id="next" href="/%s">next</a>"""
+"""Two pages, ``/a`` and ``/b``, each linking to the other: every click loads a new document."""
+
+
+class _Linked(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        here = self.path.strip("/") or "a"
+        body = LINKED % (here.encode(), b"b" if here == "a" else b"a")
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Silent."""
+
+
+@contextmanager
+def linked_site() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Linked)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 class Discard(SpanExporter):
@@ -84,10 +119,12 @@ def run(number: int = 10, rounds: int = 15) -> list[Row]:
     trace.set_tracer_provider(provider)
     bare_click, bare_fill = Page.click, Page.fill
     instrumentor = PlaywrightInstrumentor()
-    with sync_playwright() as playwright:
+    with sync_playwright() as playwright, linked_site() as site:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page()
         page.set_content(PAGE)
+        links = browser.new_page()
+        links.goto(f"{site}/a")
         instrumentor.instrument()
 
         def cold(action: object) -> None:
@@ -105,6 +142,8 @@ def run(number: int = 10, rounds: int = 15) -> list[Row]:
                     "cold_fill": lambda: cold(lambda: page.fill("#user", "alice")),
                     "bare_fill_pw": lambda: bare_fill(page, "#pw", "s3cret-pw"),
                     "fill_pw": lambda: page.fill("#pw", "s3cret-pw"),
+                    "bare_link": lambda: bare_click(links, "#next"),
+                    "link": lambda: links.click("#next"),
                 },
                 number,
                 rounds,
@@ -120,9 +159,10 @@ def run(number: int = 10, rounds: int = 15) -> list[Row]:
         ("fill", "`page.fill`, warm"),
         ("cold_fill", "`page.fill`, cold (element looked at)"),
         ("fill_pw", "`page.fill` into a password field, warm"),
+        ("link", "`page.click` on a link that loads a page (click + navigate recorded)"),
     ):
         (wall, cpu), (bare_wall, bare_cpu) = t[name], t["bare_" + name.removeprefix("cold_")]
-        warm = not name.startswith("cold")
+        warm = name in ("click", "fill", "fill_pw")
         rows.append(
             Row(
                 f"{label}: wall time",
@@ -150,7 +190,9 @@ round is reported, as wall time and as the CPU time of the calling thread (Playw
 client plus the instrumentation; Chromium and the driver run in other processes).
 Playwright's sync API drives Debian's Chromium (headless) on a page set with
 `set_content`: a click on a plain button, a fill of a text field and of a password
-field. Bare: `Page.click` / `Page.fill` captured before `instrument()`; instrumented: the same
+field; and, on a page of a local server, a click on a link to the other of two pages (a new
+document each time: instrumented, a click row and the navigate row it caused). Bare:
+`Page.click` / `Page.fill` captured before `instrument()`; instrumented: the same
 page's methods after it, in the same run. SDK `TracerProvider` with a `BatchSpanProcessor`
 whose exporter discards. Cold clears the element cache before each call, so every call also
 looks at its element once (concurrently with the action). Machine: {machine()}.

@@ -61,8 +61,10 @@ class _Cause:
 
     activity_id: str
     attribution: Attribution
+    span: Span
+    """The action's span: the navigation's parent."""
     context: Context
-    """The caller's context with the action's span current: the navigation's parent."""
+    """The caller's context when the action began."""
     tracer: Tracer
     start_ns: int
     ends_ns: int | None = None
@@ -99,11 +101,12 @@ class Navigations:
         if action not in CAUSING_ACTIONS:
             return None
         cause = _Cause(
-            activity_id=str(record.activity_id),
-            attribution=current_attribution(),
-            context=set_span_in_context(span, get_current()),
-            tracer=tracer,
-            start_ns=record.start_ns,
+            str(record.attributes[attr.ACTIVITY_ID]),
+            current_attribution(),
+            span,
+            get_current(),
+            tracer,
+            record.start_ns,
         )
         self._causes[page] = cause
         self._listen(frame)
@@ -155,7 +158,7 @@ class Navigations:
                 attr.ActivityType.BROWSER,
                 "navigate",
                 attribution=cause.attribution,
-                context=cause.context,
+                context=set_span_in_context(cause.span, cause.context),
                 tracer=cause.tracer,
             )
             record.start_ns = max(cause.start_ns, started)
