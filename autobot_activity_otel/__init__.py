@@ -5,6 +5,7 @@ SDK and exporters (``autobot-activity-exporters`` stores the spans as audit rows
 """
 
 from autobot_activity_otel.context import Attribution, activity_context, current_attribution
+from autobot_activity_otel.session import activity_session
 from autobot_activity_otel.tracking.browser import (
     browser_activity,
     track_browser_action,
@@ -38,6 +39,7 @@ __all__ = [
     "Attribution",
     "__version__",
     "activity_context",
+    "activity_session",
     "browser_activity",
     "current_attribution",
     "desktop_activity",

@@ -355,6 +355,28 @@ def start_activity(
     )
 
 
+SESSION_SPAN_NAME = "activity session"
+"""Name of the span ``activity_session`` opens: the root of a session's trace."""
+
+
+def start_session_span(
+    attribution: Attribution, tracer_provider: TracerProvider | None = None
+) -> Span:
+    """The span a session's activities start under, so they share its trace.
+
+    It carries the session's ids (user, session, org, team) and no ``activity.type``: it is
+    not an activity, and the activity exporters pass it by; an OTLP backend shows it as the
+    root of the session's tree. Its parent is the current span, if any.
+    """
+    if tracer_provider is None:
+        tracer = default_tracer()
+    else:
+        tracer = tracer_provider.get_tracer(TRACER_NAME, __version__, schema_url=attr.SCHEMA_URL)
+    return tracer.start_span(
+        SESSION_SPAN_NAME, kind=SpanKind.INTERNAL, attributes=attribution.attribute_dict
+    )
+
+
 class Outcome(Protocol):
     """An activity in flight as ``running`` sees it: it can fail, and it ends once."""
 

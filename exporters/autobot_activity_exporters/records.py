@@ -197,9 +197,10 @@ _COLUMNS: dict[ActivityType, tuple[str, ...]] = {
 
 
 def record_from_row(activity_type: ActivityType | str, row: Mapping[str, Any]) -> AnyActivity:
-    """A stored row of ``activity_type``'s table (keyed by column name) as its record."""
+    """A row of ``activity_type``'s table (keyed by column name) as its record; a column the
+    row lacks (one the writer fills, for a row built but not stored yet) is None."""
     activity_type = ActivityType(activity_type)
-    values = {column: row[column] for column in _COLUMNS[activity_type]}
+    values: dict[str, Any] = {column: row.get(column) for column in _COLUMNS[activity_type]}
     values["metadata"] = values.get("metadata") or {}
     values["secrets_used"] = tuple(values.get("secrets_used") or ())
     if "action" not in values:

@@ -101,6 +101,21 @@ class Viewer:
             allowed.append(columns.org_id == self.org_id)
         return or_(false(), *allowed)
 
+    def sees(
+        self, user_id: uuid.UUID | None, org_id: uuid.UUID | None, team_id: uuid.UUID | None
+    ) -> bool:
+        """Whether a row with these ids is in this viewer's scope: ``condition`` for rows
+        that are in no table yet (activities still waiting in the journal)."""
+        if self.role is Role.SYSTEM:
+            return True
+        if self.user_id is not None and user_id == self.user_id:
+            return True
+        if self.role is Role.TEAM_ADMIN:
+            return team_id is not None and team_id in self.team_ids
+        if self.role in (Role.ORG_ADMIN, Role.AUDITOR):
+            return org_id is not None and org_id == self.org_id
+        return False
+
     def settings(self) -> dict[str, str]:
         """The session settings the RLS policies read (``set_config(name, value, true)``)."""
         return {

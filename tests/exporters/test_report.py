@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,9 +34,13 @@ from support.browser_site import (
 from support.cli import cli
 from support.database import run_async
 from support.review_session import ReviewSession, record_review_session
+from support.waiting import WAITING_PASSWORD, partly_delivered
 
 from autobot_activity_exporters.records import AnyActivity, BrowserActivity, SecretUse
+from autobot_activity_otel import activity_session
 from autobot_activity_otel.attributes import ActivityType
+from autobot_activity_otel.instrumentation.terminal import TerminalInstrumentor
+from autobot_activity_otel.recording import SESSION_SPAN_NAME
 
 if TYPE_CHECKING:
     from support.database import ActivityDB
@@ -301,6 +307,81 @@ def test_the_report_holds_only_what_its_viewer_may_see(
     try:
         page.open()
         assert page.shown() == 0 and page.page.locator(".lane").count() == 4
+        assert page.errors == [] and page.refused == []
+    finally:
+        page.close()
+
+
+def report_fields(page: Any) -> dict[str, str]:
+    """The detail panel's table: label -> value."""
+    return dict(
+        page.eval_on_selector_all(
+            "#detail-fields tr", "rows => rows.map(row => [row.cells[0].textContent,"
+            " row.cells[0].nextElementSibling.textContent])",
+        )
+    )  # fmt: skip
+
+
+def test_an_activity_still_waiting_in_the_journal_is_in_the_report_marked_so(
+    activity_db: ActivityDB, spans: SpanCapture, browser: Any, tmp_path: Path
+) -> None:
+    with partly_delivered(activity_db, spans, tmp_path / "app-journal") as partly:
+        report = tmp_path / "partly.html"
+        done = cli(
+            "report", "--session", partly.session_id, "-o", str(report),
+            "--database-url", activity_db.url, "--journal-dir", str(partly.journal),
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stdout.startswith("4 activities (2 waiting in the journal) and 1 secret uses")
+    html = report.read_text(encoding="utf-8")
+    assert WAITING_PASSWORD not in html, "planted password leaked"
+    page = ReportPage(browser, report, SCREENSHOTS["wide"])
+    try:
+        page.open(f"#activity={partly.waiting}")
+        assert "(2 waiting in the journal)" in page.page.inner_text("header .meta")
+        fields = report_fields(page.page)
+        assert fields["delivery"] == "waiting in the journal"
+        assert fields["command"] == "mysql -pREDACTED:mysql-password shop"  # a badge
+        flagged = page.page.eval_on_selector_all(
+            ".row .flag.waiting", "flags => flags.map(flag => flag.closest('.row').dataset.id)"
+        )
+        assert sorted(flagged) == sorted([str(partly.waiting), str(partly.other_user)])
+        [marker] = page.page.eval_on_selector_all(
+            ".secret-marker", "nodes => nodes.map(node => node.title)"
+        )
+        assert "mysql-password" in marker
+        page.open(f"#activity={partly.stored[1]}")  # delivered, and still in the journal
+        assert report_fields(page.page)["delivery"] == "stored"
+        assert page.errors == [] and page.refused == []
+    finally:
+        page.close()
+
+
+def test_a_session_recorded_as_one_trace_is_one_group_in_the_report(
+    activity_db: ActivityDB, spans: SpanCapture, browser: Any, tmp_path: Path
+) -> None:
+    instrumentor = TerminalInstrumentor()
+    instrumentor.instrument()
+    session_id = f"traced-{uuid.uuid4().hex[:8]}"
+    try:
+        with activity_session(user_id=uuid.uuid4(), session_id=session_id):
+            for command in (["true"], ["echo", "one trace"], ["uname"]):
+                subprocess.run(command, capture_output=True, check=True)
+    finally:
+        instrumentor.uninstrument()
+    assert activity_db.export(spans.all()) is SpanExportResult.SUCCESS
+    report = tmp_path / "traced.html"
+    done = cli(
+        "report", "--session", session_id, "-o", str(report), "--database-url", activity_db.url
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    [session_span] = [span for span in spans.all() if span.name == SESSION_SPAN_NAME]
+    page = ReportPage(browser, report, SCREENSHOTS["narrow"])
+    try:
+        page.open()
+        [group] = page.page.locator(".row.group").all_inner_texts()
+        trace_id = f"{session_span.context.trace_id:032x}"
+        assert f"trace {trace_id[:12]}… · 3 activities" in group
         assert page.errors == [] and page.refused == []
     finally:
         page.close()

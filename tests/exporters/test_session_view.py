@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -9,6 +10,7 @@ import pytest
 from opentelemetry.sdk.trace.export import SpanExportResult
 from support.cli import cli, cli_in_terminal
 from support.review_session import LONG_COMMAND_WORD, ReviewSession, record_review_session
+from support.waiting import WAITING_PASSWORD, partly_delivered
 
 if TYPE_CHECKING:
     from support.database import ActivityDB
@@ -86,3 +88,39 @@ def test_a_cut_session_says_how_many_more(activity_db: ActivityDB, review: Revie
     assert done.returncode == 0, done.stderr[-2000:]
     assert len(activity_lines(done.stdout)[:-1]) == 5
     assert done.stdout.rstrip().endswith("9 more; use --limit")
+
+
+def test_the_session_view_marks_what_still_waits_in_the_journal(
+    activity_db: ActivityDB, spans: SpanCapture, tmp_path: Path
+) -> None:
+    with partly_delivered(activity_db, spans, tmp_path / "app-journal") as partly:
+        where = ("--database-url", activity_db.url, "--journal-dir", str(partly.journal))
+        done = cli("session", partly.session_id, *where)
+        assert done.returncode == 0, done.stderr[-2000:]
+        lines = done.stdout.rstrip("\n").split("\n")
+        assert lines[0].startswith(f"session {partly.session_id}: 4 activities")
+        assert lines[0].endswith("1 secret uses, 2 waiting in the journal")
+        header, rows = lines[1].split(), activity_lines(done.stdout)
+        assert header[-1] == "delivery"
+        assert [row.split()[-1] for row in rows] == ["-", "-", "waiting", "waiting"]
+        assert "mysql -p[REDACTED:mysql-password] shop" in rows[2] and " 1 " in rows[2]
+        assert WAITING_PASSWORD not in done.stdout, "planted password leaked"
+
+        alone = cli("session", partly.session_id, *where, "--no-journal")
+        assert alone.stdout.startswith(f"session {partly.session_id}: 2 activities")
+        assert "waiting" not in alone.stdout
+
+        viewer = ("--viewer-role", "user", "--viewer-user", str(partly.user_id))
+        own = cli("session", partly.session_id, *where, *viewer)
+        assert own.stdout.split("\n", 1)[0].endswith("1 waiting in the journal")
+        assert "another user" not in own.stdout
+
+        listed = cli("session", partly.session_id, *where, "--json")
+        assert len(json.loads(listed.stdout)) == 2  # --json: the stored rows, as always
+
+        not_a_folder = tmp_path / "not-a-folder"
+        not_a_folder.write_text("")
+        unread = ("--database-url", activity_db.url, "--journal-dir", str(not_a_folder))
+        done = cli("session", partly.session_id, *unread)
+        assert done.returncode == 0 and "2 activities" in done.stdout.split("\n", 1)[0]
+        assert done.stderr.startswith(f"autobot-activity: journal not read ({not_a_folder}:")

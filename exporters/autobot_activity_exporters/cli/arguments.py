@@ -8,12 +8,17 @@ import sys
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from autobot_activity_exporters.retention import parse_duration
 from autobot_activity_exporters.viewer import Role, Viewer
 from autobot_activity_otel import settings
 from autobot_activity_otel.attributes import ActivityType
 from autobot_activity_otel.secrets import redact
+
+if TYPE_CHECKING:
+    from autobot_activity_exporters.report.waiting import JournalStatus
 
 SHOWN_VALUE_CHARS = 40
 """A refused value is echoed up to this many characters (a typo is seen, a paste is not)."""
@@ -169,6 +174,37 @@ def add_limit(parser: argparse.ArgumentParser, default: int | None, what: str = 
     parser.add_argument(
         "--limit", type=positive, default=default, help=f"at most this many {what} ({told})"
     )
+
+
+def add_journal(parser: argparse.ArgumentParser) -> None:
+    """``--journal-dir`` / ``--no-journal``: show the activities still waiting to be delivered."""
+    group = parser.add_argument_group("activities not yet in the database")
+    group.add_argument(
+        "--journal-dir",
+        type=Path,
+        metavar="DIR",
+        help="also show the session's activities waiting in this journal folder (default:"
+        f" ${settings.JOURNAL_DIR}, else the journal under the state folder)",
+    )
+    group.add_argument(
+        "--no-journal", action="store_true", help="show only what the database holds"
+    )
+
+
+def journal_of(args: argparse.Namespace) -> JournalStatus | None:
+    """The journal ``add_journal``'s options name, or None with ``--no-journal``."""
+    if args.no_journal:
+        return None
+    from autobot_activity_exporters.report.waiting import JournalStatus
+
+    return JournalStatus(args.journal_dir or settings.journal_dir())
+
+
+def journal_note(journal: JournalStatus | None) -> str | None:
+    """A line for standard error when the journal could not be read."""
+    if journal is None or journal.unreadable is None:
+        return None
+    return f"autobot-activity: journal not read ({journal.unreadable}); showing the database only"
 
 
 def viewer_of(args: argparse.Namespace) -> Viewer:

@@ -9,7 +9,15 @@ from pathlib import Path
 from typing import Any
 
 from autobot_activity_exporters import report
-from autobot_activity_exporters.cli.arguments import Parents, age, viewer_of
+from autobot_activity_exporters.cli.arguments import (
+    Parents,
+    add_journal,
+    age,
+    journal_note,
+    journal_of,
+    viewer_of,
+)
+from autobot_activity_exporters.report.waiting import JournalStatus
 from autobot_activity_exporters.store import ActivityStore
 
 
@@ -33,25 +41,36 @@ def register(commands: argparse._SubParsersAction[Any], parents: Parents) -> Non
         metavar="AGE",
         help="collapse pauses longer than this on the time axis (default 30s)",
     )
+    add_journal(reporting)
     reporting.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> str | int:
-    session = asyncio.run(_read(args))
+    journal = journal_of(args)
+    session = asyncio.run(_read(args, journal))
+    note = journal_note(journal)
+    if note:
+        print(note, file=sys.stderr)
     try:
         report.write(args.output, session, idle_gap=args.idle_gap)
     except OSError as exc:
         print(f"autobot-activity: cannot write {args.output}: {exc.strerror}", file=sys.stderr)
         return 1
     uses = len(session.secret_usage)
+    waiting = f" ({session.waiting} waiting in the journal)" if session.waiting else ""
     return (
-        f"{len(session.activities)} activities and {uses} secret uses of session"
+        f"{len(session.activities)} activities{waiting} and {uses} secret uses of session"
         f" {args.session} written to {args.output.resolve()}"
     )
 
 
-async def _read(args: argparse.Namespace) -> report.SessionData:
+async def _read(args: argparse.Namespace, journal: JournalStatus | None) -> report.SessionData:
     async with ActivityStore(args.database_url, viewer=viewer_of(args)) as store:
         return await report.read_session(
-            store, args.session, user_id=args.user, since=args.since, until=args.until
+            store,
+            args.session,
+            user_id=args.user,
+            since=args.since,
+            until=args.until,
+            journal=journal,
         )

@@ -7,8 +7,9 @@ allows only its own script and style (by hash), so a stored command or URL can n
 or load anything in the reviewer's browser. Every stored text is shown as text.
 
 Delivery and chain status come from a ``StatusSource``: the default says what reading the
-database can say (stored; chain not checked). The journal (activities still waiting to be
-delivered) and the integrity chain plug in their own source.
+database can say (stored; chain not checked). The integrity chain plugs in its own source;
+the journal's (``report.waiting.JournalStatus``) also brings the activities that wait there,
+not yet in the database, marked ``waiting in the journal``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import jinja2
 from markupsafe import Markup
@@ -32,8 +33,13 @@ from autobot_activity_exporters.store import ActivityStore
 from autobot_activity_exporters.viewer import Role, Viewer
 from autobot_activity_otel.secrets.rules import MARKER
 
+if TYPE_CHECKING:
+    from autobot_activity_exporters.report.waiting import JournalStatus
+
 IDLE_GAP = timedelta(seconds=30)
 """A pause longer than this between two activities is collapsed on the time axis."""
+WAITING = "waiting in the journal"
+"""The delivery status of an activity the journal holds and the database does not (yet)."""
 COMMON = ("id", "user_id", "session_id", "org_id", "team_id", "timestamp", "duration_ms")
 """Columns every activity has; the rest of a row is its type's own."""
 
@@ -75,6 +81,8 @@ class SessionData:
     activities: list[AnyActivity]
     secret_usage: list[SecretUse]
     statuses: Mapping[uuid.UUID, ActivityStatus]
+    waiting: int = 0
+    """How many of the activities are in the journal and not yet in the database."""
 
 
 async def read_session(
@@ -85,14 +93,32 @@ async def read_session(
     since: datetime | None = None,
     until: datetime | None = None,
     status: StatusSource | None = None,
+    journal: JournalStatus | None = None,
 ) -> SessionData:
-    """The session's activities and secret uses the store's viewer may see, oldest first."""
+    """The session's activities and secret uses the store's viewer may see, oldest first;
+    with ``journal``, those still waiting there too (the database's copy wins when both
+    hold one)."""
     filters: dict[str, Any] = {"user_id": user_id, "session_id": session_id}
     filters.update(since=since, until=until, limit=None, order="asc")
     activities = await store.activities(**filters)
     usage = await store.secret_usage(**filters)
-    statuses = await (status or StoredStatus()).statuses(session_id, activities)
-    return SessionData(session_id, store.viewer, activities, usage, statuses)
+    statuses = dict(await (status or StoredStatus()).statuses(session_id, activities))
+    if journal is None:
+        return SessionData(session_id, store.viewer, activities, usage, statuses)
+    held, held_usage = journal.waiting(
+        store.viewer, session_id, user_id=user_id, since=since, until=until
+    )
+    stored = {activity.id for activity in activities}
+    waiting = [activity for activity in held if activity.id not in stored]
+    if waiting:
+        statuses.update(await journal.statuses(session_id, waiting))
+        waiting_ids = {activity.id for activity in waiting}
+        activities = sorted([*activities, *waiting], key=lambda activity: activity.timestamp)
+        usage = sorted(
+            [*usage, *(use for use in held_usage if use.activity_id in waiting_ids)],
+            key=lambda use: use.timestamp,
+        )
+    return SessionData(session_id, store.viewer, activities, usage, statuses, len(waiting))
 
 
 def report_data(session: SessionData, *, idle_gap: timedelta = IDLE_GAP) -> dict[str, Any]:
@@ -121,6 +147,7 @@ def report_data(session: SessionData, *, idle_gap: timedelta = IDLE_GAP) -> dict
         "idle_gap_ms": idle_gap / timedelta(milliseconds=1),
         "searched": {kind.value: list(columns) for kind, columns in SEARCHED_COLUMNS.items()},
         "marker": MARKER.pattern,
+        "waiting": WAITING,
         "activities": [
             _activity_entry(activity, session.statuses.get(activity.id))
             for activity in session.activities
@@ -184,6 +211,7 @@ def render(session: SessionData, *, idle_gap: timedelta = IDLE_GAP) -> str:
         viewer=describe_viewer(session.viewer),
         total=len(session.activities),
         secret_uses=len(session.secret_usage),
+        waiting=session.waiting,
         policy=policy,
         style=Markup(style),
         script=Markup(script),

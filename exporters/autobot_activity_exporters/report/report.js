@@ -389,6 +389,7 @@
       node.append(withBadges(el("span", "what"), a.summary.replace(/^[a-z]+:? /, "")));
       if (a.usedSecret) node.append(el("span", "flag secret", `secret ×${Math.max(a.uses.length, a.secrets_used.length)}`));
       if (a.failed) node.append(el("span", "flag failed", "failed"));
+      if (a.status && a.status.delivery === DATA.waiting) node.append(el("span", "flag waiting", "waiting"));
     });
   }
 
