@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 from opentelemetry.sdk.trace.export import SpanExportResult
+from support import require
+from support.browser_site import CHROMIUM_MISSING, chromium_installed
 from support.cli import cli
 
 from autobot_activity_exporters.cli import main
@@ -83,14 +86,29 @@ def test_a_bad_argument_is_refused_with_a_message(capsys: pytest.CaptureFixture[
     assert "argument --user: 'not-a-uuid' is not a UUID (32 hex digits" in err
 
 
-def test_the_demo_records_real_commands_and_shows_them_redacted(tmp_path: Path) -> None:
+def test_the_demo_records_a_session_of_commands_files_and_a_browser_and_shows_it(
+    tmp_path: Path,
+) -> None:
+    require(chromium_installed(), CHROMIUM_MISSING)
     done = cli("demo", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp_path / "autobot_activity.db").exists()
     out = done.stdout
+    title = out.split("\n", 1)[0]
+    assert re.match(r"session demo-\w+: 17 activities \(9 browser, 4 file, 4 terminal\)", title)
+    rows = [line.split() for line in out.split("\n") if line[:2].isdigit() and ":" in line[:3]]
+    assert [row[1:3] for row in rows if row[1] != "terminal"] == [
+        *(["file", operation] for operation in ("create", "read", "rename", "delete")),
+        *(["browser", action] for action in ("navigate", "click", "navigate", "type", "type")),
+        *(["browser", action] for action in ("submit", "navigate", "click", "navigate")),
+    ]
+    assert rows[-1][3] == "404" and rows[-1][4].endswith("/orders/2024")  # the broken link
     assert "echo 'hello from the autobot-activity demo'" in out
     assert "--password=[REDACTED" in out
-    assert "Bearer [REDACTED:secret:" in out
+    assert "#password = [REDACTED:password-field]" in out
+    assert "run-driver" not in out  # Playwright's own process is no activity
+    audit = out.split("Secret-usage audit", 1)[1]
+    assert re.search(r"known-secret +[-0-9a-f]{36} +activity\.terminal\.output", audit)
     assert "Plaintext secrets in the stored rows: none" in out
     report = tmp_path / "autobot_activity_report.html"
     assert out.rstrip().endswith(str(report)) and report.stat().st_size > 10_000

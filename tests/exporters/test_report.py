@@ -182,7 +182,7 @@ def test_the_report_shows_the_session_without_fetching_anything(
     grouped = page.locator(".row.group")
     traces = Counter(activity.trace_id for activity in stored.activities)
     # the two commands of one parent span; each click that navigated, with its navigation
-    assert grouped.count() == sum(1 for size in traces.values() if size > 1) == 3
+    assert grouped.count() == sum(1 for size in traces.values() if size > 1) == 4
     assert all("2 activities" in text for text in grouped.all_inner_texts())
     badges = page.locator(".row .badge")
     assert badges.count() >= 1 and badges.first.inner_text().startswith("REDACTED")

@@ -2,11 +2,11 @@
 
 Real commands under the TerminalInstrumentor (one with a password on its command line, one
 whose output holds a broker-registered token, one that fails, one very long), real file
-operations under the FileInstrumentor, real Chromium under the PlaywrightInstrumentor
-(a login with a password typed into a password field, a 404 page) when a browser is
-given, and desktop actions through the seed functions a VNC handler calls (typing a
-broker-registered password). Two commands
-run inside one parent span, so they share a trace. Pauses between the phases leave idle
+operations under the FileInstrumentor, real Chromium under the PlaywrightInstrumentor (a
+login with a password typed into a password field, a link that leads to a 404 page) when a
+browser is given, and desktop actions through the seed functions a VNC handler calls
+(typing a broker-registered password). Two commands run inside one parent span, so they
+share a trace. Pauses between the phases leave idle
 gaps. The spans then go through the real exporter into the test's database.
 """
 
@@ -130,7 +130,9 @@ def _browser(browser: Any, site: str) -> None:
         page.locator("#pw").fill(BROWSER_PASSWORD)
         page.locator("#go").click()
         page.wait_for_url(f"{site}/welcome")
-        page.goto(f"{site}/missing")
+        page.goto(f"{site}/")
+        page.locator("#to-missing").click()  # a link to a page that is not there: a 404
+        page.wait_for_url(f"{site}/missing")
     finally:
         context.close()
         instrumentor.uninstrument()
