@@ -590,3 +590,39 @@ def test_opentelemetry_instrument_loads_the_playwright_instrumentor(
     ]
     assert database.rows("terminal_activities") == []
     assert PASSWORD not in done.stdout + done.stderr, "planted password leaked in output"
+
+
+def test_a_navigation_whose_response_the_client_has_not_seen_asks_for_it(
+    page: Any, site: str, spans: SpanCapture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(navigation, "_known_response", lambda request: None)
+    page.goto(f"{site}/")
+    with page.expect_navigation():
+        page.click("#to-missing")
+    assert page.evaluate("document.title") == "Not found"  # turns the sync API's loop
+    assert [summary(span) for span in browser_activities(spans)] == [
+        ("navigate", None, 200, None),
+        ("click", "#to-missing", None, None),
+        ("navigate", None, 404, None),
+    ]
+
+
+def test_navigations_that_cannot_be_followed_leave_the_action_recorded(
+    page: Any,
+    site: str,
+    spans: SpanCapture,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("tracking bug")
+
+    monkeypatch.setattr(navigation.Navigations, "_start", broken)
+    page.goto(f"{site}/")
+    with page.expect_navigation():
+        page.click("#to-login")
+    assert [summary(span)[:2] for span in browser_activities(spans)] == [
+        ("navigate", None),
+        ("click", "#to-login"),
+    ]
+    assert "navigations not followed (RuntimeError)" in caplog.text

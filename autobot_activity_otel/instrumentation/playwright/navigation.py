@@ -90,7 +90,17 @@ class Navigations:
         self, action: str, target: Any, record: ActivityRecord, span: Span, tracer: Tracer
     ) -> _Cause | None:
         """An action begins on ``target`` (an implementation ``Frame`` or ``ElementHandle``):
-        open or close its page's cause. Returns the cause it opened, for ``action_ended``."""
+        open or close its page's cause. Returns the cause it opened, for ``action_ended``.
+        Never raises: the action is recorded even if its navigations cannot be followed."""
+        try:
+            return self._start(action, target, record, span, tracer)
+        except Exception as exc:
+            _logger.warning("navigations not followed (%s)", type(exc).__name__)
+            return None
+
+    def _start(
+        self, action: str, target: Any, record: ActivityRecord, span: Span, tracer: Tracer
+    ) -> _Cause | None:
         frame = target if hasattr(target, "_parent_frame") else getattr(target, "_frame", None)
         page = getattr(frame, "_page", None)
         if page is None:
