@@ -13,13 +13,13 @@ wrapper that share all their logic; each user call passes exactly one wrapper, w
 any wrapped call made inside another from being recorded twice.
 
 Recorded: navigate (``goto``, ``reload``, ``go_back``, ``go_forward``: status and redirect
-chain; and a navigation a click, typing or a submit caused, see ``navigation``), click (``click``, ``dblclick``, ``tap``, ``check``, ``uncheck``, ``set_checked``),
-type (``fill``, ``type``, ``press_sequentially``, ``press``, ``select_option``,
-``set_input_files``), submit (a click on a form's submit control, Enter in a form's text
-field, an ``evaluate`` that calls ``requestSubmit()`` or ``submit()``), scroll
-(``mouse.wheel``, ``scroll_into_view_if_needed``) and screenshot (page, locator, element).
-Playwright's own driver process is not recorded by the terminal instrumentation (see
-``driver``).
+chain; and a navigation that a click, typing or a submit caused, see ``navigation``), click
+(``click``, ``dblclick``, ``tap``, ``check``, ``uncheck``, ``set_checked``), type (``fill``,
+``type``, ``press_sequentially``, ``press``, ``select_option``, ``set_input_files``), submit
+(a click on a form's submit control, Enter in a form's text field, an ``evaluate`` that
+calls ``requestSubmit()`` or ``submit()``), scroll (``mouse.wheel``,
+``scroll_into_view_if_needed``) and screenshot (page, locator, element). Playwright's own
+driver process is not recorded by the terminal instrumentation (see ``driver``).
 
 Usage::
 
