@@ -65,6 +65,7 @@ logging.getLogger().addHandler(_session_log)
 for _package in ("autobot_activity_otel", "autobot_activity_exporters"):
     logging.getLogger(_package).setLevel(logging.DEBUG)
 _basetemp: list[Path] = []
+_sweep_failure: list[str] = []
 _register = Registry.register
 
 
@@ -119,13 +120,19 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if errors:
         lines += ["planted-secret sweep: databases that could not be archived:", *errors]
     lines.append(f"kept for inspection: {_session_state}")
-    if reporter is None:
-        print("\n".join(lines))
-    else:
+    if reporter is not None:
         reporter.write("\n")
         for line in lines:
             reporter.write_line(line, red=True)
+    _sweep_failure.extend(lines)
     session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Say again, after pytest's own summary, why a run whose tests all passed failed: a log
+    that keeps only its tail must still show it."""
+    if _sweep_failure:
+        print("\nthe run failed on the planted-secret sweep:", *_sweep_failure, sep="\n")
 
 
 @pytest.fixture(autouse=True)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 from playwright.sync_api import expect
 from support import require
@@ -34,6 +35,7 @@ from support.browser_site import (
 from support.cli import cli
 from support.database import run_async
 from support.review_session import ReviewSession, record_review_session
+from support.spans import SpanCapture
 from support.waiting import WAITING_PASSWORD, partly_delivered
 
 from autobot_activity_exporters.records import AnyActivity, BrowserActivity, SecretUse
@@ -44,7 +46,6 @@ from autobot_activity_otel.recording import SESSION_SPAN_NAME
 
 if TYPE_CHECKING:
     from support.database import ActivityDB
-    from support.spans import SpanCapture
 
 SCREENSHOTS = {"wide": {"width": 1440, "height": 900}, "narrow": {"width": 820, "height": 1100}}
 PAUSE_SECONDS = 1.2
@@ -78,14 +79,27 @@ class Stored:
     usage: list[SecretUse]
 
 
-@pytest.fixture
-def stored(
-    activity_db: ActivityDB, spans: SpanCapture, tmp_path: Path, browser: Any, site: str
-) -> Stored:
-    root = tmp_path / "work"
-    root.mkdir()
+@dataclass
+class Recorded:
+    session: ReviewSession
+    spans: list[ReadableSpan]
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory, browser: Any, site: str) -> Recorded:
+    """The review session, recorded once for the module (its pauses and browser are the slow
+    part); each test stores its spans in a database of its own."""
+    root = tmp_path_factory.mktemp("work")
+    capture = SpanCapture()
+    capture.clear()
     session = record_review_session(root, browser=browser, site=site, pause=PAUSE_SECONDS)
-    assert activity_db.export(spans.activities()) is SpanExportResult.SUCCESS
+    return Recorded(session, capture.activities())
+
+
+@pytest.fixture
+def stored(activity_db: ActivityDB, recorded: Recorded, tmp_path: Path) -> Stored:
+    session = recorded.session
+    assert activity_db.export(recorded.spans) is SpanExportResult.SUCCESS
     report = tmp_path / "report.html"
     done = cli(
         "report", "--session", session.session_id, "-o", str(report), "--idle-gap", "1s",
