@@ -37,9 +37,7 @@ from autobot_activity_otel.secrets import register_secret
 from autobot_activity_otel.tracking import browser, desktop, file, terminal
 from autobot_activity_otel.tracking.browser import set_navigation
 
-PHASE2_SEED = "phase 2: every seed-function parameter and the span name through the redactor"
 PHASE2_KEYS = "phase 2: keystrokes replayed (BackSpace, Shift, pauses) in the VNC instrumentor"
-PHASE2_FIELDS = "phase 2: Playwright field classification (pin, otp, cvv, one-time-code, ...)"
 PHASE2_ENV = "phase 2: own secrets registered at start-up and kept out of children's env"
 PHASE2_CONTEXT = "phase 2: output redacted with its command as context in the instrumentation"
 
@@ -799,13 +797,13 @@ def _seed_parameters() -> Iterator[None]:
     ]
     for name, make in cases:
         secret = pw(f"seedp-{name}")
-        registered(case("seed-parameters", name, secret, make(secret), until=PHASE2_SEED))
+        registered(case("seed-parameters", name, secret, make(secret)))
     for name, selector in (("input-password-selector", "#password"), ("input-pw", "[name=pw]")):
         secret = pw(f"seedp-{name}")
         deliver = seed(
             browser.track_browser_action, action="type", selector=selector, input_value=secret
         )
-        case("seed-parameters", name, secret, deliver, until=PHASE2_SEED)
+        case("seed-parameters", name, secret, deliver)
     for name, make in [
         (
             "screenshot-path",
@@ -1177,7 +1175,6 @@ def _browser() -> Iterator[None]:
             seed(
                 browser.track_browser_action, action="type", selector=selector, input_value=secret
             ),
-            until=PHASE2_FIELDS,
         )
     secret = pw("upload-name")
     case(
