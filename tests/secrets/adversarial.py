@@ -37,7 +37,6 @@ from autobot_activity_otel.secrets import register_secret
 from autobot_activity_otel.tracking import browser, desktop, file, terminal
 from autobot_activity_otel.tracking.browser import set_navigation
 
-PHASE2_KEYS = "phase 2: keystrokes replayed (BackSpace, Shift, pauses) in the VNC instrumentor"
 PHASE2_ENV = "phase 2: own secrets registered at start-up and kept out of children's env"
 PHASE2_CONTEXT = "phase 2: output redacted with its command as context in the instrumentation"
 
@@ -1083,26 +1082,29 @@ def _foreign() -> Iterator[None]:
 
 
 def _keystrokes() -> Iterator[None]:
+    # registered secrets typed with a correction, Shift held, a cursor move: replayed first
     secret = pw("keys-backspace")
-    case(
-        "keystrokes",
-        "backspace",
-        secret,
-        typed(secret[:4] + "x<BackSpace>" + secret[4:]),
-        until=PHASE2_KEYS,
-        keystrokes=True,
+    registered(
+        case(
+            "keystrokes",
+            "backspace",
+            secret,
+            typed(secret[:4] + "x<BackSpace>" + secret[4:]),
+            keystrokes=True,
+        )
     )
     secret = pw("keys-shift")
     held = "".join(f"<Shift_L>{c.lower()}" if c.isupper() else c for c in secret)
-    case("keystrokes", "shift-held", secret, typed(held), until=PHASE2_KEYS, keystrokes=True)
+    registered(case("keystrokes", "shift-held", secret, typed(held), keystrokes=True))
     secret = pw("keys-left")
-    case(
-        "keystrokes",
-        "cursor-left",
-        secret,
-        typed(secret[:-2] + secret[-1] + "<Left>" + secret[-2]),
-        until=PHASE2_KEYS,
-        keystrokes=True,
+    registered(
+        case(
+            "keystrokes",
+            "cursor-left",
+            secret,
+            typed(secret[:-2] + secret[-1] + "<Left>" + secret[-2]),
+            keystrokes=True,
+        )
     )
     for number in range(3):
         secret = pw(f"keys-typed{number}")

@@ -27,6 +27,7 @@ from autobot_activity_otel.secrets import (
     typed_fields,
     unregister_secret,
 )
+from autobot_activity_otel.secrets.keystrokes import typed_text
 from autobot_activity_otel.secrets.tools import TOOLS
 from autobot_activity_otel.snapshot import ActivitySnapshot, SnapshotEvent, StatusCode
 
@@ -129,6 +130,22 @@ def test_tab_return_and_escape_end_fields_and_a_pause_does_not() -> None:
 def test_control_keys_clear_and_modifier_combinations_type_nothing() -> None:
     assert typed_fields([*"wrong", "ctrl-u", *"right"]) == ["right"]
     assert typed_fields([*"one two", "ctrl-w", "ctrl-a", "X", "alt-f"]) == ["Xone "]
+
+
+@pytest.mark.parametrize(
+    ("text", "typed"),
+    [
+        ("Abcdx<BackSpace>efg", "Abcdefg"),
+        ("<Shift_L>abc<shift>d", "AbcD"),
+        ("<+Shift_L>ab<-Shift_L>c\t", "ABc\t"),
+        ("abce<Left>d<Return>", "abcde\n"),
+        ("oops\x7f\x7f\x7f\x7fok", "ok"),
+        ("ls -la <html> x<F5>y\n", "ls -la <html> x<F5>y\n"),  # no key named: as it is
+        ("a < b > c", "a < b > c"),
+    ],
+)
+def test_typed_text_with_named_keys_is_what_the_fields_hold(text: str, typed: str) -> None:
+    assert typed_text(text) == typed
 
 
 def test_a_secret_typed_with_corrections_is_redacted_once_replayed() -> None:
