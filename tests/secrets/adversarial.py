@@ -37,7 +37,6 @@ from autobot_activity_otel.secrets import register_secret
 from autobot_activity_otel.tracking import browser, desktop, file, terminal
 from autobot_activity_otel.tracking.browser import set_navigation
 
-PHASE2_ENV = "phase 2: own secrets registered at start-up and kept out of children's env"
 PHASE2_CONTEXT = "phase 2: output redacted with its command as context in the instrumentation"
 
 
@@ -1295,8 +1294,37 @@ def _subprocess_forms() -> Iterator[None]:
 # --- 11. the project's own secrets --------------------------------------------------------------
 
 
+def _child_prints(name: str, value: str, env: dict[str, str] | None = None) -> str:
+    """Run a real child under the terminal instrumentation that prints ``name`` from its
+    environment (a URL's password, if it is a URL) with ``value`` set after start-up."""
+    import os
+
+    from autobot_activity_otel.instrumentation.terminal import TerminalInstrumentor
+
+    code = (
+        f"import os, urllib.parse as u; v = os.environ.get({name!r}, ''); "
+        "print(u.urlsplit(v).password if '://' in v else v)"
+    )
+    instrumentor = TerminalInstrumentor()
+    instrumentor.instrument()  # start-up: own secrets registered, then this one is set
+    previous = os.environ.get(name)
+    try:
+        if env is None:
+            os.environ[name] = value
+        shown = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        ).stdout
+    finally:
+        instrumentor.uninstrument()
+        if env is None and previous is None:
+            os.environ.pop(name, None)
+        elif env is None and previous is not None:
+            os.environ[name] = previous
+    return shown
+
+
 def _own() -> Iterator[None]:
-    def own_output(name: str, value: str, shown: str, register: bool) -> Callable[[], None]:
+    def own_output(name: str, value: str, shown: str) -> Callable[[], None]:
         def deliver() -> None:
             import os
 
@@ -1305,7 +1333,7 @@ def _own() -> Iterator[None]:
             previous = os.environ.get(name)
             os.environ[name] = value
             try:
-                ids = register_own_secrets() if register else []
+                ids = register_own_secrets()
                 try:
                     command("env", shown)()
                 finally:
@@ -1319,44 +1347,36 @@ def _own() -> Iterator[None]:
 
         return deliver
 
-    for register in (True, False):
-        label = "registered" if register else "child-env"
-        until = None if register else PHASE2_ENV
-        key = tok(f"own-key-{label}", 40).lower()
-        case(
-            "own-secrets",
-            f"fingerprint-key-{label}",
-            key,
-            own_output(
-                "AUTOBOT_ACTIVITY_FINGERPRINT_KEY",
-                key,
-                f"HOME=/root\nAUTOBOT_ACTIVITY_INGEST={key}\n",
-                register,
-            ),
-            until=until,
-        )
-        db_pw = pw(f"own-db-{label}")
-        url = f"postgresql://writer:{db_pw}@db.internal:5432/audit"
-        case(
-            "own-secrets",
-            f"database-url-{label}",
-            db_pw,
-            own_output(
-                "AUTOBOT_ACTIVITY_DATABASE_URL",
-                url,
-                f"connecting as writer with {db_pw}\n",
-                register,
-            ),
-            until=until,
-        )
-        token = hexs(f"own-token-{label}", 40)
-        case(
-            "own-secrets",
-            f"ingest-token-{label}",
-            token,
-            own_output("AUTOBOT_ACTIVITY_INGEST_TOKEN", token, f"X={token}\n", register),
-            until=until,
-        )
+    def child_env(name: str, value: str) -> Callable[[], None]:
+        return lambda: _child_prints(name, value) and None
+
+    variables = [
+        ("fingerprint-key", "AUTOBOT_ACTIVITY_FINGERPRINT_KEY", lambda t: tok(t, 40).lower()),
+        ("database-url", "AUTOBOT_ACTIVITY_DATABASE_URL", pw),
+        ("ingest-token", "AUTOBOT_ACTIVITY_INGEST_TOKEN", lambda t: hexs(t, 40)),
+        ("token", "AUTOBOT_ACTIVITY_TOKEN", lambda t: tok(t, 32)),
+        ("named-password", "AUTOBOT_ACTIVITY_SMTP_PASSWORD", pw),
+        ("otlp-headers", "OTEL_EXPORTER_OTLP_HEADERS", lambda t: tok(t, 30)),
+    ]
+    for label, name, make in variables:
+        secret = make(f"own-{label}-registered")
+        value = secret
+        if label == "database-url":
+            value = f"postgresql://writer:{secret}@db.internal:5432/audit"
+        elif label == "otlp-headers":
+            value = f"authorization=Bearer%20{secret}"
+        shown = {
+            "fingerprint-key": f"HOME=/root\nAUTOBOT_ACTIVITY_INGEST={secret}\n",
+            "database-url": f"connecting as writer with {secret}\n",
+        }.get(label, f"X={secret}\n")
+        case("own-secrets", f"{label}-registered", secret, own_output(name, value, shown))
+        secret = make(f"own-{label}-child-env")
+        value = secret
+        if label == "database-url":
+            value = f"postgresql://writer:{secret}@db.internal:5432/audit"
+        elif label == "otlp-headers":
+            value = f"authorization=Bearer%20{secret}"
+        case("own-secrets", f"{label}-child-env", secret, child_env(name, value))
 
     secret = tok("child-env-real", 40)
 
@@ -1364,20 +1384,9 @@ def _own() -> Iterator[None]:
         import os
 
         env = dict(os.environ, AUTOBOT_ACTIVITY_SERVICE_TOKEN=secret)
-        shown = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                "import os; print(os.environ['AUTOBOT_ACTIVITY_SERVICE_TOKEN'])",
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        command("python -c 'print(token)'", shown)()
+        _child_prints("AUTOBOT_ACTIVITY_SERVICE_TOKEN", secret, env)
 
-    case("own-secrets", "child-prints-inherited", secret, real_child, until=PHASE2_ENV)
+    case("own-secrets", "child-prints-inherited", secret, real_child)
     yield
 
 
