@@ -232,7 +232,8 @@ class ActivityRecord:
             self._span.set_attribute(key, value)
 
     def set_text(self, key: str, value: object, kind: Kind = "text") -> str | None:
-        """Redact a text, cap it, and set it; returns what was set."""
+        """Redact a text, cap it, and set it; returns what was set. An output is redacted
+        with the command that printed it (set first) as its context."""
         if value is None:
             return None
         notes: list[str] = []
@@ -248,7 +249,12 @@ class ActivityRecord:
                 self.metadata[f"{key}{_FINGERPRINT_SUFFIX}"] = fingerprint(text)  # keyed: no oracle
                 notes.append("truncated")
                 text = text[: limit + _REDACTION_SLACK]
-            text, findings = redacted(text, kind)
+            context = self.attributes.get(attr.PROCESS_COMMAND_LINE) if kind == "output" else None
+            if isinstance(context, str) and context:  # printenv DB_PASSWORD, then the value alone
+                redaction = redact(text, kind, context=context)
+                text, findings = redaction.text, redaction.findings
+            else:
+                text, findings = redacted(text, kind)
             if findings:
                 self.findings.extend((key, finding) for finding in findings)
             if cut:

@@ -7,8 +7,8 @@ browser field, a subprocess form, the project's own secrets. ``test_adversarial.
 all through the real pipeline (recording, span, ``ActivitySpanExporter``, SQLite and
 PostgreSQL) and looks for the value in rows, spans, logs and durable storage.
 
-Cases whose class needs instrumentation changes that come later carry ``until`` (the reason);
-their tests are strict xfails, and the sweep lists their values without failing.
+Every case must pass: a value known to leak has no place here (``planted.UNTIL`` is for
+that, with a strict xfail, until the fix lands).
 """
 
 from __future__ import annotations
@@ -37,8 +37,6 @@ from autobot_activity_otel.secrets import register_secret
 from autobot_activity_otel.tracking import browser, desktop, file, terminal
 from autobot_activity_otel.tracking.browser import set_navigation
 
-PHASE2_CONTEXT = "phase 2: output redacted with its command as context in the instrumentation"
-
 
 @dataclass
 class Case:
@@ -50,7 +48,6 @@ class Case:
     deliver: Callable[[], None]
     forms: tuple[str, ...] = ()
     """Other strings that give the value away (its base64, its percent-encoding, ...)."""
-    until: str | None = None
     foreign: bool = False
     """A span of another producer: only what we store is ours to keep clean."""
     keystrokes: bool = False
@@ -97,10 +94,9 @@ def case(
     deliver: Callable[[], None],
     **options: Any,
 ) -> Case:
-    until = options.get("until")
-    planted.plant(secret, until=until)
+    planted.plant(secret)
     for form in options.get("forms", ()):
-        planted.plant(form, until=until)
+        planted.plant(form)
     made = Case(f"{kind}-{name}", kind, secret, deliver, **options)
     CASES.append(made)
     return made
@@ -501,7 +497,6 @@ def _output() -> Iterator[None]:
             f"label-in-command-{number}",
             secret,
             output(f"{secret}\n", run=run),
-            until=PHASE2_CONTEXT,
         )
     # PuTTY keys
     for number in range(2):
