@@ -47,6 +47,7 @@ def _texts() -> list[tuple[str, str]]:
     texts.append((output, "output"))  # one long output: anchors found all over it
     texts.append((output * 3, "text"))
     texts.append(("\n".join(f"{text}  # {n}" for n, (text, _) in enumerate(texts[:80])), "output"))
+    texts.extend((edge, kind) for edge in EDGES for kind in ("output", "command"))
     return texts
 
 
@@ -60,8 +61,19 @@ def test_hyperscan_and_re_give_the_same_redactions_on_the_whole_corpus(both_scan
     assert sum(len(result.findings) for result in fast) > len(CORPUS) // 2
 
 
+EDGES = (
+    "db.internal:5432:shop:app:PgPw-1\n*:*:*:replica:Rp-2",  # .pgpass lines
+    "a b:5432:token:x:y\nnot a host line:1:2:3:4 pass",  # a .pgpass tail, other anchors
+    "at 12:30:45:67:89 done\nk:1:a:b:c key",
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----",
+    "----- separator -----\nunrar x -pRarPw1 a.rar; 7za x -p7zPw b.7z; zipcloak c.zip",
+    "AKIAQ3EGUSB4XK7PLM2Z ASIAQ3EGUSB4XK7PLM2Z x.sk-proj-4fT9kQ2zLw8Rx1Nm5P",
+)
+
+
 def test_the_two_scans_select_the_same_lines(both_scans: None) -> None:
     text = "\n".join(case.text for case in CORPUS) + "\n" + "\n".join(c.name for c in CASES)
+    text += "\n" + "\n".join(EDGES)
     lowered = prefilter.ascii_lower(text)
     prefilter.use_hyperscan(True)
     fast = prefilter.regions(text, prefilter.anchor_ends(text, lowered))
