@@ -65,7 +65,8 @@ EDGES = (
     "db.internal:5432:shop:app:PgPw-1\n*:*:*:replica:Rp-2",  # .pgpass lines
     "a b:5432:token:x:y\nnot a host line:1:2:3:4 pass",  # a .pgpass tail, other anchors
     "at 12:30:45:67:89 done\nk:1:a:b:c key",
-    "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----",
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n"
+    "-----END OPENSSH PRIVATE KEY-----",
     "----- separator -----\nunrar x -pRarPw1 a.rar; 7za x -p7zPw b.7z; zipcloak c.zip",
     "AKIAQ3EGUSB4XK7PLM2Z ASIAQ3EGUSB4XK7PLM2Z x.sk-proj-4fT9kQ2zLw8Rx1Nm5P",
 )
