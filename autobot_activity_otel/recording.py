@@ -37,6 +37,8 @@ from autobot_activity_otel.context import Attribution, current_attribution
 from autobot_activity_otel.direct import direct_writer
 from autobot_activity_otel.ids import new_activity_text
 from autobot_activity_otel.secrets import Finding, Kind, fingerprint, known_secret_id, redact
+from autobot_activity_otel.secrets.lines import labels_what_follows
+from autobot_activity_otel.secrets.registry import REGISTRY
 from autobot_activity_otel.version import __version__
 
 if TYPE_CHECKING:
@@ -60,7 +62,8 @@ encoder per activity."""
 CLEAN_TEXT_CHARS = 256
 """Texts up to this long that the redactor found clean are remembered (see ``redacted``)."""
 _MAX_CLEAN_TEXTS = 4096
-_clean_texts: set[tuple[str, str]] = set()
+_clean_texts: dict[tuple[str, str], int] = {}
+"""Short texts found clean, by kind, with the registry's version when last found clean."""
 
 
 def redacted(text: str, kind: Kind) -> tuple[str, tuple[Finding, ...]]:
@@ -72,16 +75,20 @@ def redacted(text: str, kind: Kind) -> tuple[str, tuple[Finding, ...]]:
     for its kind, and the next time only the registry of known secrets is asked about it:
     the pattern rules depend on the text and kind alone, so the earlier verdict stands
     unless a secret registered since then occurs in it, and then the redactor runs again.
+    While no secret is registered or forgotten (the registry's version), not even that.
     ``forget_clean_texts`` drops what is remembered (for rules changed at run time).
     """
     if len(text) <= CLEAN_TEXT_CHARS:
-        if (text, kind) in _clean_texts and known_secret_id(text) is None:
+        version = REGISTRY.version
+        seen = _clean_texts.get((text, kind))
+        if seen is not None and (seen == version or known_secret_id(text) is None):
+            _clean_texts[text, kind] = version
             return text, ()
         redaction = redact(text, kind=kind)
         if not redaction.findings and redaction.text == text:
             if len(_clean_texts) >= _MAX_CLEAN_TEXTS:
                 _clean_texts.clear()
-            _clean_texts.add((text, kind))
+            _clean_texts[text, kind] = version
         return redaction.text, redaction.findings
     redaction = redact(text, kind=kind)
     return redaction.text, redaction.findings
@@ -250,7 +257,7 @@ class ActivityRecord:
                 notes.append("truncated")
                 text = text[: limit + _REDACTION_SLACK]
             context = self.attributes.get(attr.PROCESS_COMMAND_LINE) if kind == "output" else None
-            if isinstance(context, str) and context:  # printenv DB_PASSWORD, then the value alone
+            if isinstance(context, str) and labels_what_follows(context):  # printenv DB_PASSWORD
                 redaction = redact(text, kind, context=context)
                 text, findings = redaction.text, redaction.findings
             else:
