@@ -299,3 +299,16 @@ def test_an_argv_array_is_read_as_one_command() -> None:
 def test_ci_installs_the_fast_extra() -> None:
     if IN_CI:
         assert prefilter._hyperscan is not None, "the dev extra must install hyperscan"
+
+
+def test_the_single_finding_shortcut_gives_what_the_general_path_gives(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from autobot_activity_otel.secrets import engine
+
+    texts = _texts()
+    quick = [redact(text, kind) for text, kind in texts]
+    monkeypatch.setattr(engine, "_single", lambda *_: None)
+    general = [redact(text, kind) for text, kind in texts]
+    assert quick == general
+    assert sum(len(result.findings) == 1 for result in quick) > 100  # the shortcut was taken
