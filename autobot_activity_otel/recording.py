@@ -37,6 +37,8 @@ from autobot_activity_otel.context import Attribution, current_attribution
 from autobot_activity_otel.direct import direct_writer
 from autobot_activity_otel.ids import new_activity_text
 from autobot_activity_otel.secrets import Finding, Kind, fingerprint, known_secret_id, redact
+from autobot_activity_otel.secrets.lines import labels_what_follows
+from autobot_activity_otel.secrets.registry import REGISTRY
 from autobot_activity_otel.version import __version__
 
 if TYPE_CHECKING:
@@ -48,8 +50,11 @@ TRACER_NAME = "autobot_activity_otel"
 """Instrumentation scope of the activities of seed functions and decorators."""
 _REDACTION_SLACK = 4096
 """Characters redacted past the cut, so a secret straddling it is not left half visible."""
+SPAN_NAME_FIELD = "span.name"
+"""Field that findings in a span's name are reported under."""
 DECLARED_RULE = "declared"
 """Rule name of a secret id the caller says the activity used (``secrets_used=``)."""
+_FINGERPRINT_SUFFIX = ".hmac_sha256"
 _default: tuple[TracerProvider, Tracer] | None = None
 _METADATA_JSON = json.JSONEncoder(default=str)
 """Encodes a record's metadata as ``json.dumps(default=str)`` does, without building an
@@ -57,7 +62,8 @@ encoder per activity."""
 CLEAN_TEXT_CHARS = 256
 """Texts up to this long that the redactor found clean are remembered (see ``redacted``)."""
 _MAX_CLEAN_TEXTS = 4096
-_clean_texts: set[tuple[str, str]] = set()
+_clean_texts: dict[tuple[str, str], int] = {}
+"""Short texts found clean, by kind, with the registry's version when last found clean."""
 
 
 def redacted(text: str, kind: Kind) -> tuple[str, tuple[Finding, ...]]:
@@ -69,16 +75,20 @@ def redacted(text: str, kind: Kind) -> tuple[str, tuple[Finding, ...]]:
     for its kind, and the next time only the registry of known secrets is asked about it:
     the pattern rules depend on the text and kind alone, so the earlier verdict stands
     unless a secret registered since then occurs in it, and then the redactor runs again.
+    While no secret is registered or forgotten (the registry's version), not even that.
     ``forget_clean_texts`` drops what is remembered (for rules changed at run time).
     """
     if len(text) <= CLEAN_TEXT_CHARS:
-        if (text, kind) in _clean_texts and known_secret_id(text) is None:
+        version = REGISTRY.version
+        seen = _clean_texts.get((text, kind))
+        if seen is not None and (seen == version or known_secret_id(text) is None):
+            _clean_texts[text, kind] = version
             return text, ()
         redaction = redact(text, kind=kind)
         if not redaction.findings and redaction.text == text:
             if len(_clean_texts) >= _MAX_CLEAN_TEXTS:
                 _clean_texts.clear()
-            _clean_texts.add((text, kind))
+            _clean_texts[text, kind] = version
         return redaction.text, redaction.findings
     redaction = redact(text, kind=kind)
     return redaction.text, redaction.findings
@@ -187,12 +197,15 @@ class ActivityRecord:
         attributes: dict[str, AttributeValue] = dict(who.attribute_dict)
         attributes[attr.ACTIVITY_TYPE] = activity_type.value
         attributes[attr.ACTIVITY_ID] = self._id
-        attributes[attr.ACTIVITY_ACTION] = action
         self.attributes = attributes
-        self.name = name or f"{activity_type.value} {action}"
         self._parent = context if context is not None else get_current()
         self._tracer = tracer
         self._span: Span | None = None
+        # Every free text a caller hands over goes through the redactor, ids and names too.
+        if who.session_id is not None:
+            self.set_text(attr.SESSION_ID, who.session_id)
+        action = self.set_text(attr.ACTIVITY_ACTION, action) or ""
+        self.name = f"{activity_type.value} {action}" if name is None else self._redacted(name)
         if who.window_title is not None:
             self.set_text(attr.ACTIVITY_WINDOW_TITLE, who.window_title)
         if who.application is not None:
@@ -226,7 +239,8 @@ class ActivityRecord:
             self._span.set_attribute(key, value)
 
     def set_text(self, key: str, value: object, kind: Kind = "text") -> str | None:
-        """Redact a text, cap it, and set it; returns what was set."""
+        """Redact a text, cap it, and set it; returns what was set. An output is redacted
+        with the command that printed it (set first) as its context."""
         if value is None:
             return None
         notes: list[str] = []
@@ -239,10 +253,15 @@ class ActivityRecord:
             cut = len(text) > limit
             if cut:
                 self.metadata[f"{key}.original_length"] = len(text)
-                self.metadata[f"{key}.hmac_sha256"] = fingerprint(text)  # keyed: no oracle
+                self.metadata[f"{key}{_FINGERPRINT_SUFFIX}"] = fingerprint(text)  # keyed: no oracle
                 notes.append("truncated")
                 text = text[: limit + _REDACTION_SLACK]
-            text, findings = redacted(text, kind)
+            context = self.attributes.get(attr.PROCESS_COMMAND_LINE) if kind == "output" else None
+            if isinstance(context, str) and labels_what_follows(context):  # printenv DB_PASSWORD
+                redaction = redact(text, kind, context=context)
+                text, findings = redaction.text, redaction.findings
+            else:
+                text, findings = redacted(text, kind)
             if findings:
                 self.findings.extend((key, finding) for finding in findings)
             if cut:
@@ -257,6 +276,16 @@ class ActivityRecord:
             self._span.set_attribute(key, text)
         return text
 
+    def _redacted(self, text: str) -> str:
+        """A free text that is not an attribute (the span's name), through the redactor."""
+        try:
+            clean, findings = redacted(to_text(text)[0][: self.max_text_chars], "text")
+        except Exception as exc:
+            _logger.warning("could not redact a name (%s); dropped", type(exc).__name__)
+            return "[REDACTED:unredactable]"
+        self.findings.extend((SPAN_NAME_FIELD, finding) for finding in findings)
+        return clean
+
     def declare_secrets(self, secret_ids: Iterable[uuid.UUID | str] | None) -> None:
         """Record secret ids the caller says this activity used (a broker's injection)."""
         for secret_id in secret_ids or ():
@@ -264,7 +293,7 @@ class ActivityRecord:
 
     def rename(self, action: str) -> None:
         """The activity turned out to be another action (a click that submitted a form)."""
-        self.set(attr.ACTIVITY_ACTION, action)
+        action = self.set_text(attr.ACTIVITY_ACTION, action) or ""
         self.name = f"{self.activity_type.value} {action}"
         if self._span is not None:
             self._span.update_name(self.name)
@@ -290,6 +319,8 @@ class ActivityRecord:
             return
         self.end_ns = time.time_ns() if end_ns is None else end_ns
         try:
+            if self.metadata:
+                self._redact_metadata()
             self._set_secret_summary()
             if self.metadata:
                 self.set(attr.ACTIVITY_METADATA, _METADATA_JSON.encode(self.metadata))
@@ -297,6 +328,25 @@ class ActivityRecord:
             _logger.warning("an activity's summary was not recorded (%s)", type(exc).__name__)
         finally:
             self.span.end(end_time=self.end_ns)
+
+    def _redact_metadata(self) -> None:
+        """Every string in the metadata through the redactor (ids a caller could not parse,
+        a PTY's id, a handler's notes): metadata is free text too. Fingerprints are ours."""
+        for key, value in list(self.metadata.items()):
+            if key.endswith(_FINGERPRINT_SUFFIX):
+                continue
+            self.metadata[key] = self._redact_leaves(f"metadata.{key}", value)
+
+    def _redact_leaves(self, field: str, value: Any) -> Any:
+        if isinstance(value, str):
+            clean, findings = redacted(value, "text")
+            self.findings.extend((field, finding) for finding in findings)
+            return clean
+        if isinstance(value, dict):
+            return {k: self._redact_leaves(field, item) for k, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._redact_leaves(field, item) for item in value]
+        return value
 
     def _set_secret_summary(self) -> None:
         if not (self.findings or self.declared_secrets):

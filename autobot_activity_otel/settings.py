@@ -6,7 +6,8 @@ handled the same way everywhere (a warning naming the variable, then the default
 exception at start-up. Nothing is read at import; each value is read at one stated moment:
 
 - when the component that uses it is built: an exporter's or store's constructor (storage
-  and delivery), an instrumentor's ``instrument()`` (``FILE_ROOTS``, ``FILE_COALESCE_MS``);
+  and delivery), an instrumentor's ``instrument()`` (``FILE_ROOTS``, ``FILE_COALESCE_MS``,
+  ``CHILDREN_INHERIT_SECRETS``);
 - when the process records its first activity: ``MAX_TEXT_CHARS``;
 - when a desktop activity records typed text: ``KEYSTROKES``, so switching capture off
   applies from the next activity on (the parse is cached per value: a malformed value is
@@ -52,6 +53,11 @@ INGEST_RETRY_AFTER: Final = "AUTOBOT_ACTIVITY_INGEST_RETRY_AFTER"
 # Installation state and secrets.
 STATE_DIR: Final = "AUTOBOT_ACTIVITY_STATE_DIR"
 FINGERPRINT_KEY: Final = "AUTOBOT_ACTIVITY_FINGERPRINT_KEY"
+TOKEN: Final = "AUTOBOT_ACTIVITY_TOKEN"
+"""The ingest token a sending process presents to the ingest service (an own secret)."""
+CHILDREN_INHERIT_SECRETS: Final = "AUTOBOT_ACTIVITY_CHILDREN_INHERIT_SECRETS"
+"""``true`` lets children started under the terminal instrumentation inherit the project's
+own secrets (default ``false``: they are taken out of the child's environment)."""
 
 # What is recorded.
 MAX_TEXT_CHARS: Final = "AUTOBOT_ACTIVITY_MAX_TEXT_CHARS"
@@ -178,6 +184,11 @@ def journal_dir() -> Path:
     configured now."""
     explicit = text(JOURNAL_DIR)
     return Path(explicit) if explicit else state_dir() / "journal"
+
+
+def children_inherit_secrets() -> bool:
+    """Whether child processes keep the project's own secrets in their environment."""
+    return boolean(CHILDREN_INHERIT_SECRETS, False)
 
 
 def project_variables() -> dict[str, str]:

@@ -15,6 +15,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a plain script from anywhere
@@ -243,8 +244,11 @@ def accuracy() -> list[tuple[str, int, int]]:
         return [
             (
                 "ours: `redact(text, kind)`",
-                sum(planted_gone(case.text, case.kind, case.secret) for case in positives),
-                sum(bool(redact(case.text, case.kind).findings) for case in negatives),
+                sum(planted_gone(case) for case in positives),
+                sum(
+                    bool(redact(case.text, case.kind, context=case.context).findings)
+                    for case in negatives
+                ),
             ),
             (
                 "detect-secrets `scan_line` (ad-hoc, eager)",
@@ -259,9 +263,10 @@ def accuracy() -> list[tuple[str, int, int]]:
         ]
 
 
-def planted_gone(text: str, kind: str, secret: str) -> bool:
-    result = redact(text, kind)
-    return bool(result.findings) and secret not in result.text
+def planted_gone(case: Any) -> bool:
+    """Found and gone; a case read after another text (its command) is given it as context."""
+    result = redact(case.text, case.kind, context=case.context)
+    return bool(result.findings) and case.secret not in result.text
 
 
 def _scan_line_values(text: str) -> list[str]:
@@ -280,7 +285,8 @@ def _scan_file_values(text: str) -> list[str]:
 ACCURACY_METHOD = """
 The labelled corpus of tests/secrets/secret_corpus.py ({p} planted secrets, positives for
 every rule and tool, {n} look-alikes). Ours: a secret counts as found when redaction reports a
-finding and the planted value is gone. detect-secrets: found when a reported value contains,
+finding and the planted value is gone (a case printed by a command is given the command as
+`context`, as recording does). detect-secrets: found when a reported value contains,
 or is contained in, the planted value (generous: a partial hit counts). A look-alike counts as
 a false positive when anything at all is reported.
 """

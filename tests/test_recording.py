@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from support import planted
 
 from autobot_activity_otel import attributes as attr
@@ -15,6 +16,7 @@ from autobot_activity_otel.recording import (
     redacted,
 )
 from autobot_activity_otel.secrets import registered_secret
+from autobot_activity_otel.secrets.registry import REGISTRY
 
 
 def command_line(text: str) -> object:
@@ -55,3 +57,19 @@ def test_remembered_texts_are_per_kind_and_bounded_in_length() -> None:
     long = "x" * 10_000
     redacted(long, "text")
     assert (long, "text") not in _clean_texts
+
+
+def test_a_remembered_text_is_not_searched_again_while_the_registry_is_unchanged(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    forget_clean_texts()
+    searched: list[str] = []
+    find = REGISTRY.find
+    monkeypatch.setattr(REGISTRY, "find", lambda text: searched.append(text) or find(text))
+    with registered_secret(uuid.uuid4(), planted.plant("Unchanged-Registry-41")):
+        redacted("git status --short", "command")
+        searched.clear()
+        redacted("git status --short", "command")
+        assert searched == []  # same registry version: the verdict stands
+    redacted("git status --short", "command")
+    assert searched == ["git status --short"]  # forgotten since: searched once more

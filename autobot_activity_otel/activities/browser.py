@@ -24,11 +24,28 @@ SECRET_FIELD: Final = "secret-field"
 
 _SECRET_NAME = re.compile(
     r"pass(?:word|wd|phrase|code)|secret|token|api[-_ ]?key|access[-_ ]?key|private[-_ ]?key"
-    r"|card[-_ ]?(?:number|num|no)|cc[-_ ]?(?:number|num|csc|cvc|cvv)|one[-_ ]?time[-_ ]?code"
-    r"|(?<![a-z])(?:otp|pwd|cvv|cvc|csc|pin)(?![a-z])",
+    r"|card[-_ ]?(?:number|num|no)|cc[-_ ]?(?:number|num|csc|cvc|cvv|exp)|one[-_ ]?time[-_ ]?code"
+    r"|security[-_ ]?code|verification[-_ ]?code|auth(?:entication)?[-_ ]?code"
+    r"|(?<![a-z])(?:pass|pw|pwd|otp|totp|hotp|mfa|2fa|cvv|cvc|csc|pin|passwort|kennwort)(?![a-z])",
     re.IGNORECASE,
 )
-"""Words in a field's name, id or autocomplete hint that mark its value as a secret."""
+"""Words in a field's name, id, label or autocomplete hint that mark its value as a secret."""
+_SECRET_AUTOCOMPLETE = re.compile(
+    r"(?<![a-z-])(?:current-password|new-password|one-time-code|cc-[a-z-]+)(?![a-z-])",
+    re.IGNORECASE,
+)
+"""Autocomplete tokens (HTML's autofill names) whose field holds a secret."""
+_PASSWORD_TYPE = re.compile(r"""\[\s*type\s*[~|^$*]?=\s*["']?password\b""", re.IGNORECASE)
+_SELECTOR_HINTS = re.compile(
+    r"""#(?P<id>[\w-]+)"""
+    r"""|\[\s*(?:name|id|autocomplete|placeholder|aria-label|data-testid|formcontrolname)"""
+    r"""\s*[~|^$*]?=\s*["']?(?P<value>[^"'\]]*)"""
+    r"""|(?:label|placeholder|aria-label|get_by_label|getByLabel|get_by_placeholder)"""
+    r"""\s*[=(]\s*["']?(?P<label>[^"')]*)""",
+    re.IGNORECASE,
+)
+"""Where a selector names its field: ``#id``, ``[name=...]`` and kin, Playwright's
+``label=`` / ``placeholder=`` engines."""
 
 
 def check_action(action: object) -> str:
@@ -38,12 +55,42 @@ def check_action(action: object) -> str:
     return str(action)
 
 
-def secret_field_rule(input_type: str, name: str, element_id: str, autocomplete: str) -> str | None:
-    """Which secret rule a field falls under, from its type, name, id and autocomplete hint."""
+def secret_field_rule(
+    input_type: str, name: str, element_id: str, autocomplete: str, *labels: str
+) -> str | None:
+    """Which secret rule a field falls under, from its type, name, id, autocomplete hint and
+    labels (its ``<label>``, placeholder, ``aria-label``)."""
     if input_type.lower() == "password" or "password" in autocomplete.lower():
         return PASSWORD_FIELD
-    if any(_SECRET_NAME.search(hint) for hint in (name, element_id, autocomplete) if hint):
+    if _SECRET_AUTOCOMPLETE.search(autocomplete) or any(
+        _SECRET_NAME.search(_words(hint)) for hint in (name, element_id, *labels) if hint
+    ):
         return SECRET_FIELD
+    return None
+
+
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
+
+
+def _words(hint: str) -> str:
+    """``pinCode`` as ``pin-Code``: a camel-case name's words are words too."""
+    return _CAMEL.sub("-", hint)
+
+
+def selector_field_rule(selector: object) -> str | None:
+    """Which secret rule the field a selector names falls under (``#password``,
+    ``input[name=otp]``, ``[autocomplete=one-time-code]``, ``label=PIN``), when the page
+    cannot be asked: a value typed there is kept only as a marker."""
+    if not isinstance(selector, str) or not selector:
+        return None
+    if _PASSWORD_TYPE.search(selector):
+        return PASSWORD_FIELD
+    for match in _SELECTOR_HINTS.finditer(selector):
+        hint = match.group("id") or match.group("value") or match.group("label") or ""
+        if "password" in hint.lower():
+            return PASSWORD_FIELD
+        if _SECRET_AUTOCOMPLETE.search(hint) or _SECRET_NAME.search(_words(hint)):
+            return SECRET_FIELD
     return None
 
 

@@ -9,6 +9,11 @@ seed functions, the decorator or the VNC instrumentation, goes through ``record_
 - ``off``: nothing about the text is kept or scanned.
 
 Any other value is treated as ``off`` (fail closed) with one warning.
+
+Typed text with named keys (``<BackSpace>``, ``<shift>``, ``<Left>``, as the VNC
+instrumentation writes them) is replayed first (``secrets.keystrokes``): what is kept and
+redacted is what each field ended up holding, so a correction or a held Shift cannot split a
+secret into pieces no rule recognises.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.recording import ActivityRecord, to_text
 from autobot_activity_otel.secrets import redact
+from autobot_activity_otel.secrets.keystrokes import typed_text
 from autobot_activity_otel.settings import KeystrokeMode, keystroke_mode
 
 _logger = logging.getLogger(__name__)
@@ -32,11 +38,14 @@ def record_input_text(record: ActivityRecord, text: object, mode: KeystrokeMode)
     if mode == "off" or text is None:
         return
     try:
+        raw = to_text(text)[0]
+        plain = typed_text(raw)
+        if plain != raw:
+            record.metadata["keys_replayed"] = True
         if mode == "redacted":
-            typed = record.set_text(attr.DESKTOP_INPUT_TEXT, text, "keystrokes")
-            record.metadata["input_length"] = len(to_text(text)[0]) if typed else 0
+            typed = record.set_text(attr.DESKTOP_INPUT_TEXT, plain, "keystrokes")
+            record.metadata["input_length"] = len(plain) if typed else 0
             return
-        plain = to_text(text)[0]
         record.metadata["input_length"] = len(plain)
         findings = redact(plain[: record.max_text_chars], kind="keystrokes").findings
         record.findings.extend((attr.DESKTOP_INPUT_TEXT, finding) for finding in findings)

@@ -11,6 +11,8 @@ the nested-call guard, and the way a wrapped call is run as an activity.
   wrapped calls it makes are part of it, whichever instrumentor wraps them (``shutil.move``
   calling ``os.rename``, an asyncio subprocess calling ``Popen``). ``allowed`` also honours
   ``suppress_instrumentation()``.
+- ``instrument()`` registers the project's own secrets first (``secrets.own``), so an
+  instrumented process never records them, whoever set it up.
 - ``call_recorded`` runs the wrapped call under the guard; its exception marks the activity
   failed, ends it and propagates unchanged. Activities start in ``recording.start_activity``.
 """
@@ -29,6 +31,7 @@ from wrapt import wrap_function_wrapper
 
 from autobot_activity_otel.attributes import SCHEMA_URL
 from autobot_activity_otel.recording import Outcome, running
+from autobot_activity_otel.secrets import register_own_secrets
 from autobot_activity_otel.version import __version__
 
 Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
@@ -123,6 +126,7 @@ class ActivityInstrumentor(BaseInstrumentor):  # type: ignore[misc]  # the base 
     _wrapped: tuple[Target, ...] = ()
 
     def _instrument(self, **options: Any) -> None:
+        register_own_secrets()  # before anything is recorded: none of ours is ever stored
         tracer = get_tracer(
             type(self).__module__,
             __version__,

@@ -162,18 +162,13 @@ class Word:
 
 
 _SHELL_SYNTAX = re.compile(r"['\"\\|;&()<>\n]")
+_PLAIN_WORD = re.compile(r"\S+")
 
 
 def _segments(text: str, offset: int) -> Iterator[tuple[str, list[Word], Word | None]]:
     """(operator before, words, here-string) per simple command."""
     if _SHELL_SYNTAX.search(text) is None:  # the common case: plain words, split them fast
-        position = 0
-        plain: list[Word] = []
-        for raw in text.split():
-            position = text.index(raw, position)
-            plain.append(Word(raw, offset + position))
-            position += len(raw)
-        yield "", plain, None
+        yield "", [Word(m.group(), offset + m.start()) for m in _PLAIN_WORD.finditer(text)], None
         return
     words: list[Word] = []
     before = ""

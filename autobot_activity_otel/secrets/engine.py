@@ -334,6 +334,10 @@ def _command_candidates(text: str, lowered: str, kind: str) -> Iterator[Candidat
 def _apply(text: str, candidates: list[Candidate], encoded: bool = True) -> Redaction:
     """Resolve overlaps (stronger evidence first), redact every other occurrence of each value
     found, then replace and report each piece."""
+    if len(candidates) == 1 and "REDACTED" not in text:
+        single = _single(text, candidates[0], encoded)
+        if single is not None:
+            return single
     covered = bytearray(len(text))
     for start, end in _markers(text):
         covered[start:end] = b"\x01" * (end - start)
@@ -363,6 +367,21 @@ def _apply(text: str, candidates: list[Candidate], encoded: bool = True) -> Reda
             findings.append(Finding(candidate.rule, start, end, digest, secret_id))
     out.append(text[position:])
     return Redaction("".join(out), tuple(findings))
+
+
+def _single(text: str, candidate: Candidate, encoded: bool) -> Redaction | None:
+    """The common case, one pattern finding and nothing to resolve: ``_apply``'s result
+    without its bookkeeping; None when the value may repeat (``_apply`` then decides)."""
+    value = candidate.value
+    if candidate.secret is not None or not candidate.rule:
+        return None
+    if repeatable(value) and (encoded or text.count(value) > 1):
+        return None
+    start, end = candidate.start, candidate.end
+    digest = fingerprint(value)
+    finding = Finding(candidate.rule, start, end, digest, secret_id_for(digest))
+    marker = candidate.replacement or f"[REDACTED:{candidate.rule}]"
+    return Redaction(f"{text[:start]}{marker}{text[end:]}", (finding,))
 
 
 def _cover(

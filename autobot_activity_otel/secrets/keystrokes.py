@@ -11,6 +11,7 @@ I/O, no clock; the VNC instrumentor feeds it what it saw.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -131,7 +132,12 @@ def typed_fields(events: Iterable[KeyEvent | str]) -> list[str]:
     """The text each field holds after the events, one entry per field (Tab, Return and
     Escape end one; a last field without an end is included when not empty). A plain string
     stands for a press of that key."""
-    fields: list[str] = []
+    return [text for text, _ in _replay(events)]
+
+
+def _replay(events: Iterable[KeyEvent | str]) -> list[tuple[str, str]]:
+    """(text, the key that ended it: ``enter``, ``tab``, ``escape`` or ``""``) per field."""
+    fields: list[tuple[str, str]] = []
     current = _Field()
     held: dict[str, int] = {}
     caps = False
@@ -160,7 +166,7 @@ def typed_fields(events: Iterable[KeyEvent | str]) -> list[str]:
         other = "alt" in modifiers or held.get("alt", 0) > 0
         if name in _FIELD_ENDS:
             if current.chars or name == "enter":
-                fields.append(current.text())
+                fields.append((current.text(), name))
             current = _Field()
         elif len(name) == 1:
             if ctrl:
@@ -170,5 +176,72 @@ def typed_fields(events: Iterable[KeyEvent | str]) -> list[str]:
         else:
             current.edit(name)
     if current.chars:
-        fields.append(current.text())
+        fields.append((current.text(), ""))
     return fields
+
+
+KEY_TOKEN = re.compile(r"<([^<>\s]{1,40})>")
+"""A named key in typed text as the instrumentation writes it: ``<BackSpace>``, ``<shift>``,
+``<Control_L-u>``; ``<+Shift_L>`` and ``<-Shift_L>`` are a key held down and let go."""
+_ENDS = {"enter": "\n", "tab": "\t", "escape": "\n"}
+
+
+def _known(name: str) -> bool:
+    parts = name.split("-") if len(name) > 2 and "-" in name[1:] else [name]
+    return all(
+        len(part) == 1 or part.lower() in _ALIASES or part.lower() in _KEYSYM_CHARS
+        for part in parts
+    )
+
+
+def key_events(text: str) -> list[KeyEvent]:
+    """Typed text with named keys (``KEY_TOKEN``) as key events. A modifier pressed alone
+    (``<shift>a``) holds for the next key, as a caller who wrote it meant; a ``<...>`` that
+    names no key is typed text; BackSpace and DEL characters are BackSpace."""
+    events: list[KeyEvent] = []
+    sticky: list[str] = []
+    position = 0
+    for match in KEY_TOKEN.finditer(text):
+        events.extend(_characters(text[position : match.start()], sticky))
+        position = match.end()
+        name = match.group(1)
+        action: Action = "press"
+        if name[0] in "+-" and len(name) > 1:
+            action, name = ("down" if name[0] == "+" else "up"), name[1:]
+        if not _known(name):
+            events.extend(_characters(match.group(), sticky))
+            continue
+        if action == "press" and _name(name) in _MODIFIERS:
+            sticky.append(name)
+            continue
+        if sticky and action == "press":
+            name, sticky[:] = "-".join([*sticky, name]), []
+        events.append(KeyEvent(name, action))
+    events.extend(_characters(text[position:], sticky))
+    return events
+
+
+def _characters(text: str, sticky: list[str]) -> list[KeyEvent]:
+    events = []
+    for char in text:
+        key = "backspace" if char in "\b\x7f" else char
+        if sticky:
+            key, sticky[:] = "-".join([*sticky, key]), []
+        events.append(KeyEvent(key))
+    return events
+
+
+def _names_keys(text: str) -> bool:
+    if "<" not in text:
+        return False
+    return any(_known(token.group(1).lstrip("+-")) for token in KEY_TOKEN.finditer(text))
+
+
+def typed_text(text: str) -> str:
+    """What typed text (named keys as ``KEY_TOKEN``) leaves in its fields, one after the other
+    with the key that ended each (a newline or a tab): the text redaction must see. Text
+    without a named key or a BackSpace is returned as it is."""
+    edited = "\b" in text or "\x7f" in text
+    if not edited and not _names_keys(text):
+        return text
+    return "".join(field + _ENDS.get(end, "") for field, end in _replay(key_events(text)))

@@ -11,6 +11,7 @@ hashes, ETags, commit hashes and UUIDs are not that shape.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 
@@ -123,6 +124,14 @@ def labelled_candidates(text: str) -> Iterator[Candidate]:
             if found is not None:
                 yield found
         position = end + 1
+
+
+@functools.lru_cache(maxsize=1024)
+def labels_what_follows(context: str) -> bool:
+    """Whether the text before another (a command) ends with a label that makes a bare value
+    at the other's start a secret: only then is the other read with it (remembered per
+    command, as the same commands recur)."""
+    return label_kind(context.rstrip("\n").rsplit("\n", 1)[-1]) != 0
 
 
 def context_candidates(context: str, text: str) -> Iterator[Candidate]:

@@ -4,10 +4,16 @@ A command an agent runs can print the exporter's environment (``env``), a config
 or a connection string; the fingerprint key among them would make every fingerprint of a weak
 secret guessable from a database dump. ``register_own_secrets()`` registers, each under a
 stable id derived from where it came from: the fingerprint key (set or generated), every
-``AUTOBOT_ACTIVITY_*`` variable whose name says secret (``..._TOKEN``, ``..._PASSWORD``), the
-password of every ``AUTOBOT_ACTIVITY_*`` URL (the database URL's), the values of the OTLP
-exporter's headers, and any value a caller adds (an ingest token it minted). The start-up code
-(``configure()``) calls it; calling it again re-registers the current values.
+``AUTOBOT_ACTIVITY_*`` variable whose name says secret (``..._TOKEN``, ``..._PASSWORD``,
+``AUTOBOT_ACTIVITY_TOKEN``), every ``AUTOBOT_ACTIVITY_*`` URL that holds a password (the
+database URL's) whole and its password alone, the values of the OTLP exporter's headers, and
+any value a caller adds (an ingest token it minted). The start-up code (``configure()``, the
+configurator, every instrumentor's ``instrument()``) calls it; calling it again re-registers
+the current values.
+
+The same variables are taken out of the environment of children started under the terminal
+instrumentation (``without_own_secrets``), unless ``AUTOBOT_ACTIVITY_CHILDREN_INHERIT_SECRETS``
+is true: a command that prints its environment then has nothing of ours to print.
 """
 
 from __future__ import annotations
@@ -34,17 +40,40 @@ def own_secret_id(source: str) -> uuid.UUID:
     return uuid.uuid5(OWN_SECRETS_NAMESPACE, source)
 
 
+_NOT_SECRET_SETTINGS = frozenset({settings.CHILDREN_INHERIT_SECRETS})
+
+
+def own_secret_variable(name: str, value: str) -> bool:
+    """Whether an environment variable holds one of the project's own secrets: the fingerprint
+    key, the database URL, an ingest token, any ``AUTOBOT_ACTIVITY_*`` variable whose name
+    says secret or whose URL holds a password, the OTLP exporter's headers (a token)."""
+    if name in settings.OTLP_HEADERS:
+        return bool(value.strip())
+    if not name.startswith(settings.PREFIX) or name in _NOT_SECRET_SETTINGS:
+        return False
+    if name in (settings.FINGERPRINT_KEY, settings.DATABASE_URL, settings.TOKEN):
+        return True
+    return secret_name(name.removeprefix(settings.PREFIX)) or _url_password(value) is not None
+
+
+def without_own_secrets(environ: Mapping[str, str]) -> dict[str, str]:
+    """``environ`` without the variables that hold the project's own secrets: what a child
+    process started under the instrumentation gets (``CHILDREN_INHERIT_SECRETS`` aside)."""
+    return {name: value for name, value in environ.items() if not own_secret_variable(name, value)}
+
+
 def own_secrets(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """Source -> value of every own secret known now (values, so never log this)."""
     found: dict[str, str] = {}
     key = fingerprint_key().decode("utf-8", "replace")
     found[FINGERPRINT_KEY_SOURCE] = key
     for name, value in settings.project_variables().items():
-        if secret_name(name.removeprefix(settings.PREFIX)) or name == settings.FINGERPRINT_KEY:
-            found[name] = value
         password = _url_password(value)
-        if password:
+        if password:  # the URL whole (as a child would print it) and its password alone
+            found[name] = value
             found[f"{name}#password"] = password
+        elif name != settings.DATABASE_URL and own_secret_variable(name, value):
+            found[name] = value
     for name in settings.OTLP_HEADERS:
         for number, header in enumerate((settings.text(name) or "").split(",")):
             _, eq, value = header.partition("=")

@@ -39,30 +39,48 @@ LITERALS: tuple[str, ...] = (
     # commands and prompts that print a secret on the next line
     "printenv", "urandom", "pwgen", "-field", "jsonpath",
     # URLs, key blocks, credential files
-    "://", "-----", "private-lines", "putty", "machine", "\ttrue\t", "\tfalse\t",
+    "://", "-----begin", "-----end", "private-lines", "putty", "machine", "\ttrue\t", "\tfalse\t",
     # vendor prefixes (the short or common ones are patterns below)
     "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "xox", "hooks.slack.com",
     "k_live_", "k_test_", "aiza", "npm_", "hvs.", "hvb.", "pypi-age", "dckr_pat_", "eyj",
 )  # fmt: skip
-COMMAND_PATTERNS: tuple[str, ...] = (
-    r"(?:akia|asia|abia|acca)[a-z2-7]{16}",
-    r"sk-[\w-]{20}",
-    r"hf_[a-z]{34}",
-    r"sg\.[\w-]{16}",
-    r"s\.[a-z0-9]{24}",
-    r"\|[ \t]*(?:od|age|gpg)\b",
-    r"\b(?:un)?(?:zip|rar|7z[arz]?)\b|zipcloak",
+COMMAND_PATTERNS: tuple[tuple[str, str], ...] = (
+    (r"(?:akia|asia|abia|acca)[a-z2-7]{16}", r"k(?<=ak)ia[a-z2-7]{16}"),
+    ("", r"s(?<=as)ia[a-z2-7]{16}"),
+    ("", r"b(?<=ab)ia[a-z2-7]{16}"),
+    ("", r"c(?<=acc)a[a-z2-7]{16}"),
+    (r"sk-[\w-]{20}", r"k(?<=sk)-[\w-]{20}"),
+    (r"hf_[a-z]{34}", r"f(?<=hf)_[a-z]{34}"),
+    (r"sg\.[\w-]{16}", r"g(?<=sg)\.[\w-]{16}"),
+    (r"s\.[a-z0-9]{24}", r"\.(?<=s\.)[a-z0-9]{24}"),
+    (r"\|[ \t]*(?:od|age|gpg)\b", r"\|[ \t]*(?:od|age|gpg)\b"),
+    (
+        r"\b(?:un)?(?:zip|rar|7z[arz]?)\b|zipcloak",
+        r"z(?:(?<=\bz)ip\b|(?<=\bunz)ip\b|(?<=\b7z)[arz]?\b|(?<=\bun7z)[arz]?\b|ipcloak)",
+    ),
+    ("", r"r(?:(?<=\br)ar\b|(?<=\bunr)ar\b)"),
 )
-OUTPUT_PATTERNS: tuple[str, ...] = (
+_TOKEN_AFTER_KEY = r"[ \t]{0,3}[\"']?[a-z0-9+/_.=-]{20}"
+OUTPUT_PATTERNS: tuple[tuple[str, str], ...] = (
     *COMMAND_PATTERNS,
-    r"[=:>][ \t]{0,3}[\"']?[a-z0-9+/_.=-]{20}",
-    r"^[^:\s]+:(?:\d{1,5}|\*):[^:\s]+:[^:\s]+:\S",
+    (r"[=:>]" + _TOKEN_AFTER_KEY, "=" + _TOKEN_AFTER_KEY),
+    ("", ":" + _TOKEN_AFTER_KEY),
+    ("", ">" + _TOKEN_AFTER_KEY),
+    (
+        r"^[^:\s]+:(?:\d{1,5}|\*):[^:\s]+:[^:\s]+:\S",
+        r":(?P<pgpass>(?:\d{1,5}|\*):[^:\s]+:[^:\s]+:\S)",
+    ),
 )
 """Regular expressions in the subset Python's ``re`` (ASCII) and Hyperscan share, matched like
 the literals on the ASCII-lower-cased text; no match crosses a line, so a scan that reports
 every match and one that reports non-overlapping matches select the same lines. A key with a
-long token-like value and a ``.pgpass`` line anchor only in output (configuration files)."""
+long token-like value and a ``.pgpass`` line anchor only in output (configuration files).
 
+Each is given twice: as Hyperscan reads it (blank where the line above covers it), and
+*pivoted* for ``re``: starting at its rarest character, the characters before it checked by
+a lookbehind. ``re`` then tries a match only where one of a few rare characters stands,
+instead of at almost every letter (see ``_pivoted``). The ``.pgpass`` line's start is checked
+after the match (``_PGPASS_HEAD``)."""
 BEFORE, AFTER, MAX_LINES = 1, 2, 200
 """Lines kept above and below an anchor's line; a continuation run below stops at MAX_LINES."""
 _BLOB = re.compile(r"[ \t]*[A-Za-z0-9+/=]{16,}[ \t]*")
@@ -80,6 +98,46 @@ _ASCII_LOWER = {code: code + 32 for code in range(ord("A"), ord("Z") + 1)}
 
 
 # --- finding anchors ------------------------------------------------------------------------------
+
+
+_RARITY = "\t\\|~^`{}[]<>$@#&*;?!%qjxzkvbwygf=:p_\"'(),.+mcudh/-lrsnioate0123456789 "
+"""Characters from rarest to commonest in what commands print (logs, code, configuration)."""
+_PGPASS_HEAD = re.compile(r"[^:\s]+")
+
+
+def _rank(char: str) -> int:
+    at = _RARITY.find(char)
+    return len(_RARITY) if at < 0 else at
+
+
+def _pivoted(literals: Iterable[str], patterns: Iterable[str]) -> str:
+    """One alternation for all anchors whose every branch starts with one character, the
+    rarest of its literal (the ones before it in a lookbehind): ``re`` then skips in C to the
+    next of those few characters and tries a match only there. Patterns come pivoted."""
+    groups: dict[str, dict[str, list[str]]] = {}
+    for literal in literals:
+        at = min(range(len(literal)), key=lambda index: (_rank(literal[index]), index))
+        head = literal[: at + 1]
+        groups.setdefault(literal[at], {}).setdefault(head, []).append(literal[at + 1 :])
+    branches: list[str] = []
+    for pivot, by_head in groups.items():
+        alternatives = [
+            (f"(?<={re.escape(head)})" if len(head) > 1 else "") + _trie(tails)
+            for head, tails in sorted(by_head.items())
+        ]
+        branches.append(re.escape(pivot) + _group(alternatives))
+    branches.extend(patterns)
+    merged: dict[str, list[str]] = {}
+    for branch in branches:  # one branch per first character (patterns start with one too)
+        first = branch[:2] if branch.startswith("\\") else branch[:1]
+        merged.setdefault(first, []).append(branch[len(first) :])
+    return _group([first + _group(rests) for first, rests in sorted(merged.items())])
+
+
+def _group(alternatives: list[str]) -> str:
+    if len(alternatives) == 1:
+        return alternatives[0]
+    return "(?:" + "|".join(alternatives) + ")"
 
 
 def _trie(words: Iterable[str]) -> str:
@@ -105,18 +163,18 @@ def _trie(words: Iterable[str]) -> str:
 class _Anchors:
     """One set of anchors (literals and patterns), searched with ``re`` or with Hyperscan."""
 
-    def __init__(self, patterns: tuple[str, ...]) -> None:
+    def __init__(self, patterns: tuple[tuple[str, str], ...]) -> None:
         self.patterns = patterns
         self.compile()
 
     def compile(self) -> None:
         literals = sorted({*LITERALS, *_extra_literals})
-        flags = re.MULTILINE | re.ASCII
-        self.python = tuple(re.compile(p, flags) for p in (_trie(literals), *self.patterns))
+        pivoted = _pivoted(literals, [python for _, python in self.patterns])
+        self.python = re.compile(pivoted, re.ASCII)
         self.database: Any = None
         if _hyperscan is not None:
             expressions = [re.escape(literal).encode() for literal in literals]
-            expressions += [pattern.encode() for pattern in self.patterns]
+            expressions += [plain.encode() for plain, _ in self.patterns if plain]
             database = _hyperscan.Database()
             database.compile(
                 expressions=expressions,
@@ -142,7 +200,22 @@ class _Anchors:
             data = text.encode("ascii", "replace")  # one byte per character: offsets agree
             self.database.scan(data, lambda *hit: add(hit[2]), scratch=self._scratch())
             return ends
-        return [match.end() for pattern in self.python for match in pattern.finditer(lowered)]
+        found: list[int] = []
+        for match in self.python.finditer(lowered):
+            if match.lastgroup is None or _pgpass_line(lowered, match.start()):
+                found.append(match.end())
+            else:  # a .pgpass-like tail on another line: the rest of that line may anchor
+                found.extend(self._rest_of_line(lowered, match.start() + 1))
+        return found
+
+    def _rest_of_line(self, lowered: str, start: int) -> list[int]:
+        stop = lowered.find("\n", start)
+        stop = len(lowered) if stop < 0 else stop
+        while (match := self.python.search(lowered, start, stop)) is not None:
+            if match.lastgroup is None or _pgpass_line(lowered, match.start()):
+                return [match.end()]
+            start = match.start() + 1
+        return []
 
     def any(self, text: str, lowered: str) -> bool:
         if _use_hyperscan and self.database is not None:
@@ -152,10 +225,16 @@ class _Anchors:
             except _hyperscan.ScanTerminated:
                 return True
             return False
-        for pattern in self.python:  # noqa: SIM110 -- a plain loop is faster than any() here
-            if pattern.search(lowered) is not None:
-                return True
-        return False
+        match = self.python.search(lowered)
+        if match is None:
+            return False
+        return match.lastgroup is None or bool(self.ends(text, lowered))
+
+
+def _pgpass_line(lowered: str, colon: int) -> bool:
+    """Whether the colon a ``.pgpass`` anchor starts at is its line's first, after a host."""
+    start = lowered.rfind("\n", 0, colon) + 1
+    return _PGPASS_HEAD.fullmatch(lowered, start, colon) is not None
 
 
 def _stop(*hit: object) -> bool:

@@ -80,6 +80,9 @@ class Registry:
         """Per id: its forms, and the gram keys they were indexed under."""
         self._grams: dict[int, tuple[tuple[_Form, int], ...]] = {}
         self._short: dict[int, dict[int, tuple[_Form, ...]]] = {}
+        self.version = 0
+        """Changes whenever a secret is registered or forgotten: a text found free of known
+        secrets at one version is still free of them at the same version."""
 
     def __repr__(self) -> str:
         return f"Registry({len(self._by_id)} secrets)"
@@ -114,11 +117,13 @@ class Registry:
                     bucket[entry.value_hash] = (*bucket.get(entry.value_hash, ()), entry)
                     self._short[entry.length] = bucket
             self._by_id[sid] = (tuple(entry for entry, _ in indexed), frozenset(keys))
+            self.version += 1
 
     def unregister(self, secret_id: uuid.UUID | str) -> None:
         sid = secret_id if isinstance(secret_id, uuid.UUID) else uuid.UUID(str(secret_id))
         with self._lock:
             self._remove(sid)
+            self.version += 1
 
     def _remove(self, sid: uuid.UUID) -> None:
         found = self._by_id.pop(sid, None)

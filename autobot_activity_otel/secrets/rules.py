@@ -53,6 +53,10 @@ _IDENTIFIER = re.compile(r"[A-Za-z]+(?:_[A-Za-z]+)+")
 _PATH_PREFIXES = ("/", "./", "../", "~/", "@", "file:", "env:", "fd:", "\\\\")
 
 
+_MASK_CHARS = frozenset("*xX.•●#?")
+"""A value made of these only is a mask (``****``, ``xxxx``), not a secret."""
+
+
 def is_reference(value: str) -> bool:
     """A value that names where a secret is instead of being one: variable, path, placeholder."""
     if not value or value in {"-", "--", "stdin"} or value.startswith(_PATH_PREFIXES):
@@ -66,7 +70,7 @@ def is_reference(value: str) -> bool:
         return True
     if first == "<":
         return True  # a placeholder: <password>, <missing
-    return len(value) >= 3 and set(value) <= set("*xX.•●#?")
+    return len(value) >= 3 and _MASK_CHARS.issuperset(value)
 
 
 def is_plain_value(value: str) -> bool:

@@ -10,6 +10,7 @@ from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.activities.browser import (
     PASSWORD_FIELD,
     check_action,
+    selector_field_rule,
     set_input_value,
     set_navigation,
 )
@@ -67,14 +68,16 @@ async def track_browser_action(
     """Record a browser action (navigate, click, type, submit, scroll, screenshot).
 
     ``input_is_secret=True`` says the value was typed into a password-like field: it is then
-    recorded only as a marker and a secret-usage finding. An unknown ``action`` or a
-    non-UUID ``user_id`` raises ``ValueError``.
+    recorded only as a marker and a secret-usage finding, as it is when the selector names
+    such a field (``#password``, ``[name=otp]``, ``[autocomplete=one-time-code]``). An
+    unknown ``action`` or a non-UUID ``user_id`` raises ``ValueError``.
     """
     record = _start(action, user_id, session_id)
     record.set_text(attr.URL_FULL, url, "url")
     record.set_text(attr.BROWSER_SELECTOR, selector)
     if input_value is not None:
-        set_input_value(record, input_value, PASSWORD_FIELD if input_is_secret else None)
+        rule = PASSWORD_FIELD if input_is_secret else selector_field_rule(selector)
+        set_input_value(record, input_value, rule)
     return await complete(db, record, secrets_used=secrets_used)
 
 

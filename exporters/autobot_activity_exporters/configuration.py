@@ -15,10 +15,12 @@ from opentelemetry.instrumentation.dependencies import get_dependency_conflicts
 from opentelemetry.sdk._configuration import _OTelSDKConfigurator
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from sqlalchemy.engine import make_url
 
 from autobot_activity_exporters.database import resolve_database_url
 from autobot_activity_exporters.exporter import ActivitySpanExporter
 from autobot_activity_exporters.processor import ActivitySpanProcessor
+from autobot_activity_otel.secrets import register_own_secrets
 
 _logger = logging.getLogger(__name__)
 
@@ -49,6 +51,7 @@ class ActivityConfigurator(_OTelSDKConfigurator):
     """
 
     def _configure(self, **kwargs: Any) -> None:
+        register_own_secrets()
         if not os.environ.get(OTEL_TRACES_EXPORTER):
             kwargs.setdefault("trace_exporter_names", [EXPORTER_NAME])
         kwargs.setdefault("export_span_processor", processor_for)
@@ -59,12 +62,14 @@ def configure(database_url: str | None = None, *, instrument: bool = True) -> Tr
     """Record activities from this process into ``database_url`` (default: the environment).
 
     Checks the URL first (``ValueError`` naming the variable for one that could never be
-    written to). Uses the SDK tracer provider already set, or sets one; adds an
-    ``ActivitySpanProcessor`` (once per database), which journals each activity span as it
-    ends; with ``instrument`` turns on every instrumentor of autobot-activity-otel whose
-    library is installed.
+    written to), then registers the project's own secrets (``secrets.own``, this URL's
+    password included) so that no activity records them. Uses the SDK tracer provider
+    already set, or sets one; adds an ``ActivitySpanProcessor`` (once per database), which
+    journals each activity span as it ends; with ``instrument`` turns on every instrumentor
+    of autobot-activity-otel whose library is installed.
     """
     url = resolve_database_url(database_url)
+    register_own_secrets(_url_secrets(database_url))
     provider = trace.get_tracer_provider()
     if not isinstance(provider, TracerProvider):
         provider = TracerProvider()
@@ -76,6 +81,18 @@ def configure(database_url: str | None = None, *, instrument: bool = True) -> Tr
     if instrument:
         instrument_all()
     return provider
+
+
+def _url_secrets(database_url: str | None) -> dict[str, str]:
+    """A database URL given in code, and its password, as own secrets (one from the
+    environment is registered under its variable)."""
+    if database_url is None:
+        return {}
+    found = {"configure:database_url": database_url}
+    password = make_url(database_url).password if "@" in database_url else None
+    if password:
+        found["configure:database_url#password"] = str(password)
+    return found if password else {}
 
 
 def instrument_all(**options: Any) -> list[str]:

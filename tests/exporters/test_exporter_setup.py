@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from support.database import table_rows
+from support.planted import plant
 
 from autobot_activity_otel.settings import DATABASE_URL, STATE_DIR
 
@@ -103,6 +104,38 @@ def test_configure_sets_up_tracing_and_instrumentation_in_one_call(activity_db: 
     assert done.returncode == 0, done.stderr[-2000:]
     rows = [r for r in activity_db.rows("terminal_activities") if r["session_id"] == "configured"]
     assert [(r["command"], r["exit_code"], r["user_id"]) for r in rows] == [("true", 0, APP_USER)]
+
+
+@pytest.mark.parametrize("instrument", [False, True])
+def test_configure_registers_the_projects_own_secrets(
+    activity_db: ActivityDB, instrument: bool
+) -> None:
+    """With or without instrumentors, the fingerprint key and an ingest token are known
+    secrets from ``configure()`` on: a command that prints them is stored redacted."""
+    key = plant("conf-Fpr1nt-Key-9a7b3c")
+    token = plant("conf-Ingest-Tok-77c1e0")
+    script = textwrap.dedent(
+        f"""
+        from autobot_activity_exporters import configure
+        from autobot_activity_otel.tracking.terminal import track_command_execution
+        import asyncio
+
+        configure({activity_db.url!r}, instrument={instrument!r})
+        asyncio.run(track_command_execution(command="env", session_id="own-secrets",
+                                            output="K={key}\\nT={token}\\n"))
+        """
+    )
+    done = run(
+        [sys.executable, "-c", script],
+        {"AUTOBOT_ACTIVITY_FINGERPRINT_KEY": key, "AUTOBOT_ACTIVITY_TOKEN": token},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    (row,) = [
+        r for r in activity_db.rows("terminal_activities") if r["session_id"] == "own-secrets"
+    ]
+    leaked = key in row["output"] or token in row["output"]  # a bool: a failure shows no value
+    assert not leaked, "an own secret was stored"
+    assert row["output"].count("[REDACTED:secret:") == 2, "not both redacted as known secrets"
 
 
 def test_the_lazily_loaded_public_names_are_listed() -> None:

@@ -306,6 +306,30 @@ def test_fields_named_for_secrets_are_redacted_whatever_their_type(
     ]
 
 
+def test_fields_labelled_as_secrets_are_redacted_whatever_their_selector(
+    page: Any, spans: SpanCapture
+) -> None:
+    """The page says what a field is for (its label, placeholder, aria-label, a camel-case
+    id, an autocomplete hint); the selector ``#f1`` does not."""
+    page.set_content(
+        "<label for=f1>Your PIN</label><input id=f1>"
+        "<input id=f2 placeholder='One-time code'>"
+        "<input id=f3 aria-label='Card security code'>"
+        "<input id=otpInput>"
+        "<input id=f5 autocomplete=cc-number>"
+        "<label for=f6>Search</label><input id=f6>"
+    )
+    values = [plant(f"4417-{n}-typed-Lbl") for n in range(1, 6)]
+    for number, value in enumerate(values, start=1):
+        page.fill("#otpInput" if number == 4 else f"#f{number}", value)
+    page.fill("#f6", "shipping rates")
+    typed = [span.attributes or {} for span in browser_activities(spans)]
+    assert [a[attr.BROWSER_INPUT_VALUE] for a in typed] == [
+        *["[REDACTED:secret-field]"] * 5,
+        "shipping rates",
+    ]
+
+
 def test_select_files_check_and_frame_methods_are_recorded_once(
     page: Any, spans: SpanCapture, tmp_path: Path
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import subprocess
 import sys
 import time
@@ -368,6 +369,74 @@ def test_suppressed_instrumentation_records_nothing(
         vncdotool_client.mousePress(1)
     instrumented.flush()
     assert desktop(spans) == []
+
+
+HELD_SECRET = plant("Vnc-HELD-s3cret-4417")
+
+
+def test_a_secret_typed_with_a_correction_shift_held_and_a_pause_is_one_redacted_text(
+    instrumented: VNCInstrumentor,
+    vncdotool_client: Any,
+    spans: SpanCapture,
+    activity_db: ActivityDB,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    client = vncdotool_client
+    with registered_secret(SECRET_ID, HELD_SECRET):
+        for char in "Vnc-":
+            client.keyPress(char)
+        client.keyDown("shift")
+        for char in "held":
+            client.keyPress(char)
+        client.keyUp("shift")
+        for char in "-s3cx":
+            client.keyPress(char)
+        client.keyPress("bsp")
+        time.sleep(0.6)  # twice the keystroke window: the field stays open
+        for char in "ret-4417":
+            client.keyPress(char)
+        client.keyPress("enter")
+        wait_for(lambda: len(desktop(spans)) >= 2)
+    instrumented.flush()
+
+    assert activity_db.export(spans.all()) is SpanExportResult.SUCCESS
+    rows = activity_db.rows("desktop_activities")
+    usage = activity_db.rows("secret_usage")
+    stored = [str(value) for row in rows + usage for value in row.values()]
+    in_rows = any(HELD_SECRET in value or "HELD" in value for value in stored)
+    in_logs = re.search(r"key(?:Press|Down|Up) \[\d", caplog.text) is not None  # keysyms
+    assert not in_rows, "planted secret (or a piece of it) stored"
+    assert not in_logs, "vncdotool logged a typed key"
+    assert rows[0]["input_text"] == f"[REDACTED:secret:{SECRET_ID}]"
+    assert [u["secret_id"] for u in usage] == [SECRET_ID]
+
+
+def test_vncdotool_logs_keys_without_what_was_typed_only_while_instrumented(
+    vnc: VNCServer, vncdotool_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from vncdotool.client import log as vncdotool_log
+
+    caplog.set_level(logging.DEBUG)
+    instrumentor = VNCInstrumentor()
+    instrumentor.instrument()
+    try:
+        vncdotool_client.keyPress("Q")
+        vncdotool_client.refreshScreen()  # the key was sent (and logged) before this returns
+        while_on = [r.getMessage() for r in caplog.records if r.name == "vncdotool.client"]
+    finally:
+        instrumentor.uninstrument()
+        instrumentor.flush()
+    filters_after = list(vncdotool_log.filters)
+    caplog.clear()
+    vncdotool_client.keyPress("Q")
+    vncdotool_client.refreshScreen()
+    while_off = [r.getMessage() for r in caplog.records if r.name == "vncdotool.client"]
+
+    assert "keyPress [REDACTED:keystroke]" in while_on
+    assert not any(str(ord("Q")) in line for line in while_on)
+    assert filters_after == []
+    assert f"keyPress [{ord('Q')}]" in while_off  # the library's own logging is back
 
 
 def test_uninstrument_restores_the_very_originals(

@@ -80,6 +80,64 @@ def test_child_process_continues_the_trace(instrumented, spans):
     assert out.startswith(f"00-{span.context.trace_id:032x}-{span.context.span_id:016x}-")
 
 
+OWN_KEY = plant("own-Fpr1nt-Key-c0ffee-7731")
+OWN_URL_PASSWORD = plant("Own-Db-Pw-5512")
+_PRINT_OURS = (
+    "import os; print(sorted(k for k in os.environ if k.startswith(('AUTOBOT_ACTIVITY_',"
+    " 'OTEL_EXPORTER_OTLP_HEADERS'))))"
+)
+
+
+@pytest.fixture
+def own_environment(monkeypatch):
+    monkeypatch.setenv("AUTOBOT_ACTIVITY_FINGERPRINT_KEY", OWN_KEY)
+    monkeypatch.setenv(
+        "AUTOBOT_ACTIVITY_DATABASE_URL", f"postgresql://w:{OWN_URL_PASSWORD}@db/audit"
+    )
+    monkeypatch.setenv("AUTOBOT_ACTIVITY_TOKEN", "tok-" + OWN_KEY[::-1])
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "authorization=Bearer%20x" + OWN_KEY)
+    monkeypatch.setenv("AUTOBOT_ACTIVITY_KEYSTROKES", "redacted")
+    monkeypatch.delenv("AUTOBOT_ACTIVITY_CHILDREN_INHERIT_SECRETS", raising=False)
+
+
+@pytest.mark.parametrize("given_env", [False, True])
+def test_children_do_not_inherit_the_projects_own_secrets(
+    instrument, spans, own_environment, given_env
+):
+    instrument(TerminalInstrumentor)
+    env = dict(os.environ) if given_env else None
+    shown = subprocess.run(
+        [sys.executable, "-c", _PRINT_OURS], capture_output=True, text=True, env=env
+    ).stdout
+    assert "'AUTOBOT_ACTIVITY_KEYSTROKES'" in shown  # a setting that is no secret stays
+    assert not any(name in shown for name in ("FINGERPRINT", "DATABASE", "_TOKEN'", "OTLP"))
+
+
+def test_children_inherit_them_when_the_switch_says_so(
+    instrument, spans, own_environment, monkeypatch
+):
+    monkeypatch.setenv("AUTOBOT_ACTIVITY_CHILDREN_INHERIT_SECRETS", "true")
+    instrument(TerminalInstrumentor)
+    shown = subprocess.run(
+        [sys.executable, "-c", _PRINT_OURS], capture_output=True, text=True
+    ).stdout
+    assert "AUTOBOT_ACTIVITY_FINGERPRINT_KEY" in shown and "AUTOBOT_ACTIVITY_TOKEN" in shown
+
+
+def test_own_secrets_are_registered_when_instrumenting(instrument, spans, own_environment):
+    instrument(TerminalInstrumentor)
+    # printed by a command the child runs, not inherited: still redacted, by registration
+    subprocess.run(
+        [sys.executable, "-c", f"print('key {OWN_KEY} db {OWN_URL_PASSWORD}')"],
+        capture_output=True,
+        text=True,
+    )
+    output = only(spans.activities("terminal"))[attr.TERMINAL_OUTPUT]
+    leaked = OWN_KEY in output or OWN_URL_PASSWORD in output  # a bool: failures show no value
+    assert not leaked, "an own secret was recorded"
+    assert output.count("[REDACTED:secret:") == 2, "not both redacted as known secrets"
+
+
 def test_planted_password_reaches_no_span_and_no_log(instrumented, spans, caplog):
     caplog.set_level(logging.DEBUG)
     subprocess.run(["sh", "-c", "exit 0", "--", f"--password={PLANTED}"], check=True)

@@ -7,8 +7,8 @@ browser field, a subprocess form, the project's own secrets. ``test_adversarial.
 all through the real pipeline (recording, span, ``ActivitySpanExporter``, SQLite and
 PostgreSQL) and looks for the value in rows, spans, logs and durable storage.
 
-Cases whose class needs instrumentation changes that come later carry ``until`` (the reason);
-their tests are strict xfails, and the sweep lists their values without failing.
+Every case must pass: a value known to leak has no place here (``planted.UNTIL`` is for
+that, with a strict xfail, until the fix lands).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import asyncio
 import base64
 import json
 import random
+import re
 import shlex
 import subprocess
 import sys
@@ -37,12 +38,6 @@ from autobot_activity_otel.secrets import register_secret
 from autobot_activity_otel.tracking import browser, desktop, file, terminal
 from autobot_activity_otel.tracking.browser import set_navigation
 
-PHASE2_SEED = "phase 2: every seed-function parameter and the span name through the redactor"
-PHASE2_KEYS = "phase 2: keystrokes replayed (BackSpace, Shift, pauses) in the VNC instrumentor"
-PHASE2_FIELDS = "phase 2: Playwright field classification (pin, otp, cvv, one-time-code, ...)"
-PHASE2_ENV = "phase 2: own secrets registered at start-up and kept out of children's env"
-PHASE2_CONTEXT = "phase 2: output redacted with its command as context in the instrumentation"
-
 
 @dataclass
 class Case:
@@ -54,7 +49,6 @@ class Case:
     deliver: Callable[[], None]
     forms: tuple[str, ...] = ()
     """Other strings that give the value away (its base64, its percent-encoding, ...)."""
-    until: str | None = None
     foreign: bool = False
     """A span of another producer: only what we store is ours to keep clean."""
     keystrokes: bool = False
@@ -101,10 +95,9 @@ def case(
     deliver: Callable[[], None],
     **options: Any,
 ) -> Case:
-    until = options.get("until")
-    planted.plant(secret, until=until)
+    planted.plant(secret)
     for form in options.get("forms", ()):
-        planted.plant(form, until=until)
+        planted.plant(form)
     made = Case(f"{kind}-{name}", kind, secret, deliver, **options)
     CASES.append(made)
     return made
@@ -505,7 +498,6 @@ def _output() -> Iterator[None]:
             f"label-in-command-{number}",
             secret,
             output(f"{secret}\n", run=run),
-            until=PHASE2_CONTEXT,
         )
     # PuTTY keys
     for number in range(2):
@@ -799,13 +791,13 @@ def _seed_parameters() -> Iterator[None]:
     ]
     for name, make in cases:
         secret = pw(f"seedp-{name}")
-        registered(case("seed-parameters", name, secret, make(secret), until=PHASE2_SEED))
+        registered(case("seed-parameters", name, secret, make(secret)))
     for name, selector in (("input-password-selector", "#password"), ("input-pw", "[name=pw]")):
         secret = pw(f"seedp-{name}")
         deliver = seed(
             browser.track_browser_action, action="type", selector=selector, input_value=secret
         )
-        case("seed-parameters", name, secret, deliver, until=PHASE2_SEED)
+        case("seed-parameters", name, secret, deliver)
     for name, make in [
         (
             "screenshot-path",
@@ -1085,26 +1077,29 @@ def _foreign() -> Iterator[None]:
 
 
 def _keystrokes() -> Iterator[None]:
+    # registered secrets typed with a correction, Shift held, a cursor move: replayed first
     secret = pw("keys-backspace")
-    case(
-        "keystrokes",
-        "backspace",
-        secret,
-        typed(secret[:4] + "x<BackSpace>" + secret[4:]),
-        until=PHASE2_KEYS,
-        keystrokes=True,
+    registered(
+        case(
+            "keystrokes",
+            "backspace",
+            secret,
+            typed(secret[:4] + "x<BackSpace>" + secret[4:]),
+            keystrokes=True,
+        )
     )
     secret = pw("keys-shift")
     held = "".join(f"<Shift_L>{c.lower()}" if c.isupper() else c for c in secret)
-    case("keystrokes", "shift-held", secret, typed(held), until=PHASE2_KEYS, keystrokes=True)
+    registered(case("keystrokes", "shift-held", secret, typed(held), keystrokes=True))
     secret = pw("keys-left")
-    case(
-        "keystrokes",
-        "cursor-left",
-        secret,
-        typed(secret[:-2] + secret[-1] + "<Left>" + secret[-2]),
-        until=PHASE2_KEYS,
-        keystrokes=True,
+    registered(
+        case(
+            "keystrokes",
+            "cursor-left",
+            secret,
+            typed(secret[:-2] + secret[-1] + "<Left>" + secret[-2]),
+            keystrokes=True,
+        )
     )
     for number in range(3):
         secret = pw(f"keys-typed{number}")
@@ -1177,7 +1172,6 @@ def _browser() -> Iterator[None]:
             seed(
                 browser.track_browser_action, action="type", selector=selector, input_value=secret
             ),
-            until=PHASE2_FIELDS,
         )
     secret = pw("upload-name")
     case(
@@ -1296,8 +1290,37 @@ def _subprocess_forms() -> Iterator[None]:
 # --- 11. the project's own secrets --------------------------------------------------------------
 
 
+def _child_prints(name: str, value: str, env: dict[str, str] | None = None) -> str:
+    """Run a real child under the terminal instrumentation that prints ``name`` from its
+    environment (a URL's password, if it is a URL) with ``value`` set after start-up."""
+    import os
+
+    from autobot_activity_otel.instrumentation.terminal import TerminalInstrumentor
+
+    code = (
+        f"import os, urllib.parse as u; v = os.environ.get({name!r}, ''); "
+        "print(u.urlsplit(v).password if '://' in v else v)"
+    )
+    instrumentor = TerminalInstrumentor()
+    instrumentor.instrument()  # start-up: own secrets registered, then this one is set
+    previous = os.environ.get(name)
+    try:
+        if env is None:
+            os.environ[name] = value
+        shown = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        ).stdout
+    finally:
+        instrumentor.uninstrument()
+        if env is None and previous is None:
+            os.environ.pop(name, None)
+        elif env is None and previous is not None:
+            os.environ[name] = previous
+    return shown
+
+
 def _own() -> Iterator[None]:
-    def own_output(name: str, value: str, shown: str, register: bool) -> Callable[[], None]:
+    def own_output(name: str, value: str, shown: str) -> Callable[[], None]:
         def deliver() -> None:
             import os
 
@@ -1306,7 +1329,7 @@ def _own() -> Iterator[None]:
             previous = os.environ.get(name)
             os.environ[name] = value
             try:
-                ids = register_own_secrets() if register else []
+                ids = register_own_secrets()
                 try:
                     command("env", shown)()
                 finally:
@@ -1320,44 +1343,36 @@ def _own() -> Iterator[None]:
 
         return deliver
 
-    for register in (True, False):
-        label = "registered" if register else "child-env"
-        until = None if register else PHASE2_ENV
-        key = tok(f"own-key-{label}", 40).lower()
-        case(
-            "own-secrets",
-            f"fingerprint-key-{label}",
-            key,
-            own_output(
-                "AUTOBOT_ACTIVITY_FINGERPRINT_KEY",
-                key,
-                f"HOME=/root\nAUTOBOT_ACTIVITY_INGEST={key}\n",
-                register,
-            ),
-            until=until,
-        )
-        db_pw = pw(f"own-db-{label}")
-        url = f"postgresql://writer:{db_pw}@db.internal:5432/audit"
-        case(
-            "own-secrets",
-            f"database-url-{label}",
-            db_pw,
-            own_output(
-                "AUTOBOT_ACTIVITY_DATABASE_URL",
-                url,
-                f"connecting as writer with {db_pw}\n",
-                register,
-            ),
-            until=until,
-        )
-        token = hexs(f"own-token-{label}", 40)
-        case(
-            "own-secrets",
-            f"ingest-token-{label}",
-            token,
-            own_output("AUTOBOT_ACTIVITY_INGEST_TOKEN", token, f"X={token}\n", register),
-            until=until,
-        )
+    def child_env(name: str, value: str) -> Callable[[], None]:
+        return lambda: _child_prints(name, value) and None
+
+    variables = [
+        ("fingerprint-key", "AUTOBOT_ACTIVITY_FINGERPRINT_KEY", lambda t: tok(t, 40).lower()),
+        ("database-url", "AUTOBOT_ACTIVITY_DATABASE_URL", pw),
+        ("ingest-token", "AUTOBOT_ACTIVITY_INGEST_TOKEN", lambda t: hexs(t, 40)),
+        ("token", "AUTOBOT_ACTIVITY_TOKEN", lambda t: tok(t, 32)),
+        ("named-password", "AUTOBOT_ACTIVITY_SMTP_PASSWORD", pw),
+        ("otlp-headers", "OTEL_EXPORTER_OTLP_HEADERS", lambda t: tok(t, 30)),
+    ]
+    for label, name, make in variables:
+        secret = make(f"own-{label}-registered")
+        value = secret
+        if label == "database-url":
+            value = f"postgresql://writer:{secret}@db.internal:5432/audit"
+        elif label == "otlp-headers":
+            value = f"authorization=Bearer%20{secret}"
+        shown = {
+            "fingerprint-key": f"HOME=/root\nAUTOBOT_ACTIVITY_INGEST={secret}\n",
+            "database-url": f"connecting as writer with {secret}\n",
+        }.get(label, f"X={secret}\n")
+        case("own-secrets", f"{label}-registered", secret, own_output(name, value, shown))
+        secret = make(f"own-{label}-child-env")
+        value = secret
+        if label == "database-url":
+            value = f"postgresql://writer:{secret}@db.internal:5432/audit"
+        elif label == "otlp-headers":
+            value = f"authorization=Bearer%20{secret}"
+        case("own-secrets", f"{label}-child-env", secret, child_env(name, value))
 
     secret = tok("child-env-real", 40)
 
@@ -1365,20 +1380,330 @@ def _own() -> Iterator[None]:
         import os
 
         env = dict(os.environ, AUTOBOT_ACTIVITY_SERVICE_TOKEN=secret)
-        shown = subprocess.run(
-            [
+        _child_prints("AUTOBOT_ACTIVITY_SERVICE_TOKEN", secret, env)
+
+    case("own-secrets", "child-prints-inherited", secret, real_child)
+    yield
+
+
+# --- round two: new shapes of the classes the second round closed ------------------------------
+
+
+def _more_seed_parameters() -> Iterator[None]:
+    """Every free text through the redactor: names, renamed actions, metadata, sessions."""
+
+    def named(secret: str) -> Callable[[], None]:
+        def deliver() -> None:
+            from autobot_activity_otel.recording import start_activity
+
+            start_activity(ActivityType.TERMINAL, "execute", name=f"deploy {secret}").end()
+
+        return deliver
+
+    def renamed(secret: str) -> Callable[[], None]:
+        def deliver() -> None:
+            record = ActivityRecord(ActivityType.BROWSER, "click")
+            record.rename(f"submit-{secret}")
+            record.end()
+
+        return deliver
+
+    def unparsed_user(secret: str) -> Callable[[], None]:
+        def deliver() -> None:
+            @terminal.terminal_activity
+            def handler(command: str, user_id: str) -> int:
+                return 0
+
+            handler("ls", user_id=f"user-{secret}")
+
+        return deliver
+
+    def metadata_note(secret: str) -> Callable[[], None]:
+        def deliver() -> None:
+            record = ActivityRecord(ActivityType.FILE, "read")
+            record.set_text(attr.FILE_PATH, "/tmp/notes.txt")
+            record.metadata["note"] = {"deep": [f"handler said {secret}"]}
+            record.end()
+
+        return deliver
+
+    registered_shapes: list[tuple[str, Callable[[str], Callable[[], None]]]] = [
+        ("span-name", named),
+        ("renamed-action", renamed),
+        ("unparsed-user-id", unparsed_user),
+        ("nested-metadata", metadata_note),
+        (
+            "keyboard-session",
+            lambda s: seed(desktop.track_keyboard_input, text="ls", session_id=f"s-{s}"),
+        ),
+        (
+            "window-focus-app",
+            lambda s: seed(desktop.track_window_focus, window_title="Term", app_name=f"app {s}"),
+        ),
+        (
+            "form-session",
+            lambda s: seed(browser.track_form_submission, url="https://x.io", session_id=s),
+        ),
+    ]
+    for name, make in registered_shapes:
+        secret = pw(f"seed2-{name}")
+        registered(case("seed-parameters", name, secret, make(secret)))
+    rule_shapes: list[tuple[str, Callable[[str], Callable[[], None]]]] = [
+        (
+            "pty-id-assignment",
+            lambda s: seed(terminal.track_pty_session_creation, pty_id=f"pty token={s}"),
+        ),
+        (
+            "session-assignment",
+            lambda s: seed(browser.track_element_click, selector="#ok", session_id=f"password={s}"),
+        ),
+        (
+            "desktop-action-assignment",
+            lambda s: seed(desktop.track_desktop_action, action=f"paste api_key={s}"),
+        ),
+        (
+            "screenshot-key-path",
+            lambda s: seed(desktop.track_screenshot_capture, screenshot_path=f"/s/api_key={s}.png"),
+        ),
+        (
+            "context-session-assignment",
+            lambda s: _in_context(f"secret={s}", command("git status")),
+        ),
+    ]
+    for name, make in rule_shapes:
+        secret = pw(f"seed2-{name}")
+        case("seed-parameters", name, secret, make(secret))
+    yield
+
+
+def _coalesced(pieces: list[str], pause: float, **windows: float) -> Callable[[], None]:
+    """Keys through the VNC instrumentor's coalescer, with a pause between the pieces."""
+
+    def deliver() -> None:
+        import time
+
+        from autobot_activity_otel.instrumentation.vnc.coalescer import Coalescer
+
+        options = {"move_window": 0.05, "keystroke_window": 0.05, "max_run": 10.0, **windows}
+        coalescer = Coalescer(trace.get_tracer("adversarial.vnc"), **options)
+        connection = object()
+        try:
+            for number, piece in enumerate(pieces):
+                if number:
+                    time.sleep(pause)
+                for key in KEY_PIECES.findall(piece):
+                    coalescer.keys(connection, lambda _: (None, None), key)
+        finally:
+            coalescer.close()
+
+    return deliver
+
+
+KEY_PIECES = re.compile(r"<[^<>\s]{1,40}>|.", re.DOTALL)
+"""One key event's text each: a named key (``<BackSpace>``) or a character."""
+
+
+def _more_keystrokes() -> Iterator[None]:
+    """Registered values typed with every kind of correction, and rule-found ones replayed."""
+    edits: list[tuple[str, Callable[[str], str]]] = [
+        ("ctrl-u-retry", lambda s: "wrong-attempt<ctrl-u>" + s),
+        ("home-prefix", lambda s: s[1:] + "<Home>" + s[0]),
+        ("delete-after-left", lambda s: s + "q<Left><Delete>"),
+        ("del-characters", lambda s: s[:3] + "zz\x7f\x7f" + s[3:]),
+        (
+            "held-shift",
+            lambda s: "".join(f"<+Shift_L>{c.lower()}<-Shift_L>" if c.isupper() else c for c in s),
+        ),
+        (
+            "caps-lock",
+            lambda s: "".join(
+                f"<Caps_Lock>{c.lower()}<Caps_Lock>" if c.isupper() else c for c in s
+            ),
+        ),
+        ("two-backspaces", lambda s: s[:2] + "ab<BackSpace><BackSpace>" + s[2:]),
+        ("end-after-home", lambda s: s[:-3] + "<Home><End>" + s[-3:]),
+    ]
+    for name, edit in edits:
+        secret = pw(f"keys2-{name}")
+        registered(case("keystrokes", name, secret, typed(edit(secret)), keystrokes=True))
+    # the same through the real coalescer: a pause, and a run cut by max_run
+    secret = pw("keys2-pause")
+    registered(
+        case(
+            "keystrokes",
+            "coalesced-pause",
+            secret,
+            _coalesced([secret[:8], secret[8:] + "\n"], 0.2, field_window=5.0),
+            forms=(secret[:8],),  # a piece left whole in an activity of its own
+            keystrokes=True,
+        )
+    )
+    secret = pw("keys2-max-run")
+    registered(
+        case(
+            "keystrokes",
+            "coalesced-max-run",
+            secret,
+            _coalesced([secret[:8], secret[8:] + "\n"], 0.15, max_run=0.1, field_window=5.0),
+            forms=(secret[:8],),
+            keystrokes=True,
+        )
+    )
+    secret = pw("keys2-coalesced-shift")
+    held = "".join(f"<+shift>{c.lower()}<-shift>" if c.isupper() else c for c in secret)
+    registered(
+        case(
+            "keystrokes",
+            "coalesced-held-shift",
+            secret,
+            _coalesced([held[: len(held) // 2], held[len(held) // 2 :] + "\n"], 0.1),
+            keystrokes=True,
+        )
+    )
+    # unregistered: a rule finds the value once the corrections are replayed
+    secret = pw("keys2-mysql")
+    case(
+        "keystrokes",
+        "mysql-corrected",
+        secret,
+        typed(f"mysql -u root -p{secret[:3]}x<BackSpace>{secret[3:]}\n"),
+        keystrokes=True,
+    )
+    secret = tok("keys2-export", 30)
+    case(
+        "keystrokes",
+        "export-shift-held",
+        secret,
+        typed(
+            "export API_TOKEN="
+            + "".join(f"<Shift_L>{c.lower()}" if c.isupper() else c for c in secret)
+            + "\n"
+        ),
+        keystrokes=True,
+    )
+    yield
+
+
+def _more_browser_fields() -> Iterator[None]:
+    """Values typed into fields a selector names as secret (no ``input_is_secret``)."""
+    selectors = [
+        "#pinCode",
+        "input[autocomplete=cc-number]",
+        "input[autocomplete=new-password]",
+        "input[type=password][name=login]",
+        "label=PIN",
+        "[placeholder='Security code']",
+        "#otp_input",
+        "input[name=verification_code]",
+        "input[data-testid=mfa-code]",
+        "[aria-label='One-time passcode']",
+        "input[name=cc-csc]",
+        "#current-password",
+    ]
+    for number, selector in enumerate(selectors):
+        r = _rng(f"field2-{number}")
+        secret = str(r.randint(10_000_000, 99_999_999)) if number % 2 else pw(f"field2-{number}")
+        case(
+            "browser",
+            f"field-selector-{number}",
+            secret,
+            seed(
+                browser.track_browser_action, action="type", selector=selector, input_value=secret
+            ),
+        )
+    yield
+
+
+def _more_own() -> Iterator[None]:
+    """More of the project's own secrets: other variables, other ways of starting a child."""
+    secret = tok("own2-traces-headers", 30)
+    case(
+        "own-secrets",
+        "otlp-traces-headers-child-env",
+        secret,
+        lambda: _child_prints("OTEL_EXPORTER_OTLP_TRACES_HEADERS", secret) and None,
+    )
+    secret = tok("own2-asyncio", 36)
+
+    def asyncio_child() -> None:
+        import os
+
+        from autobot_activity_otel.instrumentation.terminal import TerminalInstrumentor
+
+        async def run() -> None:
+            process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-c",
-                "import os; print(os.environ['AUTOBOT_ACTIVITY_SERVICE_TOKEN'])",
-            ],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        command("python -c 'print(token)'", shown)()
+                "import os; print(os.environ.get('AUTOBOT_ACTIVITY_RELAY_TOKEN', ''))",
+                stdout=subprocess.PIPE,
+            )
+            await process.communicate()
 
-    case("own-secrets", "child-prints-inherited", secret, real_child, until=PHASE2_ENV)
+        instrumentor = TerminalInstrumentor()
+        instrumentor.instrument()
+        os.environ["AUTOBOT_ACTIVITY_RELAY_TOKEN"] = secret
+        try:
+            asyncio.run(run())
+        finally:
+            os.environ.pop("AUTOBOT_ACTIVITY_RELAY_TOKEN", None)
+            instrumentor.uninstrument()
+
+    case("own-secrets", "asyncio-child-env", secret, asyncio_child)
+    secret = pw("own2-percent")
+
+    def percent_printed() -> None:
+        import os
+
+        from autobot_activity_otel.secrets import register_own_secrets, unregister_secret
+
+        os.environ["AUTOBOT_ACTIVITY_SMTP_PASSWORD"] = secret
+        try:
+            ids = register_own_secrets()
+            try:
+                command("cat mail.url", f"smtp://mailer:{quote(secret, safe='')}@mx/\n")()
+            finally:
+                for secret_id in ids:
+                    unregister_secret(secret_id)
+        finally:
+            os.environ.pop("AUTOBOT_ACTIVITY_SMTP_PASSWORD", None)
+
+    case(
+        "own-secrets",
+        "percent-encoded-registered",
+        secret,
+        percent_printed,
+        forms=(quote(secret, safe=""),),
+    )
+    secret = tok("own2-extra", 32)
+
+    def minted() -> None:
+        from autobot_activity_otel.secrets import register_own_secrets, unregister_secret
+
+        ids = register_own_secrets(extra={"ingest-token": secret})
+        try:
+            command("cat token.txt", f"{secret}\n")()
+        finally:
+            for secret_id in ids:
+                unregister_secret(secret_id)
+
+    case("own-secrets", "minted-token-registered", secret, minted)
+    # vncdotool's own log of a clipboard the remote desktop sent, while VNC is instrumented
+    secret = tok("own2-clipboard", 30)
+
+    def clipboard_logged() -> None:
+        from vncdotool.client import VNCDoToolClient
+
+        from autobot_activity_otel.instrumentation.vnc import VNCInstrumentor
+
+        instrumentor = VNCInstrumentor()
+        instrumentor.instrument()
+        try:
+            VNCDoToolClient.copy_text(None, f"API_KEY={secret}")  # type: ignore[arg-type]
+            command("vnc copy")()
+        finally:
+            instrumentor.uninstrument()
+
+    case("own-logs", "vncdotool-clipboard", secret, clipboard_logged)
     yield
 
 
@@ -1394,5 +1719,9 @@ for _builder in (
     _browser,
     _subprocess_forms,
     _own,
+    _more_seed_parameters,
+    _more_keystrokes,
+    _more_browser_fields,
+    _more_own,
 ):
     list(_builder())

@@ -17,6 +17,8 @@ class Case:
     kind: str
     secret: str | None = None
     rule: str | None = None
+    context: str | None = None
+    """The text just before this one (the command whose output it is), as recording gives it."""
 
     @property
     def positive(self) -> bool:
@@ -352,6 +354,15 @@ POSITIVES: tuple[Case, ...] = (
     _P('<add key="ApiKey" value="NetCfg-Key-71" />', "output", "NetCfg-Key-71", "nested-value"),
     _P(".x.io\tTRUE\t/\tTRUE\t0\tsid\tJarVal9Lw5Rt7", "output", "JarVal9Lw5Rt7", "cookie"),
     _P("redis-server --requirepass Rq-Pass-991", "command", "Rq-Pass-991", "redis-password"),
+    # --- output read with its command as context ----------------------------------------------
+    _P("Ctx-Pw-Hunter-771\n", "output", "Ctx-Pw-Hunter-771", context="printenv DB_PASSWORD"),
+    _P("Zk3u9XwQ2rT8vLm1Np4sCtx\n", "output", "Zk3u9XwQ2rT8vLm1Np4sCtx", context="echo $API_TOKEN"),
+    _P(
+        "sk9Lw5Rt7Nm3Pd8Xc4Vb6Ctx\n",
+        "output",
+        "sk9Lw5Rt7Nm3Pd8Xc4Vb6Ctx",
+        context="vault kv get -field=password secret/db",
+    ),
 )
 
 _N = Case
@@ -564,6 +575,21 @@ NEGATIVES: tuple[Case, ...] = (
     _N("export GPG_TTY=$(tty)", "command"),
     _N("Invalid API key format; expected 32 characters", "text"),
     _N("redis-server --port 6380 --appendonly yes", "command"),
+    # --- output with its command as context: nothing secret is named, or nothing secret shown --
+    _N("/root\n", "output", context="printenv HOME"),
+    _N("en_US.UTF-8\n", "output", context="echo $LANG"),
+    _N("3f786850e387550fdab836ed7e6dc881de23001b\n", "output", context="git rev-parse HEAD"),
+    _N("python\n", "output", context="printenv CODE_LANGUAGE"),
+    _N("7f3c2a9e-1b4d-4e8f-9a6b-2c5d8e1f0a3b\n", "output", context="cat session-id.txt"),
+    _N("(no password set)\n", "output", context="printenv DB_PASSWORD"),
+    _N("5432\n", "output", context="printenv PGPORT"),
+    _N("token-rotation-notes.md\nsession-handling.md\n", "output", context="ls docs"),
+    _N("pw useradd bob -m -s /bin/sh", "command"),
+    _N("ssh -p 2222 web1 'ss -ltn | grep :8443'", "command"),
+    _N("integrity sha512-Zk3u9XwQ2rT8vLm1Np4s\n", "output", context="grep integrity lock"),
+    _N('ETag: "33a64df551425fcc55e4d42a148795d9f25f89d4"\n', "output", context="curl -I x.io"),
+    _N("session\n", "output", context="echo $SESSION_KIND"),
+    _N("code=python&lang=en\n", "output", context="echo $QUERY"),
 )
 
 CORPUS: tuple[Case, ...] = POSITIVES + NEGATIVES

@@ -27,6 +27,7 @@ from autobot_activity_otel.secrets import (
     typed_fields,
     unregister_secret,
 )
+from autobot_activity_otel.secrets.keystrokes import typed_text
 from autobot_activity_otel.secrets.tools import TOOLS
 from autobot_activity_otel.snapshot import ActivitySnapshot, SnapshotEvent, StatusCode
 
@@ -46,6 +47,7 @@ def _texts() -> list[tuple[str, str]]:
     texts.append((output, "output"))  # one long output: anchors found all over it
     texts.append((output * 3, "text"))
     texts.append(("\n".join(f"{text}  # {n}" for n, (text, _) in enumerate(texts[:80])), "output"))
+    texts.extend((edge, kind) for edge in EDGES for kind in ("output", "command"))
     return texts
 
 
@@ -59,8 +61,20 @@ def test_hyperscan_and_re_give_the_same_redactions_on_the_whole_corpus(both_scan
     assert sum(len(result.findings) for result in fast) > len(CORPUS) // 2
 
 
+EDGES = (
+    "db.internal:5432:shop:app:PgPw-1\n*:*:*:replica:Rp-2",  # .pgpass lines
+    "a b:5432:token:x:y\nnot a host line:1:2:3:4 pass",  # a .pgpass tail, other anchors
+    "at 12:30:45:67:89 done\nk:1:a:b:c key",
+    "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n"
+    "-----END OPENSSH PRIVATE KEY-----",
+    "----- separator -----\nunrar x -pRarPw1 a.rar; 7za x -p7zPw b.7z; zipcloak c.zip",
+    "AKIAQ3EGUSB4XK7PLM2Z ASIAQ3EGUSB4XK7PLM2Z x.sk-proj-4fT9kQ2zLw8Rx1Nm5P",
+)
+
+
 def test_the_two_scans_select_the_same_lines(both_scans: None) -> None:
     text = "\n".join(case.text for case in CORPUS) + "\n" + "\n".join(c.name for c in CASES)
+    text += "\n" + "\n".join(EDGES)
     lowered = prefilter.ascii_lower(text)
     prefilter.use_hyperscan(True)
     fast = prefilter.regions(text, prefilter.anchor_ends(text, lowered))
@@ -129,6 +143,22 @@ def test_tab_return_and_escape_end_fields_and_a_pause_does_not() -> None:
 def test_control_keys_clear_and_modifier_combinations_type_nothing() -> None:
     assert typed_fields([*"wrong", "ctrl-u", *"right"]) == ["right"]
     assert typed_fields([*"one two", "ctrl-w", "ctrl-a", "X", "alt-f"]) == ["Xone "]
+
+
+@pytest.mark.parametrize(
+    ("text", "typed"),
+    [
+        ("Abcdx<BackSpace>efg", "Abcdefg"),
+        ("<Shift_L>abc<shift>d", "AbcD"),
+        ("<+Shift_L>ab<-Shift_L>c\t", "ABc\t"),
+        ("abce<Left>d<Return>", "abcde\n"),
+        ("oops\x7f\x7f\x7f\x7fok", "ok"),
+        ("ls -la <html> x<F5>y\n", "ls -la <html> x<F5>y\n"),  # no key named: as it is
+        ("a < b > c", "a < b > c"),
+    ],
+)
+def test_typed_text_with_named_keys_is_what_the_fields_hold(text: str, typed: str) -> None:
+    assert typed_text(text) == typed
 
 
 def test_a_secret_typed_with_corrections_is_redacted_once_replayed() -> None:
@@ -269,3 +299,16 @@ def test_an_argv_array_is_read_as_one_command() -> None:
 def test_ci_installs_the_fast_extra() -> None:
     if IN_CI:
         assert prefilter._hyperscan is not None, "the dev extra must install hyperscan"
+
+
+def test_the_single_finding_shortcut_gives_what_the_general_path_gives(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from autobot_activity_otel.secrets import engine
+
+    texts = _texts()
+    quick = [redact(text, kind) for text, kind in texts]
+    monkeypatch.setattr(engine, "_single", lambda *_: None)
+    general = [redact(text, kind) for text, kind in texts]
+    assert quick == general
+    assert sum(len(result.findings) == 1 for result in quick) > 100  # the shortcut was taken

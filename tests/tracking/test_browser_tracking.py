@@ -19,6 +19,7 @@ from autobot_activity_otel.activities.browser import (
     PASSWORD_FIELD,
     SECRET_FIELD,
     secret_field_rule,
+    selector_field_rule,
 )
 from autobot_activity_otel.context import activity_context
 from autobot_activity_otel.secrets import registered_secret
@@ -48,7 +49,16 @@ URL_PASSWORD = plant("Url-pl4nted-pw")
         ("text", "otp", "", "", SECRET_FIELD),
         ("text", "client_secret", "", "", SECRET_FIELD),
         ("text", "access_token", "", "", SECRET_FIELD),
+        ("text", "pass", "", "", SECRET_FIELD),
+        ("text", "pw", "", "", SECRET_FIELD),
+        ("tel", "", "pinCode", "", SECRET_FIELD),
+        ("text", "", "totp-code", "", SECRET_FIELD),
+        ("text", "cvv", "", "", SECRET_FIELD),
+        ("text", "", "", "cc-exp", SECRET_FIELD),
+        ("text", "", "", "new-password", PASSWORD_FIELD),
         ("text", "username", "email", "username", None),
+        ("text", "passenger", "pinterest-url", "", None),
+        ("text", "spinner", "opts", "postal-code", None),
         ("text", "shipping", "hotpink", "", None),
         ("search", "q", "", "off", None),
     ],
@@ -57,6 +67,45 @@ def test_which_fields_hold_secrets(
     input_type: str, name: str, element_id: str, autocomplete: str, rule: str | None
 ) -> None:
     assert secret_field_rule(input_type, name, element_id, autocomplete) == rule
+
+
+def test_a_field_labelled_as_a_secret_holds_one() -> None:
+    assert secret_field_rule("text", "f1", "f1", "", "Verification code", "") == SECRET_FIELD
+    assert secret_field_rule("text", "f1", "f1", "", "", "Your PIN") == SECRET_FIELD
+    assert secret_field_rule("text", "f1", "f1", "", "Shipping address", "Street") is None
+
+
+@pytest.mark.parametrize(
+    ("selector", "rule"),
+    [
+        ("#password", PASSWORD_FIELD),
+        ("input[type=password]", PASSWORD_FIELD),
+        ("[name=pw]", SECRET_FIELD),
+        ("input[name='pass']", SECRET_FIELD),
+        ("#otpInput", SECRET_FIELD),
+        ("input[autocomplete=one-time-code]", SECRET_FIELD),
+        ("input[autocomplete=cc-csc]", SECRET_FIELD),
+        ("label=PIN", SECRET_FIELD),
+        ("[placeholder='Security code']", SECRET_FIELD),
+        ("#search", None),
+        ("input[name=passenger]", None),
+        ("text=Forgot your pin?", None),
+        ("#spinner-port", None),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_which_selectors_name_a_secret_field(selector: str | None, rule: str | None) -> None:
+    assert selector_field_rule(selector) == rule
+
+
+async def test_a_value_typed_into_a_field_the_selector_names_as_secret_is_a_marker(
+    spans: SpanCapture,
+) -> None:
+    value = plant("Otp-Typed-Pl4nted-662")
+    await track_browser_action(action="type", selector="input[name=otp]", input_value=value)
+    (span,) = spans.all()
+    assert (span.attributes or {})[attr.BROWSER_INPUT_VALUE] == f"[REDACTED:{SECRET_FIELD}]"
 
 
 async def test_seed_functions_write_redacted_rows_with_status_and_chain(

@@ -40,7 +40,11 @@ from typing import Any
 from opentelemetry.trace import Tracer
 
 from autobot_activity_otel import attributes as attr
-from autobot_activity_otel.activities.browser import set_input_value, set_navigation
+from autobot_activity_otel.activities.browser import (
+    selector_field_rule,
+    set_input_value,
+    set_navigation,
+)
 from autobot_activity_otel.arguments import Parameters, parameters
 from autobot_activity_otel.instrumentation.kit import (
     ActivityInstrumentor,
@@ -315,7 +319,8 @@ class _Call:
             record.set(attr.BROWSER_INPUT_VALUE, UNVERIFIED)
             record.metadata["field_check"] = "failed"
         else:
-            set_input_value(record, self.value, field.secret_rule)
+            rule = field.secret_rule or selector_field_rule(self.target.selector)
+            set_input_value(record, self.value, rule)
 
 
 def _file_names(files: Any) -> list[str]:

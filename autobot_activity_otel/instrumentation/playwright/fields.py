@@ -1,10 +1,11 @@
 """What kind of element an action targets: one look in the page, cached per page and selector.
 
 The instrumentation needs three facts about an element before it records an action: whether
-a value typed into it is a secret (password type, or a name/id/autocomplete that says so),
-whether a click on it submits a form, and whether Enter in it submits one. One evaluation
-answers all three; it runs concurrently with the action itself and its answer is cached for
-the frame's current URL, so a repeated action on the same selector costs no round trip.
+a value typed into it is a secret (password type, or a name, id, autocomplete hint, label,
+placeholder or aria-label that says so), whether a click on it submits a form, and whether
+Enter in it submits one. One evaluation answers all three; it runs concurrently with the
+action itself and its answer is cached for the frame's current URL, so a repeated action on
+the same selector costs no round trip.
 """
 
 from __future__ import annotations
@@ -24,8 +25,9 @@ PROBE: Final = """(e) => {
   else if (c.closest) c = c.closest('button, input, select, textarea') || c;
   const s = (v) => (typeof v === 'string' ? v : '').slice(0, 200);
   const a = (n) => (c.getAttribute ? c.getAttribute(n) : '');
+  const label = c.labels && c.labels.length ? c.labels[0].textContent : '';
   return [s(c.tagName).toLowerCase(), s(c.type).toLowerCase(), s(a('name')), s(c.id),
-          s(a('autocomplete')), !!c.form];
+          s(a('autocomplete')), !!c.form, s(label), s(a('placeholder')), s(a('aria-label'))];
 }"""
 """Runs on the element (a label is read as its control, a child as its button or input)."""
 PROBE_FIRST: Final = f"(es) => (es.length ? ({PROBE})(es[0]) : null)"
@@ -62,11 +64,13 @@ class Field:
     def parse(cls, raw: Any) -> Field | None:
         """A ``Field`` from the probe's answer; None for anything unexpected."""
         if not (
-            isinstance(raw, list) and len(raw) == 6 and all(isinstance(v, str) for v in raw[:5])
+            isinstance(raw, list)
+            and len(raw) == 9
+            and all(isinstance(v, str) for v in (*raw[:5], *raw[6:]))
         ):
             return None
-        tag, input_type, name, element_id, autocomplete, in_form = raw
-        rule = secret_field_rule(input_type, name, element_id, autocomplete)
+        tag, input_type, name, element_id, autocomplete, in_form, *labels = raw
+        rule = secret_field_rule(input_type, name, element_id, autocomplete, *labels)
         return cls(tag, input_type, rule, in_form is True)
 
 

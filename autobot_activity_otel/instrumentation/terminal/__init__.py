@@ -6,7 +6,9 @@ Wrapped: ``subprocess.Popen`` (so ``run``, ``call``, ``check_output`` are covere
 known (``wait``, ``poll``, ``communicate`` or, for asyncio, the process exiting); output is
 recorded, redacted and capped, when the caller captured it through ``communicate``. Children
 started through ``Popen`` and asyncio get ``TRACEPARENT`` in their environment, so a child
-that is itself instrumented continues the trace. ``os.system`` and ``pty.spawn`` inherit the
+that is itself instrumented continues the trace, and do not get the project's own secrets
+(the fingerprint key, the database URL, ingest tokens: ``secrets.own``) unless
+``AUTOBOT_ACTIVITY_CHILDREN_INHERIT_SECRETS=true``. ``os.system`` and ``pty.spawn`` inherit the
 parent's environment unchanged: changing ``os.environ`` would race other threads.
 
 Usage::
@@ -40,6 +42,8 @@ from autobot_activity_otel.instrumentation.kit import (
 )
 from autobot_activity_otel.instrumentation.terminal.package import _instruments
 from autobot_activity_otel.recording import ActivityRecord, start_activity
+from autobot_activity_otel.secrets.own import without_own_secrets
+from autobot_activity_otel.settings import children_inherit_secrets
 
 _logger = logging.getLogger(__name__)
 
@@ -95,9 +99,10 @@ def _exit_code(wait_status: int) -> int:
 class _Launches:
     """The wrappers that start a process's activity, with the options of ``instrument()``."""
 
-    def __init__(self, tracer: Tracer, capture_output: bool) -> None:
+    def __init__(self, tracer: Tracer, capture_output: bool, inherit_secrets: bool) -> None:
         self.tracer = tracer
         self.capture_output = capture_output
+        self.inherit_secrets = inherit_secrets
 
     def start(self, command: object, cwd: object, action: str = "execute") -> ActivityRecord:
         """A process's activity: command line, executable name, working directory."""
@@ -121,7 +126,7 @@ class _Launches:
             return wrapped(*args, **kwargs)
         try:
             record = self.start(_POPEN.get(args, kwargs, "args"), _POPEN.get(args, kwargs, "cwd"))
-            env = _with_traceparent(_POPEN.get(args, kwargs, "env"), record)
+            env = self.child_environment(_POPEN.get(args, kwargs, "env"), record)
             args, kwargs = _POPEN.replace(args, kwargs, "env", env)
         except Exception as exc:
             _logger.warning("process launch not tracked (%s)", type(exc).__name__)
@@ -139,7 +144,7 @@ class _Launches:
     ) -> asyncio.subprocess.Process:
         try:
             record = self.start(command, kwargs.get("cwd"))
-            kwargs = {**kwargs, "env": _with_traceparent(kwargs.get("env"), record)}
+            kwargs = {**kwargs, "env": self.child_environment(kwargs.get("env"), record)}
         except Exception as exc:
             _logger.warning("process launch not tracked (%s)", type(exc).__name__)
             return await wrapped(*args, **kwargs)
@@ -175,6 +180,19 @@ class _Launches:
         if not allowed() or not args:
             return await wrapped(*args, **kwargs)
         return await self.create_subprocess(wrapped, args, kwargs, args[0])
+
+    def child_environment(
+        self, env: Mapping[str, str] | None, record: ActivityRecord
+    ) -> dict[str, str]:
+        """The child's environment (the caller's ``env``, else ours) without the project's own
+        secrets (unless inherited on purpose), with ``TRACEPARENT`` (and state, baggage) for
+        the process span."""
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier, context=set_span_in_context(record.span))
+        given = os.environ if env is None else env
+        child_env = dict(given) if self.inherit_secrets else without_own_secrets(given)
+        child_env.update({key.upper(): value for key, value in carrier.items()})
+        return child_env
 
     def os_system(
         self, wrapped: Callable[..., int], instance: None, args: tuple[Any, ...], kwargs: Any
@@ -212,15 +230,6 @@ class _Launches:
         record.set(attr.PROCESS_EXIT_CODE, _exit_code(status))
         record.end()
         return status
-
-
-def _with_traceparent(env: Mapping[str, str] | None, record: ActivityRecord) -> dict[str, str]:
-    """The child's environment with ``TRACEPARENT`` (and state, baggage) for the process span."""
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier, context=set_span_in_context(record.span))
-    child_env = dict(os.environ if env is None else env)
-    child_env.update({key.upper(): value for key, value in carrier.items()})
-    return child_env
 
 
 def _popen_reaped(
@@ -285,14 +294,17 @@ async def _process_communicate(
 class TerminalInstrumentor(ActivityInstrumentor):
     """Records child processes as ``terminal`` activities (``autobot_terminal`` entry point).
 
-    ``instrument()`` options: ``tracer_provider``, ``capture_output`` (default True).
+    ``instrument()`` options: ``tracer_provider``, ``capture_output`` (default True). Reads
+    ``AUTOBOT_ACTIVITY_CHILDREN_INHERIT_SECRETS`` (default false) when instrumenting.
     """
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return _instruments
 
     def _targets(self, tracer: Tracer, options: Mapping[str, Any]) -> Iterable[Target]:
-        launches = _Launches(tracer, bool(options.get("capture_output", True)))
+        launches = _Launches(
+            tracer, bool(options.get("capture_output", True)), children_inherit_secrets()
+        )
         popen, process = subprocess.Popen, asyncio.subprocess.Process
         return (
             Target(popen, "__init__", launches.popen_init),

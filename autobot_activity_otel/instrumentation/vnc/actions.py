@@ -54,6 +54,21 @@ def key_text(keys: Sequence[object]) -> str:
     return f"<{'-'.join(names)}>"
 
 
+_MODIFIERS = frozenset(
+    {*_SHIFT, "ctrl", "control", "control_l", "control_r", "lctrl", "rctrl", "alt", "alt_l",
+     "alt_r", "lalt", "ralt", "meta", "meta_l", "meta_r", "super", "super_l", "super_r"}
+)  # fmt: skip
+
+
+def held_key_text(key: str, down: bool) -> str:
+    """The text of a key held down (``down``) or let go: a modifier as ``<+name>`` /
+    ``<-name>`` (the replay in ``secrets.keystrokes`` holds it for the keys between), any
+    other key as a press when it goes down and nothing when it comes up."""
+    if key.lower() in _MODIFIERS:
+        return f"<{'+' if down else '-'}{key}>"
+    return key_text([key] if len(key) == 1 else key.split("-")) if down else ""
+
+
 def button_action(number: int) -> tuple[str, str]:
     """(action, button name) for a 0-based button number: 3 and 4 are the wheel."""
     name = BUTTONS.get(number, str(number))

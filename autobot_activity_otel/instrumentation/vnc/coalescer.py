@@ -7,7 +7,10 @@ A *run* is a sequence of events of one kind on one connection, under one attribu
   ``close()`` (uninstrument, interpreter exit). Its activity holds the end position as
   coordinates and ``count``, ``start``, ``end`` and ``duration_ms`` in the metadata.
 - ``type``: a burst of keystrokes, closed the same way with ``keystroke_window``, and right
-  after Enter (a typed line is one row). The text is joined and only then redacted, so a
+  after Enter (a typed line is one row). A field still being typed (keys since the last
+  Enter, Tab or Escape) stays open over a pause, up to ``field_window``; a run cut by
+  ``max_run`` hands the unfinished field's keys to the next run, so a field's text is never
+  split over two activities. The text is joined and only then redacted, so a
   registered secret typed key by key is still recognised and attributed to its id. Because a
   secret is often registered only for as long as it is typed (``registered_secret``), the
   end of the burst is checked after each event too, and the burst is closed, redacted, the
@@ -40,6 +43,7 @@ from autobot_activity_otel.activities.desktop import (
 from autobot_activity_otel.context import Attribution, current_attribution
 from autobot_activity_otel.recording import ActivityRecord, start_activity
 from autobot_activity_otel.secrets import known_secret_id
+from autobot_activity_otel.secrets.keystrokes import typed_text
 
 _logger = logging.getLogger(__name__)
 
@@ -65,6 +69,8 @@ class _Run:
     parts: list[str] = field(default_factory=list)
     tail: str = ""
     """The last ``SECRET_TAIL`` characters typed, for the per-event secret check."""
+    open_field: bool = False
+    """Keys were typed since the last Enter, Tab or Escape."""
 
 
 def start_record(
@@ -86,10 +92,16 @@ class Coalescer:
     """Open runs by connection and kind, and the one timer that closes idle ones."""
 
     def __init__(
-        self, tracer: Tracer, move_window: float, keystroke_window: float, max_run: float
+        self,
+        tracer: Tracer,
+        move_window: float,
+        keystroke_window: float,
+        max_run: float,
+        field_window: float = 0.0,
     ) -> None:
         self._tracer = tracer
         self._windows = {MOVE: int(move_window * 1e9), TYPE: int(keystroke_window * 1e9)}
+        self._field_window = int(field_window * 1e9)
         self._max_run = int(max_run * 1e9)
         self._lock = threading.Lock()
         self._runs: dict[tuple[int, str], _Run] = {}
@@ -115,6 +127,7 @@ class Coalescer:
             if run.mode != "off":
                 run.parts.append(text)
                 run.count += 1
+                run.open_field = not _ends_field(text) and (run.open_field or bool(text))
             key = (id(connection), TYPE)
             if key in self._runs and (text.endswith("\n") or _completes_secret(run, text)):
                 done.append(self._runs.pop(key))
@@ -154,17 +167,22 @@ class Coalescer:
             done.append(self._runs.pop(other))
         key = (id(connection), kind)
         run = self._runs.get(key)
+        carried: list[str] = []
         if run is not None and (
             (run.attribution is not who and run.attribution != who)
             or now - run.first_ns > self._max_run
         ):
             done.append(self._runs.pop(key))
+            if run.attribution is who or run.attribution == who:
+                carried = _unfinished_field(run)  # a field's text stays in one activity
             run = None
         if run is None:
             record = start_record(self._tracer, kind, connection, server_of)
             run = _Run(kind, connection, record, who, now, now)
             if kind == TYPE:
                 run.mode = keystroke_mode()
+                if carried and run.mode != "off":
+                    run.parts, run.count, run.open_field = carried, len(carried), True
             if not self._closed:
                 self._runs[key] = run
                 self._schedule(self._windows[kind])
@@ -185,15 +203,20 @@ class Coalescer:
         now = time.monotonic_ns()
         with self._lock:
             self._timer = None
-            done = [
-                run for run in self._runs.values() if now - run.last_ns >= self._windows[run.kind]
-            ]
+            done = [run for run in self._runs.values() if now - run.last_ns >= self._window(run)]
             for run in done:
                 del self._runs[(id(run.connection), run.kind)]
             if self._runs:
-                due = min(run.last_ns + self._windows[run.kind] for run in self._runs.values())
+                due = min(run.last_ns + self._window(run) for run in self._runs.values())
                 self._schedule(max(due - now, 1_000_000))
         self._finish(done)
+
+    def _window(self, run: _Run) -> int:
+        """How long a run may be idle: a field being typed stays open over a pause (a secret
+        typed with a break in the middle is still one text), up to ``field_window``."""
+        if run.kind == TYPE and run.open_field:
+            return max(self._windows[TYPE], self._field_window)
+        return self._windows[run.kind]
 
     @staticmethod
     def _finish(runs: list[_Run]) -> None:
@@ -214,9 +237,31 @@ class Coalescer:
 
 
 def _completes_secret(run: _Run, text: str) -> bool:
-    """Whether the latest keys complete a registered secret (checked while it is registered)."""
+    """Whether the latest keys complete a registered secret (checked while it is registered),
+    in the text as the field holds it (after BackSpace, Shift, cursor moves)."""
     if run.mode == "off":
         return False
     scan = run.tail + text
     run.tail = scan[-SECRET_TAIL:]
-    return known_secret_id(scan) is not None  # known secrets only: no pattern scan per key
+    return known_secret_id(typed_text(scan)) is not None  # known secrets only: no rule per key
+
+
+_FIELD_END_KEYS = frozenset({"\n", "\t", "<Escape>", "<escape>", "<esc>", "<Return>", "<Tab>"})
+
+
+def _ends_field(text: str) -> bool:
+    return text in _FIELD_END_KEYS or text.endswith(("\n", "\t"))
+
+
+def _unfinished_field(run: _Run) -> list[str]:
+    """The keys of the field still being typed when a run is cut (``max_run``): taken out of
+    the run that ends and typed again in the next one."""
+    if not run.open_field or run.mode == "off":
+        return []
+    start = len(run.parts)
+    while start and not _ends_field(run.parts[start - 1]):
+        start -= 1
+    carried = run.parts[start:]
+    del run.parts[start:]
+    run.count -= len(carried)
+    return carried

@@ -23,6 +23,7 @@ from autobot_activity_otel.instrumentation.vnc.actions import (
     describe_button,
     describe_paste,
     describe_screenshot,
+    held_key_text,
     key_text,
 )
 from autobot_activity_otel.instrumentation.vnc.coalescer import Coalescer, Server
@@ -57,7 +58,8 @@ class _Handlers:
             "mouseDown": self.button("down"),
             "mouseUp": self.button("up"),
             "keyPress": self.key,
-            "keyDown": self.key,
+            "keyDown": self.held(down=True),
+            "keyUp": self.held(down=False),
             "paste": self.paste,
             "captureScreen": self.capture_screen,
             "captureRegion": self.capture_region,
@@ -84,6 +86,21 @@ class _Handlers:
             coalescer.keys(proxy, _server, key_text([key] if len(key) == 1 else key.split("-")))
 
         return self.tracking.coalesced(feed, method, args, kwargs)
+
+    def held(self, down: bool) -> Callable[..., Any]:
+        """``keyDown`` / ``keyUp``: a modifier held through other keys is replayed as held."""
+
+        def handler(
+            arguments: Parameters, proxy: Any, method: Handler, *args: Any, **kwargs: Any
+        ) -> Any:
+            def feed(coalescer: Coalescer) -> None:
+                text = held_key_text(str(arguments.get(args, kwargs, "key")), down)
+                if text:
+                    coalescer.keys(proxy, _server, text)
+
+            return self.tracking.coalesced(feed, method, args, kwargs)
+
+        return handler
 
     def button(self, event: str | None) -> Callable[..., Any]:
         def handler(
