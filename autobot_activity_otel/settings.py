@@ -30,6 +30,13 @@ DATABASE_URL: Final = "AUTOBOT_ACTIVITY_DATABASE_URL"
 CREATE_SCHEMA: Final = "AUTOBOT_ACTIVITY_CREATE_SCHEMA"
 RETENTION: Final = "AUTOBOT_ACTIVITY_RETENTION"
 
+# Sending to the ingest service instead (autobot-activity-exporters, docs/deploy.md).
+ENDPOINT: Final = "AUTOBOT_ACTIVITY_ENDPOINT"
+"""The ingest service's base URL (``http://host:4318``); excludes ``DATABASE_URL``."""
+TOKEN: Final = "AUTOBOT_ACTIVITY_TOKEN"
+"""The ingest token sent to ``ENDPOINT``: one of the project's own secrets (registered by its
+name, ``secrets/own.py``; listed in ``SECRET_VARIABLES``)."""
+
 # The journal every activity is written to before it is shipped (autobot-activity-exporters).
 JOURNAL_DIR: Final = "AUTOBOT_ACTIVITY_JOURNAL_DIR"
 JOURNAL_FSYNC: Final = "AUTOBOT_ACTIVITY_JOURNAL_FSYNC"
@@ -58,6 +65,10 @@ MAX_TEXT_CHARS: Final = "AUTOBOT_ACTIVITY_MAX_TEXT_CHARS"
 FILE_ROOTS: Final = "AUTOBOT_ACTIVITY_FILE_ROOTS"
 FILE_COALESCE_MS: Final = "AUTOBOT_ACTIVITY_FILE_COALESCE_MS"
 KEYSTROKES: Final = "AUTOBOT_ACTIVITY_KEYSTROKES"
+
+SECRET_VARIABLES: Final = (TOKEN, FINGERPRINT_KEY)
+"""The variables whose whole value is a secret, whatever their name says: registered as own
+secrets (``secrets/own.py``; a URL's password is registered on its own)."""
 
 PREFIX: Final = "AUTOBOT_ACTIVITY_"
 """Every variable of the project's starts so (``project_variables`` lists the ones set)."""

@@ -40,7 +40,7 @@ def own_secrets(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     key = fingerprint_key().decode("utf-8", "replace")
     found[FINGERPRINT_KEY_SOURCE] = key
     for name, value in settings.project_variables().items():
-        if secret_name(name.removeprefix(settings.PREFIX)) or name == settings.FINGERPRINT_KEY:
+        if secret_name(name.removeprefix(settings.PREFIX)) or name in settings.SECRET_VARIABLES:
             found[name] = value
         password = _url_password(value)
         if password:
