@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import json
 import os
 import signal
 import subprocess
@@ -747,6 +748,31 @@ def test_a_span_claiming_another_org_is_rejected_said_once_and_not_sent_again(
     assert "3 activities" in said and "org other than the token's" in said
     values = _samples(requests.get(f"{service.url}/metrics", timeout=10).text)
     assert values['autobot_activity_ingest_spans_rejected_total{reason="other_org"}'] == 3
+
+
+@pytest.mark.leaves_journal  # the activity above the service's limit is quarantined (asserted)
+def test_a_batch_above_the_body_limit_is_split_and_only_the_culprit_quarantined(
+    database: str, tokens: Tokens, tmp_path: Path
+) -> None:
+    """413 is about the request: the journal halves the batch until the activity at fault is
+    alone, stores the rest, and quarantines that one as the database would have stored it."""
+    limit = 16 * 1024
+    service = ServiceProcess(
+        as_login(database, WRITER_LOGIN), tokens.path, tmp_path, "--max-body-bytes", str(limit)
+    ).start()
+    try:
+        config = load(8, big=1, big_lines=limit // 3)
+        report = run_app(config, configured_env(tmp_path, service, tokens.team))
+    finally:
+        assert service.stop() == 0
+    made = [uuid.UUID(key) for key in report["activities"]]
+    assert report["flushed"] is True
+    assert set(stored(database)) == set(made[1:])
+    quarantine = tmp_path / "app-journal" / "quarantine"
+    [entry] = quarantine.glob("*.json")
+    kept = json.loads(entry.read_text())
+    assert entry.stem == str(made[0]) and "413" in kept["reason"]
+    assert kept["table"] == "terminal_activities" and kept["rows"][0]["id"] == str(made[0])
 
 
 def test_a_database_outage_while_a_configured_application_sends_loses_and_doubles_nothing(

@@ -13,7 +13,8 @@ Modes:
 - ``activities``: a browser click (Playwright, real Chromium), a terminal command (``env``,
   whose output tells whether a child sees the token or a database URL) and a file write.
 - ``load``: terminal activities as fast as ``ActivityRecord`` makes them, for ``seconds`` or
-  up to ``count`` (the first ``forged`` claim ``forged_org``); with the ``sdk`` sender the ids
+  up to ``count`` (the first ``forged`` claim ``forged_org``, the first ``big`` print
+  ``big_lines`` lines); with the ``sdk`` sender the ids
   of every batch the service answered 200 are appended to ``acknowledged``; with
   ``configure`` the journal is flushed for up to ``flush_seconds`` at the end.
 """
@@ -99,14 +100,15 @@ def run_activities(token: str) -> dict[str, Any]:
 def run_load(seconds: float, limit: int) -> dict[str, Any]:
     deadline = time.monotonic() + seconds
     count = 0
-    forged = config.get("forged", 0)
+    forged, big = config.get("forged", 0), config.get("big", 0)
     while time.monotonic() < deadline and count < limit:
         for _ in range(min(50, limit - count)):
             claim = {"org_id": config["forged_org"]} if count < forged else {}
             with activity_context(**claim):
                 record = ActivityRecord(attr.ActivityType.TERMINAL, "execute")
                 record.set_text(attr.PROCESS_COMMAND_LINE, f"make step-{count}", "command")
-                record.set_text(attr.TERMINAL_OUTPUT, "ok\n" * 20, "output")
+                output = "ok\n" * (config.get("big_lines", 20) if count < big else 20)
+                record.set_text(attr.TERMINAL_OUTPUT, output, "output")
                 record.set(attr.PROCESS_EXIT_CODE, 0)
                 record.end()
             count += 1

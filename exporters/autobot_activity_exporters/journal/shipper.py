@@ -91,7 +91,7 @@ class Shipper:
             except Exception as exc:
                 failures += 1
                 self.reporter.delivery_failed(exc, self.destination.description)
-                delay = _pause(failures, exc)
+                delay = pause_after(failures, exc)
             else:
                 failures = 0
                 delay = POLL_SECONDS
@@ -124,7 +124,7 @@ class Shipper:
             except Exception as exc:
                 failures += 1
                 self.reporter.delivery_failed(exc, self.destination.description)
-                pause = _pause(failures, exc)
+                pause = pause_after(failures, exc)
                 await asyncio.sleep(max(0.0, min(pause, deadline - time.monotonic())))
                 continue
             if not done():  # another process drains, or a writer is still appending
@@ -261,7 +261,7 @@ class Shipper:
         )
 
 
-def _pause(failures: int, error: BaseException) -> float:
+def pause_after(failures: int, error: BaseException) -> float:
     """The back-off after ``failures`` failures, or the wait the destination asked for."""
     pause = backoff(failures, RETRY_BASE_SECONDS, RETRY_MAX_SECONDS)
     if isinstance(error, NotDelivered) and error.retry_after is not None:
