@@ -724,12 +724,19 @@ def test_a_wrong_token_is_401_nothing_stored_and_the_journal_keeps_everything(
     assert wrong not in log
     values = _samples(requests.get(f"{service.url}/metrics", timeout=10).text)
     assert values['autobot_activity_ingest_requests_total{code="401"}'] >= 1
-    # the token fixed: the next start ships what waited, before its own activities
-    fixed = run_app(load(5), configured_env(tmp_path, service, tokens.team))
-    assert fixed["flushed"] is True
-    assert set(stored(database)) == {uuid.UUID(key) for key in report["activities"]} | {
-        uuid.UUID(key) for key in fixed["activities"]
-    }
+    # the token fixed: `journal replay` (or the application's next start) ships what waited
+    fixed = configured_env(tmp_path, service, tokens.team)
+    status = subprocess.run(
+        [str(CLI), "journal", "status"], env=fixed, capture_output=True, text=True, timeout=60
+    )
+    assert f"the ingest service at {service.url}" in status.stdout
+    assert "waiting:      30 activities" in status.stdout
+    replay = subprocess.run(
+        [str(CLI), "journal", "replay"], env=fixed, capture_output=True, text=True, timeout=120
+    )
+    assert replay.returncode == 0, replay.stdout + replay.stderr[-2000:]
+    assert "shipped 30 of 30 activities to the ingest service at" in replay.stdout
+    assert set(stored(database)) == {uuid.UUID(key) for key in report["activities"]}
     assert journal_pending(tmp_path) == 0
 
 
