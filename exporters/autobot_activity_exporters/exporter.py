@@ -10,6 +10,7 @@ one durable path (see docs/reliability.md).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Sequence
 from datetime import timedelta
@@ -72,9 +73,10 @@ class ActivitySpanExporter(SpanExporter):
         if self.endpoint is not None:
             from autobot_activity_exporters.journal.otlp_destination import OtlpDestination
 
-            destination = OtlpDestination(
-                self.endpoint, token=token or settings.text(settings.TOKEN), timeout=timeout
-            )
+            token = token or settings.text(settings.TOKEN)
+            if token:
+                _register_token(token)
+            destination = OtlpDestination(self.endpoint, token=token, timeout=timeout)
         elif destination is None:
             assert self.database_url is not None
             destination = DatabaseDestination(
@@ -132,6 +134,16 @@ def sending_endpoint(database_url: str | None, endpoint: str | None) -> str | No
             " ingest service or writes them to a database; unset one"
         )
     return resolved
+
+
+def _register_token(token: str) -> None:
+    """The ingest token is one of the project's own secrets: wherever an activity's text holds
+    it, it is redacted (as ``[REDACTED:secret:<id>]``)."""
+    from autobot_activity_otel.secrets import register_secret
+    from autobot_activity_otel.secrets.own import own_secret_id
+
+    with contextlib.suppress(ValueError):  # too short to be told apart from ordinary text
+        register_secret(own_secret_id(settings.TOKEN), token)
 
 
 def _ignore_database_files(database_url: str) -> None:

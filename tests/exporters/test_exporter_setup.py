@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from support.database import table_rows
+from support.planted import plant
 
 from autobot_activity_otel.settings import (
     DATABASE_URL,
@@ -178,13 +179,28 @@ def test_configure_refuses_an_endpoint_with_a_database_url_or_a_bad_endpoint(
 
 
 def test_the_ingest_token_is_one_of_the_projects_own_secrets(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from autobot_activity_otel.secrets.own import own_secrets
+    """Named in the settings (so the own-secret registration finds it in the environment),
+    and registered as the exporter that sends with it is built, however it was given."""
+    from autobot_activity_exporters import ActivitySpanExporter
+    from autobot_activity_otel.secrets import redact, unregister_secret
+    from autobot_activity_otel.secrets.own import own_secret_id, own_secrets
 
-    monkeypatch.setenv(TOKEN, "autobot_ingest_own-secret-test-value")
+    value = plant("autobot_ingest_own-secret-planted-value-42")
+    monkeypatch.setenv(TOKEN, value)
     assert TOKEN in SECRET_VARIABLES
-    assert own_secrets()[TOKEN] == "autobot_ingest_own-secret-test-value"
+    assert own_secrets()[TOKEN] == value
+    monkeypatch.delenv(TOKEN)
+    exporter = ActivitySpanExporter(
+        endpoint="http://127.0.0.1:9/", token=value, journal_dir=tmp_path / "journal"
+    )
+    try:
+        said = redact(f"echo {value} | base64", "command").text
+        assert value not in said and f"[REDACTED:secret:{own_secret_id(TOKEN)}]" in said
+    finally:
+        exporter.shutdown()
+        unregister_secret(own_secret_id(TOKEN))
 
 
 def test_an_instrumentor_whose_library_is_missing_is_skipped_quietly(
