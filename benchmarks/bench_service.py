@@ -51,7 +51,8 @@ _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def terminal_spans(count: int) -> list[ReadableSpan]:
-    """``count`` finished terminal activity spans, as bench_exporter builds them."""
+    """``count`` finished terminal activity spans, as bench_exporter builds them, but with a
+    command and an output of their own each (a service's texts mostly differ)."""
     _memory.clear()
     user = uuid.uuid4()
     for index in range(count):
@@ -61,7 +62,7 @@ def terminal_spans(count: int) -> list[ReadableSpan]:
         record.set_text(attr.PROCESS_COMMAND_LINE, f"git log --oneline -n {index}", "command")
         record.set_text(attr.PROCESS_WORKING_DIRECTORY, "/srv/app")
         record.set(attr.PROCESS_EXIT_CODE, 0)
-        record.set_text(attr.TERMINAL_OUTPUT, "a1b2c3d fix the build\n", "output")
+        record.set_text(attr.TERMINAL_OUTPUT, f"{index:07x} fix the build\n", "output")
         record.end()
     return list(_memory.get_finished_spans())
 

@@ -90,9 +90,10 @@ class DatabaseDestination:
     async def send(self, batch: Sequence[ActivitySnapshot]) -> list[Refusal | Rejected]:
         refused: list[Refusal | Rejected] = []
         rows: list[ActivityRows] = []
+        clean: row_mapping.CleanTexts = set()
         for snapshot in batch:
             try:
-                mapped = row_mapping.rows_from_activity(snapshot)
+                mapped = row_mapping.rows_from_activity(snapshot, clean=clean)
             except Exception as exc:
                 refused.append(invalid_refusal(snapshot, exc))
                 continue

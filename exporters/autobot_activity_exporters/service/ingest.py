@@ -23,7 +23,12 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from autobot_activity_exporters.delivery import deliver, describe
-from autobot_activity_exporters.rows import ActivityRows, InvalidActivity, rows_from_activity
+from autobot_activity_exporters.rows import (
+    ActivityRows,
+    CleanTexts,
+    InvalidActivity,
+    rows_from_activity,
+)
 from autobot_activity_exporters.schema import SchemaNotCurrent, require_current
 from autobot_activity_exporters.service.metrics import ServiceMetrics
 from autobot_activity_exporters.service.otlp import ActivitySpans, snapshot_of
@@ -130,6 +135,7 @@ class Ingestor:
         spans = ActivitySpans(request)
         outcome = Outcome()
         batch: list[ActivityRows] = []
+        clean: CleanTexts = set()
         received = 0
         for span, attributes in spans:
             received += 1
@@ -143,7 +149,7 @@ class Ingestor:
                 outcome.details["trace or span id of the wrong length"] += 1
                 continue
             try:
-                rows = rows_from_activity(snapshot)
+                rows = rows_from_activity(snapshot, clean=clean)
             except InvalidActivity as exc:  # names the attribute, never its value
                 outcome.rejected[Rejection.INVALID] += 1
                 outcome.details[str(exc)] += 1
