@@ -26,7 +26,7 @@ import pytest
 import requests
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from support import planted, require
 from support.browser_site import CHROMIUM_ARGS, CHROMIUM_MISSING, chromium_installed
@@ -489,6 +489,68 @@ def test_above_max_concurrent_requests_429_with_retry_after(
         assert first[0].status_code == 200  # the held request, once the lock is gone
     finally:
         assert service.stop() == 0
+
+
+def test_requests_waiting_for_a_commit_are_committed_together_each_told_its_own_refusals(
+    service: ServiceProcess, database: str, tokens: Tokens, spans: SpanCapture
+) -> None:
+    """Group commit: while one commit waits (a table lock), five requests arrive; they are
+    committed in one transaction, and the row the database refuses is reported to the one
+    request that sent it, the rest of every request stored."""
+    refuse = (
+        "ALTER TABLE terminal_activities ADD CONSTRAINT test_refuse_one"
+        " CHECK (command IS DISTINCT FROM 'refuse me')"
+    )
+    run_async(on_engine(database, lambda engine: _execute(engine, refuse)))
+    try:
+        bodies = []
+        for index in range(6):
+            batch = terminal_spans(spans, 3)
+            if index == 2:
+                spans.clear()
+                record = ActivityRecord(ActivityType.TERMINAL, "execute")
+                record.set_text(attr.PROCESS_COMMAND_LINE, "refuse me", "command")
+                record.end()
+                refused = spans.activities()
+                batch = [*batch[:2], *refused]
+            bodies.append(batch)
+        answers: dict[int, requests.Response] = {}
+
+        def send(index: int) -> None:
+            answers[index] = service.post(protobuf_body(bodies[index]), tokens.team)
+
+        with TableLock(database, "terminal_activities") as lock:
+            first = threading.Thread(target=send, args=(0,))
+            first.start()
+            assert _eventually(lock.writer_waits, 30)
+            others = [threading.Thread(target=send, args=(index,)) for index in range(1, 6)]
+            for thread in others:
+                thread.start()
+            assert _eventually(lambda: _received(service) == 18, 30)
+            time.sleep(0.5)  # mapped and waiting for the commit
+        for thread in [first, *others]:
+            thread.join(60)
+        outcomes = {index: partial_success(answers[index]) for index in range(6)}
+    finally:
+        drop = "ALTER TABLE terminal_activities DROP CONSTRAINT test_refuse_one"
+        run_async(on_engine(database, lambda engine: _execute(engine, drop)))
+    assert outcomes[2][0] == 1 and "refused by the database" in outcomes[2][1]
+    assert all(outcomes[index] == (0, "") for index in (0, 1, 3, 4, 5))
+    sent = set().union(*(ids_of(batch) for batch in bodies))
+    assert set(stored(database)) == sent - ids_of(refused)
+    values = _samples(requests.get(f"{service.url}/metrics", timeout=10).text)
+    assert values["autobot_activity_ingest_write_seconds_count"] == 2  # the first, the five
+    assert values['autobot_activity_ingest_spans_rejected_total{reason="database_refused"}'] == 1
+
+
+async def _execute(engine: AsyncEngine, statement: str) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(text(statement))
+
+
+def _received(service: ServiceProcess) -> float:
+    values = _samples(requests.get(f"{service.url}/metrics", timeout=10).text)
+    return values.get("autobot_activity_ingest_spans_received_total", 0)
 
 
 def test_healthz_and_metrics(service: ServiceProcess, tokens: Tokens, spans: SpanCapture) -> None:

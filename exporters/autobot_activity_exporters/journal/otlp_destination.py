@@ -91,6 +91,7 @@ class OtlpDestination:
             endpoint=endpoint, headers=headers, timeout=timeout, session=self._session
         )
         self._resource = Resource.create()
+        self._closed = False
         _hold_back_sdk_logs()
 
     async def send(self, batch: Sequence[ActivitySnapshot]) -> list[Refusal | Rejected]:
@@ -102,6 +103,7 @@ class OtlpDestination:
         return refused
 
     async def close(self) -> None:
+        self._closed = True
         self._exporter.shutdown()  # type: ignore[no-untyped-call]  # the SDK's is untyped
 
     def _deliver(self, batch: list[ActivitySnapshot], refused: list[Refusal | Rejected]) -> None:
@@ -121,6 +123,8 @@ class OtlpDestination:
     def _post(self, batch: list[ActivitySnapshot]) -> Rejected | str | None:
         """None when acknowledged whole, ``Rejected`` when in part, the reason when the
         request can never be taken; raises ``NotDelivered`` to keep the batch."""
+        if self._closed:  # a shut-down exporter sends nothing: that is no verdict on the batch
+            raise NotDelivered(f"the sender to {self.description} is closed")
         spans = [self._span(snapshot) for snapshot in batch]
         calls = self._session.calls
         _sending.active = True
