@@ -439,7 +439,8 @@ def run(activities: int = 20_480, rounds: int = 3) -> list[Row]:
 
 
 METHOD = f"""
-{{activities}} terminal activity spans (as bench_exporter builds them) are made once and
+{{activities}} terminal activity spans (as bench_exporter builds them, but each with a command
+and an output of its own) are made once and
 encoded by the SDK's own OTLP encoder into requests of {BATCH} spans, protobuf, uncompressed
 (the SDK exporter's defaults); not timed. A sender in a separate process posts them over
 {CONNECTIONS} keep-alive connections (threads, `requests`) to `autobot-activity serve`
