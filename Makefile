@@ -9,7 +9,7 @@ INSTALLED := $(VENV)/.installed
 $(INSTALLED): pyproject.toml exporters/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]' -e './exporters[postgres,service]'
+	$(BIN)/python -m pip install -q -e '.[dev]' -e './exporters[postgres,service,otlp]'
 	touch $@
 
 demo: $(INSTALLED)

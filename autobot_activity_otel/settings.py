@@ -31,6 +31,13 @@ DATABASE_URL: Final = "AUTOBOT_ACTIVITY_DATABASE_URL"
 CREATE_SCHEMA: Final = "AUTOBOT_ACTIVITY_CREATE_SCHEMA"
 RETENTION: Final = "AUTOBOT_ACTIVITY_RETENTION"
 
+# Sending to the ingest service instead (autobot-activity-exporters, docs/deploy.md).
+ENDPOINT: Final = "AUTOBOT_ACTIVITY_ENDPOINT"
+"""The ingest service's base URL (``http://host:4318``); excludes ``DATABASE_URL``."""
+TOKEN: Final = "AUTOBOT_ACTIVITY_TOKEN"
+"""The ingest token sent to ``ENDPOINT``: one of the project's own secrets (``secrets/own.py``
+registers it and keeps it out of children's environments)."""
+
 # The journal every activity is written to before it is shipped (autobot-activity-exporters).
 JOURNAL_DIR: Final = "AUTOBOT_ACTIVITY_JOURNAL_DIR"
 JOURNAL_FSYNC: Final = "AUTOBOT_ACTIVITY_JOURNAL_FSYNC"
@@ -53,8 +60,6 @@ INGEST_RETRY_AFTER: Final = "AUTOBOT_ACTIVITY_INGEST_RETRY_AFTER"
 # Installation state and secrets.
 STATE_DIR: Final = "AUTOBOT_ACTIVITY_STATE_DIR"
 FINGERPRINT_KEY: Final = "AUTOBOT_ACTIVITY_FINGERPRINT_KEY"
-TOKEN: Final = "AUTOBOT_ACTIVITY_TOKEN"
-"""The ingest token a sending process presents to the ingest service (an own secret)."""
 CHILDREN_INHERIT_SECRETS: Final = "AUTOBOT_ACTIVITY_CHILDREN_INHERIT_SECRETS"
 """``true`` lets children started under the terminal instrumentation inherit the project's
 own secrets (default ``false``: they are taken out of the child's environment)."""

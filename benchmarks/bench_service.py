@@ -31,7 +31,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from autobot_activity_exporters.rows import rows_from_activity, rows_from_span
+from autobot_activity_exporters.rows import CleanTexts, rows_from_activity, rows_from_span
 from autobot_activity_exporters.service import otlp
 from autobot_activity_exporters.service.ingest import admit
 from autobot_activity_exporters.service.tokens import IngestToken, new_token
@@ -51,7 +51,8 @@ _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def terminal_spans(count: int) -> list[ReadableSpan]:
-    """``count`` finished terminal activity spans, as bench_exporter builds them."""
+    """``count`` finished terminal activity spans, as bench_exporter builds them, but with a
+    command and an output of their own each (a service's texts mostly differ)."""
     _memory.clear()
     user = uuid.uuid4()
     for index in range(count):
@@ -61,7 +62,7 @@ def terminal_spans(count: int) -> list[ReadableSpan]:
         record.set_text(attr.PROCESS_COMMAND_LINE, f"git log --oneline -n {index}", "command")
         record.set_text(attr.PROCESS_WORKING_DIRECTORY, "/srv/app")
         record.set(attr.PROCESS_EXIT_CODE, 0)
-        record.set_text(attr.TERMINAL_OUTPUT, "a1b2c3d fix the build\n", "output")
+        record.set_text(attr.TERMINAL_OUTPUT, f"{index:07x} fix the build\n", "output")
         record.end()
     return list(_memory.get_finished_spans())
 
@@ -328,8 +329,9 @@ def mapping_costs(bodies: list[bytes], rounds: int) -> dict[str, float]:
             snapshots = [otlp.snapshot_of(span, attributes) for span, attributes in pairs]
             steps["snapshot"] += time.perf_counter() - clock
             clock = time.perf_counter()
+            clean: CleanTexts = set()  # one per request, as the service keeps it
             for snapshot in snapshots:
-                rows_from_activity(snapshot)  # type: ignore[arg-type]
+                rows_from_activity(snapshot, clean=clean)  # type: ignore[arg-type]
             steps["rows"] += time.perf_counter() - clock
             texts = [
                 (attributes[name], kind)
@@ -437,7 +439,8 @@ def run(activities: int = 20_480, rounds: int = 3) -> list[Row]:
 
 
 METHOD = f"""
-{{activities}} terminal activity spans (as bench_exporter builds them) are made once and
+{{activities}} terminal activity spans (as bench_exporter builds them, but each with a command
+and an output of its own) are made once and
 encoded by the SDK's own OTLP encoder into requests of {BATCH} spans, protobuf, uncompressed
 (the SDK exporter's defaults); not timed. A sender in a separate process posts them over
 {CONNECTIONS} keep-alive connections (threads, `requests`) to `autobot-activity serve`

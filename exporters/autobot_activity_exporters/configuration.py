@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from sqlalchemy.engine import make_url
 
 from autobot_activity_exporters.database import resolve_database_url
-from autobot_activity_exporters.exporter import ActivitySpanExporter
+from autobot_activity_exporters.exporter import ActivitySpanExporter, sending_endpoint
 from autobot_activity_exporters.processor import ActivitySpanProcessor
 from autobot_activity_otel.secrets import register_own_secrets
 
@@ -29,7 +29,8 @@ EXPORTER_NAME = "autobot_activity"
 INSTRUMENTATION_DISTRIBUTION = "autobot-activity-otel"
 _DISABLED_ENV = "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
 _configured: weakref.WeakKeyDictionary[TracerProvider, set[str]] = weakref.WeakKeyDictionary()
-"""Database URLs already attached to each provider, so ``configure()`` twice writes once."""
+"""Destinations (database URLs, endpoints) already attached to each provider, so
+``configure()`` twice delivers once."""
 
 
 def processor_for(exporter: SpanExporter) -> SpanProcessor:
@@ -58,26 +59,42 @@ class ActivityConfigurator(_OTelSDKConfigurator):
         super()._configure(**kwargs)  # type: ignore[no-untyped-call]  # the SDK's is untyped
 
 
-def configure(database_url: str | None = None, *, instrument: bool = True) -> TracerProvider:
-    """Record activities from this process into ``database_url`` (default: the environment).
+def configure(
+    database_url: str | None = None,
+    *,
+    endpoint: str | None = None,
+    token: str | None = None,
+    instrument: bool = True,
+) -> TracerProvider:
+    """Record activities from this process into ``database_url``, or send them to the ingest
+    service at ``endpoint`` with ``token`` (default: the environment's
+    ``AUTOBOT_ACTIVITY_DATABASE_URL``, or ``AUTOBOT_ACTIVITY_ENDPOINT`` and
+    ``AUTOBOT_ACTIVITY_TOKEN``).
 
-    Checks the URL first (``ValueError`` naming the variable for one that could never be
-    written to), then registers the project's own secrets (``secrets.own``, this URL's
-    password included) so that no activity records them. Uses the SDK tracer provider
-    already set, or sets one; adds an ``ActivitySpanProcessor`` (once per database), which
-    journals each activity span as it ends; with ``instrument`` turns on every instrumentor
-    of autobot-activity-otel whose library is installed.
+    Checks the destination first: ``ValueError`` naming the variable for a URL that could
+    never be used, or when both a database URL and an endpoint are set. Then registers the
+    project's own secrets (``secrets.own``: this URL's password, the token) so that no activity
+    records them. Uses the SDK tracer provider already set, or sets one; adds an
+    ``ActivitySpanProcessor`` (once per destination), which journals each activity span as it
+    ends; with ``instrument`` turns on every instrumentor of autobot-activity-otel whose
+    library is installed.
     """
-    url = resolve_database_url(database_url)
+    options: dict[str, Any]
+    service = sending_endpoint(database_url, endpoint)
+    if service is not None:
+        key, options = service, {"endpoint": service, "token": token}
+    else:
+        key = resolve_database_url(database_url)
+        options = {"database_url": key}
     register_own_secrets(_url_secrets(database_url))
     provider = trace.get_tracer_provider()
     if not isinstance(provider, TracerProvider):
         provider = TracerProvider()
         trace.set_tracer_provider(provider)
     attached = _configured.setdefault(provider, set())
-    if url not in attached:
-        provider.add_span_processor(ActivitySpanProcessor(ActivitySpanExporter(url)))
-        attached.add(url)
+    if key not in attached:
+        provider.add_span_processor(ActivitySpanProcessor(ActivitySpanExporter(**options)))
+        attached.add(key)
     if instrument:
         instrument_all()
     return provider

@@ -25,6 +25,16 @@ _UNENCODABLE = (TypeError, ValueError, OverflowError, AttributeError)
 ``ValueError``); raised by our own code instead, they are a bug, not bad data."""
 
 
+class NotDelivered(RuntimeError):
+    """A destination's transient failure that it explains itself (the ingest service's answer):
+    the message names the cause and never a value, and is shown as it is; ``retry_after`` is
+    the least wait the destination asked for, in seconds."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 def _chain(error: BaseException) -> Iterator[BaseException]:
     """The error, then what it wraps (SQLAlchemy's ``orig``, then explicit causes)."""
     seen: set[int] = set()
@@ -80,6 +90,8 @@ def explain(error: BaseException) -> str:
     """
     cause = None
     for current in _chain(error):
+        if isinstance(current, NotDelivered):
+            return str(current)
         code = getattr(current, "sqlstate", None)
         if isinstance(code, str) and code[:2] in _NAMED_CAUSE_CLASSES:
             cause = str(current)

@@ -40,6 +40,11 @@ from autobot_activity_otel.snapshot import ActivitySnapshot, SnapshotEvent
 _logger = logging.getLogger(__name__)
 
 Row = dict[str, Any]
+CleanTexts = set[tuple[str, str, str | None]]
+"""Texts (with their kind and context) the re-check found nothing in, within one batch: a
+text seen again in the batch (the session id, the working directory, an action, a metadata
+key) is not read again. Kept per batch, so a secret registered meanwhile is looked for from
+the next batch on."""
 
 _COLUMNS: dict[ActivityType, tuple[tuple[str, str, Kind | None], ...]] = {
     ActivityType.TERMINAL: (
@@ -147,17 +152,20 @@ def rows_from_span(span: ReadableSpan) -> ActivityRows | None:
     return rows_from_activity(snapshot_of(span))
 
 
-def rows_from_activity(activity: ActivitySnapshot, *, strict: bool = True) -> ActivityRows | None:
+def rows_from_activity(
+    activity: ActivitySnapshot, *, strict: bool = True, clean: CleanTexts | None = None
+) -> ActivityRows | None:
     """Rows for a finished activity, or None for a span that is not an activity.
 
     An activity with a missing or wrong-typed attribute raises ``InvalidActivity`` (naming
     the attribute, never its value) when ``strict``, so the caller can set it aside with the
-    reason; else it is skipped with a log line.
+    reason; else it is skipped with a log line. A caller mapping a batch passes one
+    ``clean`` set (``set()``) for all of it (see ``CleanTexts``).
     """
     if attr.ACTIVITY_TYPE not in activity.attributes:
         return None
     try:
-        return _Builder(activity.attributes).build(
+        return _Builder(activity.attributes, clean).build(
             activity.trace_id, activity.span_id, activity.start_ns, activity.end_ns, activity
         )
     except InvalidActivity as exc:
@@ -170,10 +178,11 @@ def rows_from_activity(activity: ActivitySnapshot, *, strict: bool = True) -> Ac
 class _Builder:
     """Reads one activity's attributes, type-checked, redacting every text on the way."""
 
-    def __init__(self, attributes: Mapping[str, Any]) -> None:
+    def __init__(self, attributes: Mapping[str, Any], clean: CleanTexts | None = None) -> None:
         # one copy into a plain dict: an SDK span's mapping answers each lookup in Python
         self.attributes = attributes if type(attributes) is dict else dict(attributes)
         self.findings: list[tuple[str, Finding]] = []
+        self.clean = clean
 
     def build(
         self,
@@ -211,10 +220,10 @@ class _Builder:
         activity.update(common, id=activity_id, metadata=metadata)
         for column, attribute, kind in _COLUMNS[activity_type]:
             activity[column] = (
-                self._text(attribute, kind) if kind else self._number_column(column, attribute)
+                self._text(attribute, kind, self._context(attribute))
+                if kind
+                else self._number_column(column, attribute)
             )
-        if activity_type is ActivityType.TERMINAL and activity["output"]:
-            self._output_after_command(activity)
         secret_usage = self._secret_usage(activity_type, activity_id, common)
         if activity_type in _SECRETS_USED_TYPES and not secret_usage:
             activity["secrets_used"] = []
@@ -235,19 +244,23 @@ class _Builder:
         """Valid text, redacted again; anything the redactor finds now is audited too."""
         if not value.isascii() or "\x00" in value:  # else ``to_text`` would return it as is
             value = to_text(value)[0]
+        clean = self.clean
+        if clean is not None and (value, kind, context) in clean:
+            return value
         redaction = redact(value, kind=kind, context=context)
         if redaction.findings:
             self.findings.extend((field_name, finding) for finding in redaction.findings)
+        elif clean is not None and redaction.text is value:
+            clean.add((value, kind, context))
         return redaction.text
 
-    def _output_after_command(self, activity: Row) -> None:
-        """The output read again after its command: ``printenv DB_PASSWORD`` prints the value
-        alone, which only the command names."""
+    def _context(self, attribute: str) -> str | None:
+        """What a text is read after: a terminal output after its command (``printenv
+        DB_PASSWORD`` prints the value alone, which only the command names), in one pass."""
+        if attribute != attr.TERMINAL_OUTPUT:
+            return None
         command = self.attributes.get(attr.PROCESS_COMMAND_LINE)
-        if isinstance(command, str) and command:
-            activity["output"] = self._scrub(
-                attr.TERMINAL_OUTPUT, activity["output"], "output", context=command
-            )
+        return command if isinstance(command, str) and command else None
 
     def _labelled(self, field_name: str, label: str, value: str) -> str:
         """A value under a name that may say secret (``db.password``, a header's name): read
@@ -287,13 +300,13 @@ class _Builder:
             },
         }
 
-    def _text(self, attribute: str, kind: Kind) -> str | None:
+    def _text(self, attribute: str, kind: Kind, context: str | None = None) -> str | None:
         value = self.attributes.get(attribute)
         if value is None:
             return None
         if not isinstance(value, str):
             raise InvalidActivity(attribute, "is not a string")
-        return self._scrub(attribute, value, kind)
+        return self._scrub(attribute, value, kind, context)
 
     def _uuid(
         self, attribute: str, parse: Callable[[str], uuid.UUID] = uuid.UUID

@@ -373,10 +373,10 @@ def test_a_bug_while_mapping_one_span_loses_only_that_span(
     doomed = record(ActivityType.FILE, "read")
     kept = record(ActivityType.FILE, "write")
 
-    def buggy(activity: ActivitySnapshot) -> ActivityRows | None:
+    def buggy(activity: ActivitySnapshot, **options: Any) -> ActivityRows | None:
         if activity.attributes[attr.ACTIVITY_ID] == str(doomed.activity_id):
             raise RuntimeError("mapping bug holding a value-9931")
-        return rows_from_activity(activity)
+        return rows_from_activity(activity, **options)
 
     monkeypatch.setattr("autobot_activity_exporters.rows.rows_from_activity", buggy)
     with caplog.at_level(logging.WARNING):

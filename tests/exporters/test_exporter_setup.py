@@ -15,7 +15,12 @@ import pytest
 from support.database import table_rows
 from support.planted import plant
 
-from autobot_activity_otel.settings import DATABASE_URL, STATE_DIR
+from autobot_activity_otel.settings import (
+    DATABASE_URL,
+    ENDPOINT,
+    STATE_DIR,
+    TOKEN,
+)
 
 if TYPE_CHECKING:
     from support.database import ActivityDB
@@ -172,6 +177,65 @@ def test_configure_checks_the_url_before_anything_else(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr[-2000:]
         assert done.stdout.startswith(DATABASE_URL) and expected in done.stdout, case
     assert not list(tmp_path.rglob("*.seg")), "a URL refused at once left nothing waiting"
+
+
+def test_configure_refuses_an_endpoint_with_a_database_url_or_a_bad_endpoint(
+    tmp_path: Path,
+) -> None:
+    """An application sends to the ingest service or writes to a database, never both."""
+    script = textwrap.dedent(
+        """
+        from autobot_activity_exporters import configure
+        try:
+            configure(instrument=False)
+        except ValueError as exc:
+            print(exc)
+        """
+    )
+    token = "autobot_ingest_setup-test-token-not-real"
+    cases = {
+        "both": (
+            {ENDPOINT: "http://127.0.0.1:4318", DATABASE_URL: "postgresql://app:pw@db/audit"},
+            f"both {ENDPOINT} (http://127.0.0.1:4318/v1/traces) and {DATABASE_URL}",
+        ),
+        "scheme": ({ENDPOINT: "ftp://ingest:4318"}, "is not an http:// or https:// URL"),
+        "userinfo": ({ENDPOINT: "http://agent:pw@ingest:4318"}, f"put the ingest token in {TOKEN}"),
+    }
+    for case, (env, expected) in cases.items():
+        done = run([sys.executable, "-c", script], env | {TOKEN: token}, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert ENDPOINT in done.stdout and expected in done.stdout, case
+        assert ":pw@" not in done.stdout and token not in done.stdout
+    assert not list(tmp_path.rglob("*.seg")), "a refused configuration left nothing waiting"
+
+
+def test_the_ingest_token_is_one_of_the_projects_own_secrets(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Named in the settings (so the own-secret registration finds it in the environment),
+    and registered as the exporter that sends with it is built, however it was given."""
+    from autobot_activity_exporters import ActivitySpanExporter
+    from autobot_activity_otel.secrets import redact, unregister_secret
+    from autobot_activity_otel.secrets.own import (
+        own_secret_id,
+        own_secret_variable,
+        own_secrets,
+    )
+
+    value = plant("autobot_ingest_own-secret-planted-value-42")
+    monkeypatch.setenv(TOKEN, value)
+    assert own_secret_variable(TOKEN, value)
+    assert own_secrets()[TOKEN] == value
+    monkeypatch.delenv(TOKEN)
+    exporter = ActivitySpanExporter(
+        endpoint="http://127.0.0.1:9/", token=value, journal_dir=tmp_path / "journal"
+    )
+    try:
+        said = redact(f"echo {value} | base64", "command").text
+        assert value not in said and f"[REDACTED:secret:{own_secret_id(TOKEN)}]" in said
+    finally:
+        exporter.shutdown()
+        unregister_secret(own_secret_id(TOKEN))
 
 
 def test_an_instrumentor_whose_library_is_missing_is_skipped_quietly(

@@ -28,9 +28,11 @@ from support.planted import plant
 
 from autobot_activity_exporters.cli import main as cli_main
 from autobot_activity_exporters.database import resolve_database_url
+from autobot_activity_exporters.delivery import NotDelivered
 from autobot_activity_exporters.journal import DatabaseDestination, Journal, JournalDirectory
 from autobot_activity_exporters.journal import format as journal_format
 from autobot_activity_exporters.journal.directory import SEGMENT_SUFFIX
+from autobot_activity_exporters.journal.shipper import RETRY_AFTER_MAX_SECONDS, pause_after
 from autobot_activity_exporters.schema import upgrade
 from autobot_activity_otel import admission
 from autobot_activity_otel import attributes as attr
@@ -560,3 +562,12 @@ def test_a_killed_writer_loses_nothing_it_journaled(setup: Setup) -> None:
     assert done.returncode == -signal.SIGKILL
     assert setup.journal().drain(time.monotonic() + 20)
     assert sorted(setup.ids()) == sorted(done.stdout.split())
+
+
+def test_a_destination_that_asks_for_a_longer_wait_gets_it() -> None:
+    """The ingest service's Retry-After (``NotDelivered.retry_after``) outweighs the
+    back-off, up to a minute; other failures back off as usual."""
+    asked = NotDelivered("the ingest service answered 503", retry_after=7)
+    assert 7 <= pause_after(1, asked) < 8
+    assert pause_after(1, NotDelivered("x", retry_after=3600)) == RETRY_AFTER_MAX_SECONDS
+    assert pause_after(1, OSError("reset")) <= 0.5

@@ -83,9 +83,15 @@ class ServiceProcess:
     """``autobot-activity serve`` in a process of its own, its output in a log file."""
 
     def __init__(
-        self, database_url: str, tokens: Path, folder: Path, *extra: str, workers: int = 1
+        self,
+        database_url: str,
+        tokens: Path,
+        folder: Path,
+        *extra: str,
+        workers: int = 1,
+        port: int | None = None,
     ) -> None:
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = folder / f"serve-{self.port}.log"
         self.args = [
@@ -186,6 +192,13 @@ def partial_success(response: requests.Response) -> tuple[int, str]:
 
 def run_app(config: dict[str, Any], env: dict[str, str], timeout: float = 120) -> dict[str, Any]:
     """Run the application process with ``config`` on its stdin; returns what it printed."""
+    return run_app_logged(config, env, timeout)[0]
+
+
+def run_app_logged(
+    config: dict[str, Any], env: dict[str, str], timeout: float = 120
+) -> tuple[dict[str, Any], str]:
+    """``run_app``, and what the application logged (its standard error)."""
     result = subprocess.run(
         [sys.executable, str(APP)],
         input=json.dumps(config),
@@ -195,17 +208,18 @@ def run_app(config: dict[str, Any], env: dict[str, str], timeout: float = 120) -
         timeout=timeout,
     )
     assert result.returncode == 0, result.stderr[-4000:]
-    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+    return dict(json.loads(result.stdout.strip().splitlines()[-1])), result.stderr
 
 
 def start_app(config: dict[str, Any], env: dict[str, str], output: Path) -> subprocess.Popen[str]:
-    """Start the application process in the background, its report going to ``output``."""
-    with output.open("w") as out:
+    """Start the application process in the background, its report going to ``output`` and
+    its log to ``output`` with ``.log`` added."""
+    with output.open("w") as out, output.with_name(output.name + ".log").open("w") as log:
         app = subprocess.Popen(
             [sys.executable, str(APP)],
             stdin=subprocess.PIPE,
             stdout=out,
-            stderr=subprocess.DEVNULL,
+            stderr=log,
             text=True,
             env=env,
         )

@@ -1,16 +1,22 @@
 """The application process of the ingest service's tests: an agent that holds no database URL.
 
-It sets up the plain OpenTelemetry SDK with the SDK's own OTLP/HTTP exporter (behind a
-``BatchSpanProcessor``) and our instrumentors, reads its configuration, including the ingest
-token, from stdin (never from its environment, so its children cannot inherit the token),
-does its work and prints one JSON line: the activities it recorded, by id.
+Senders (``sender``):
+- ``sdk``: the plain OpenTelemetry SDK with the SDK's own OTLP/HTTP exporter (behind a
+  ``BatchSpanProcessor``); the ingest token comes from stdin, never from its environment.
+- ``configure``: ``autobot_activity_exporters.configure()`` with ``AUTOBOT_ACTIVITY_ENDPOINT``
+  and ``AUTOBOT_ACTIVITY_TOKEN`` in its environment: activities go through the journal.
+
+It reads its configuration from stdin, does its work and prints one JSON line: the
+activities it recorded, by id, and what it can tell about itself.
 
 Modes:
 - ``activities``: a browser click (Playwright, real Chromium), a terminal command (``env``,
   whose output tells whether a child sees the token or a database URL) and a file write.
 - ``load``: terminal activities as fast as ``ActivityRecord`` makes them, for ``seconds`` or
-  up to ``count``; the ids of every batch the service answered 200 are appended to
-  ``acknowledged``.
+  up to ``count`` (the first ``forged`` claim ``forged_org``, the first ``big`` print
+  ``big_lines`` lines); with the ``sdk`` sender the ids
+  of every batch the service answered 200 are appended to ``acknowledged``; with
+  ``configure`` the journal is flushed for up to ``flush_seconds`` at the end.
 """
 
 from __future__ import annotations
@@ -94,13 +100,17 @@ def run_activities(token: str) -> dict[str, Any]:
 def run_load(seconds: float, limit: int) -> dict[str, Any]:
     deadline = time.monotonic() + seconds
     count = 0
+    forged, big = config.get("forged", 0), config.get("big", 0)
     while time.monotonic() < deadline and count < limit:
         for _ in range(min(50, limit - count)):
-            record = ActivityRecord(attr.ActivityType.TERMINAL, "execute")
-            record.set_text(attr.PROCESS_COMMAND_LINE, f"make step-{count}", "command")
-            record.set_text(attr.TERMINAL_OUTPUT, "ok\n" * 20, "output")
-            record.set(attr.PROCESS_EXIT_CODE, 0)
-            record.end()
+            claim = {"org_id": config["forged_org"]} if count < forged else {}
+            with activity_context(**claim):
+                record = ActivityRecord(attr.ActivityType.TERMINAL, "execute")
+                record.set_text(attr.PROCESS_COMMAND_LINE, f"make step-{count}", "command")
+                output = "ok\n" * (config.get("big_lines", 20) if count < big else 20)
+                record.set_text(attr.TERMINAL_OUTPUT, output, "output")
+                record.set(attr.PROCESS_EXIT_CODE, 0)
+                record.end()
             count += 1
         time.sleep(0.01)
     return {"made": count}
@@ -109,8 +119,7 @@ def run_load(seconds: float, limit: int) -> dict[str, Any]:
 config: dict[str, Any] = json.loads(sys.stdin.read())
 
 
-def main() -> None:
-    token = config["token"]
+def sdk_provider(token: str) -> TracerProvider:
     acknowledged = Path(config["acknowledged"]) if config.get("acknowledged") else None
     exporter = AcknowledgingExporter(
         acknowledged,
@@ -119,19 +128,37 @@ def main() -> None:
         compression=Compression.Gzip if config.get("gzip") else Compression.NoCompression,
         timeout=config.get("timeout", 10),
     )
-    memory = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(
         BatchSpanProcessor(exporter, schedule_delay_millis=config.get("delay_ms", 200))
     )
-    provider.add_span_processor(SimpleSpanProcessor(memory))
     trace.set_tracer_provider(provider)
+    return provider
+
+
+def configured_provider() -> TracerProvider:
+    from autobot_activity_exporters import configure
+
+    return configure(instrument=False)
+
+
+def main() -> None:
+    token = config["token"]
+    configured = config.get("sender") == "configure"
+    provider = configured_provider() if configured else sdk_provider(token)
+    memory = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
     if config["mode"] == "activities":
         report = run_activities(token)
     else:
-        report = run_load(config["seconds"], config.get("count", 1_000_000))
+        context = {key: value for key, value in config["context"].items() if value is not None}
+        with activity_context(**context):
+            report = run_load(config["seconds"], config.get("count", 1_000_000))
+    if configured:
+        report["flushed"] = provider.force_flush(int(config.get("flush_seconds", 60) * 1000))
     provider.shutdown()
     report["environment_has_database_url"] = any("DATABASE_URL" in name for name in os.environ)
+    report["drivers_imported"] = sorted({"asyncpg", "aiosqlite", "psycopg"} & set(sys.modules))
     report["activities"] = {
         str(span.attributes[attr.ACTIVITY_ID]): span.attributes[attr.ACTIVITY_TYPE]
         for span in memory.get_finished_spans()

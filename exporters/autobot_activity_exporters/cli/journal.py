@@ -11,7 +11,13 @@ from typing import Any
 from autobot_activity_exporters.cli.arguments import Parents
 from autobot_activity_exporters.database import create_schema_from_env, resolve_database_url
 from autobot_activity_exporters.database import safe_url as safe
-from autobot_activity_exporters.journal import DatabaseDestination, Journal, JournalDirectory
+from autobot_activity_exporters.exporter import sending_endpoint
+from autobot_activity_exporters.journal import (
+    DatabaseDestination,
+    Destination,
+    Journal,
+    JournalDirectory,
+)
 from autobot_activity_otel import settings
 
 REPLAY_TIMEOUT_SECONDS = 60.0
@@ -30,7 +36,9 @@ def register(commands: argparse._SubParsersAction[Any], parents: Parents) -> Non
     status = actions.add_parser("status", help="how many activities wait, how old, for where")
     status.set_defaults(run=_status)
     replay = actions.add_parser(
-        "replay", parents=[parents.database], help="ship every waiting activity now"
+        "replay",
+        parents=[parents.database],
+        help=f"ship every waiting activity now (to ${settings.ENDPOINT} when it is set)",
     )
     replay.add_argument(
         "--timeout",
@@ -51,6 +59,7 @@ def _directory(args: argparse.Namespace) -> JournalDirectory:
 def _status(args: argparse.Namespace) -> str:
     status = _directory(args).status()
     destination = settings.text(settings.DATABASE_URL)
+    endpoint = settings.text(settings.ENDPOINT)
     oldest = (
         datetime.fromtimestamp(status.oldest_ns / 1e9, UTC).isoformat(timespec="seconds")
         if status.oldest_ns
@@ -63,27 +72,38 @@ def _status(args: argparse.Namespace) -> str:
         f"segments:     {status.segments} ({status.live_writers} open by running processes)",
         f"quarantined:  {status.quarantined} (in {status.directory / 'quarantine'})",
         "destination:  "
-        + (safe(resolve_database_url(destination)) if destination else "not configured here"),
+        + (
+            f"the ingest service at {endpoint}"
+            if endpoint
+            else safe(resolve_database_url(destination))
+            if destination
+            else "not configured here"
+        ),
     ]
     return "\n".join(lines)
 
 
 def _replay(args: argparse.Namespace) -> int:
-    url = resolve_database_url(args.database_url)
+    destination: Destination
+    endpoint = sending_endpoint(args.database_url, None)
+    if endpoint is not None:
+        from autobot_activity_exporters.journal import OtlpDestination
+
+        destination = OtlpDestination(endpoint, token=settings.text(settings.TOKEN))
+    else:
+        url = resolve_database_url(args.database_url)
+        destination = DatabaseDestination(url, create_schema=create_schema_from_env())
     directory = _directory(args)
     before = directory.status().pending
-    journal = Journal(
-        DatabaseDestination(url, create_schema=create_schema_from_env()),
-        directory=directory.path,
-        exit_timeout=args.timeout,
-    )
+    journal = Journal(destination, directory=directory.path, exit_timeout=args.timeout)
     try:
         deadline = time.monotonic() + args.timeout
         shipped = journal.drain(deadline)
     finally:
         journal.close(0)
     left = directory.status().pending
-    print(f"shipped {before - left} of {before} activities to {safe(url)}; {left} waiting")
+    where = destination.description
+    print(f"shipped {before - left} of {before} activities to {where}; {left} waiting")
     if not shipped:
         print("another process is shipping this journal now, or the destination did not answer")
     return 0 if left == 0 else 1

@@ -1,7 +1,7 @@
 """The journal: activities are appended to local segment files first, then shipped.
 
 See docs/reliability.md. ``Journal`` is the whole of it; ``Destination`` is what it ships
-to (``DatabaseDestination`` here; the OTLP destination implements the same protocol). Names
+to (``DatabaseDestination``, or ``OtlpDestination`` for the ingest service). Names
 are imported on first use (PEP 562): the span-reading module imports ``journal.format``
 alone, and the row builder it serves must not be imported by that.
 """
@@ -14,6 +14,7 @@ if TYPE_CHECKING:
         DatabaseDestination,
         Destination,
         Refusal,
+        Rejected,
     )
     from autobot_activity_exporters.journal.directory import JournalDirectory, JournalStatus
     from autobot_activity_exporters.journal.journal import (
@@ -21,12 +22,15 @@ if TYPE_CHECKING:
         Journal,
         Overflow,
     )
+    from autobot_activity_exporters.journal.otlp_destination import OtlpDestination
     from autobot_activity_exporters.journal.writer import FSYNC_POLICIES, FsyncPolicy
 
 _MODULES = {
     "DatabaseDestination": "destination",
     "Destination": "destination",
     "Refusal": "destination",
+    "Rejected": "destination",
+    "OtlpDestination": "otlp_destination",
     "JournalDirectory": "directory",
     "JournalStatus": "directory",
     "OVERFLOW_POLICIES": "journal",
@@ -45,8 +49,10 @@ __all__ = [
     "Journal",
     "JournalDirectory",
     "JournalStatus",
+    "OtlpDestination",
     "Overflow",
     "Refusal",
+    "Rejected",
 ]
 
 

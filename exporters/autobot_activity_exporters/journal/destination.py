@@ -5,7 +5,8 @@ destination on the shipper's loop and advances its cursor when ``send`` returns.
 raises to keep the whole batch (a transient failure: retried with back-off) and returns the
 activities refused for good, each with what may be kept of it, for the quarantine.
 ``DatabaseDestination`` maps snapshots to rows (the one row builder, with its secret
-re-check) and writes them with the one batch writer; an OTLP destination would send them.
+re-check) and writes them with the one batch writer; ``OtlpDestination`` (``otlp_destination``)
+sends them to the ingest service.
 """
 
 from __future__ import annotations
@@ -35,10 +36,20 @@ class Refusal:
     activity_id: str
     reason: str
     kind: str
-    """``database_refused`` or ``invalid_span`` (the metric's reason)."""
+    """``database_refused``, ``service_refused`` or ``invalid_span`` (the metric's reason)."""
     evidence: dict[str, Any] = field(default_factory=dict)
     """Nothing that was not redacted: rows as the database would have stored them, or
     attribute names and types."""
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """Activities a destination took but did not keep, without saying which (an OTLP
+    ``partial_success``): counted as dropped and said, never sent again."""
+
+    count: int
+    reason: str
+    """The destination's own explanation (the ingest service names no value in it)."""
 
 
 class Destination(Protocol):
@@ -47,7 +58,7 @@ class Destination(Protocol):
     description: str
     """Where, for messages: never a password."""
 
-    async def send(self, batch: Sequence[ActivitySnapshot]) -> list[Refusal]:
+    async def send(self, batch: Sequence[ActivitySnapshot]) -> list[Refusal | Rejected]:
         """Deliver the batch; raise to keep all of it; return what is refused for good."""
         ...
 
@@ -76,14 +87,15 @@ class DatabaseDestination:
         self._schema_ready = False
         self._pid = os.getpid()
 
-    async def send(self, batch: Sequence[ActivitySnapshot]) -> list[Refusal]:
-        refused: list[Refusal] = []
+    async def send(self, batch: Sequence[ActivitySnapshot]) -> list[Refusal | Rejected]:
+        refused: list[Refusal | Rejected] = []
         rows: list[ActivityRows] = []
+        clean: row_mapping.CleanTexts = set()
         for snapshot in batch:
             try:
-                mapped = row_mapping.rows_from_activity(snapshot)
+                mapped = row_mapping.rows_from_activity(snapshot, clean=clean)
             except Exception as exc:
-                refused.append(_invalid(snapshot, exc))
+                refused.append(invalid_refusal(snapshot, exc))
                 continue
             if mapped is not None:
                 rows.append(mapped)
@@ -127,7 +139,7 @@ class DatabaseDestination:
                 self._retention.poke(self.database_url)
 
 
-def _invalid(snapshot: ActivitySnapshot, error: Exception) -> Refusal:
+def invalid_refusal(snapshot: ActivitySnapshot, error: Exception) -> Refusal:
     """A snapshot that cannot become rows: the reason and its attributes' names and types
     (its values were never checked by the row builder, so none is kept)."""
     reason = str(error) if isinstance(error, InvalidActivity) else type(error).__name__

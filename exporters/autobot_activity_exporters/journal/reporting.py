@@ -35,7 +35,10 @@ class Reporter:
         self._dropped = meter.create_counter(
             "autobot_activity.dropped",
             unit="{activity}",
-            description="Activities lost: the journal was full or could not be written.",
+            description=(
+                "Activities lost: the journal was full or could not be written, or the"
+                " ingest service rejected them."
+            ),
         )
         self._quarantined = meter.create_counter(
             "autobot_activity.quarantined",

@@ -5,8 +5,10 @@ reads each segment from its cursor, sends complete records in batches, and advan
 cursor once ``send`` returns; a final segment (no writer left) that is fully shipped is
 deleted. A transient failure leaves the cursor where it was: the batch is sent again after
 a jittered back-off, and a batch that was committed before the failure is harmless the
-second time (the destination ignores activity ids it has). Damaged bytes and refused
-activities go to the quarantine, and the records behind them go on.
+second time (the destination ignores activity ids it has); a destination that asks for a
+longer wait (``NotDelivered.retry_after``: the ingest service's ``Retry-After``) gets it.
+Damaged bytes and refused activities go to the quarantine, activities a destination took
+but rejected without saying which are counted and said, and the records behind them go on.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from autobot_activity_exporters.delivery import backoff
-from autobot_activity_exporters.journal.destination import Destination, Refusal
+from autobot_activity_exporters.delivery import NotDelivered, backoff
+from autobot_activity_exporters.journal.destination import Destination, Refusal, Rejected
 from autobot_activity_exporters.journal.directory import (
     JournalDirectory,
     QuarantineFull,
@@ -42,6 +44,8 @@ POLL_SECONDS = 0.2
 RETRY_BASE_SECONDS = 0.25
 RETRY_MAX_SECONDS = 5.0
 """Back-off after failures: 0.25 s doubling to 5 s, each wait jittered between half and all."""
+RETRY_AFTER_MAX_SECONDS = 60.0
+"""The longest wait a destination's ``retry_after`` may impose."""
 
 
 class DeliveryTimeout(TimeoutError):
@@ -87,13 +91,10 @@ class Shipper:
             except Exception as exc:
                 failures += 1
                 self.reporter.delivery_failed(exc, self.destination.description)
+                delay = pause_after(failures, exc)
             else:
                 failures = 0
-            delay = (
-                backoff(failures, RETRY_BASE_SECONDS, RETRY_MAX_SECONDS)
-                if failures
-                else POLL_SECONDS
-            )
+                delay = POLL_SECONDS
             self.idle = not failures
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
@@ -123,7 +124,7 @@ class Shipper:
             except Exception as exc:
                 failures += 1
                 self.reporter.delivery_failed(exc, self.destination.description)
-                pause = backoff(failures, RETRY_BASE_SECONDS, RETRY_MAX_SECONDS)
+                pause = pause_after(failures, exc)
                 await asyncio.sleep(max(0.0, min(pause, deadline - time.monotonic())))
                 continue
             if not done():  # another process drains, or a writer is still appending
@@ -170,7 +171,10 @@ class Shipper:
             for offset, end, reason in damaged:
                 self._quarantine_damage(segment, offset, segment.read(offset, end - offset), reason)
             for refusal in refused:
-                self._quarantine_refusal(refusal)
+                if isinstance(refusal, Rejected):
+                    self._count_rejected(refusal)
+                else:
+                    self._quarantine_refusal(refusal)
             cursor = found.stop
             segment.set_cursor(cursor)
         if final:
@@ -183,7 +187,7 @@ class Shipper:
             segment.remove()
             self._headers_checked.discard(segment.name)
 
-    async def _send(self, batch: list[ActivitySnapshot]) -> list[Refusal]:
+    async def _send(self, batch: list[ActivitySnapshot]) -> list[Refusal | Rejected]:
         try:
             return await asyncio.wait_for(self.destination.send(batch), self.send_timeout)
         except TimeoutError:
@@ -245,3 +249,21 @@ class Shipper:
             self.directory.quarantine_path,
             refusal.reason,
         )
+
+    def _count_rejected(self, rejected: Rejected) -> None:
+        self.reporter.dropped(rejected.count, "rejected")
+        self.reporter.warn(
+            f"rejected {rejected.reason}",
+            "%d activities rejected by %s, not retried: %s",
+            rejected.count,
+            self.destination.description,
+            rejected.reason,
+        )
+
+
+def pause_after(failures: int, error: BaseException) -> float:
+    """The back-off after ``failures`` failures, or the wait the destination asked for."""
+    pause = backoff(failures, RETRY_BASE_SECONDS, RETRY_MAX_SECONDS)
+    if isinstance(error, NotDelivered) and error.retry_after is not None:
+        return max(pause, min(error.retry_after, RETRY_AFTER_MAX_SECONDS))
+    return pause

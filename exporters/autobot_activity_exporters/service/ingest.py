@@ -5,10 +5,17 @@ The row mapping (with its redaction re-check) is ``rows.rows_from_activity`` and
 in-process exporter does; only the source of the ``ActivitySnapshot`` differs. Nothing is
 acknowledged before it is committed: a database that does not answer raises
 ``StoreUnavailable``, and the client sends the request again (inserts are idempotent).
+
+Group commit: the requests whose rows are ready while a commit is running are committed
+together in the next transaction (up to ``GROUP_ROWS`` rows), each answered once that
+transaction has committed. One transaction of a few thousand rows costs the database less
+than several of 512 side by side (measured in docs/deploy.md, "Capacity"); a row refused for
+good is still set aside alone and reported to the request that sent it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import time
@@ -23,7 +30,12 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from autobot_activity_exporters.delivery import deliver, describe
-from autobot_activity_exporters.rows import ActivityRows, InvalidActivity, rows_from_activity
+from autobot_activity_exporters.rows import (
+    ActivityRows,
+    CleanTexts,
+    InvalidActivity,
+    rows_from_activity,
+)
 from autobot_activity_exporters.schema import SchemaNotCurrent, require_current
 from autobot_activity_exporters.service.metrics import ServiceMetrics
 from autobot_activity_exporters.service.otlp import ActivitySpans, snapshot_of
@@ -117,6 +129,21 @@ def _as_uuid(value: Any) -> uuid.UUID | None:
     return _parse_uuid(value) if isinstance(value, str) else None
 
 
+GROUP_ROWS = 4096
+"""The most rows one group commit takes (a request larger than this is committed alone)."""
+
+
+@dataclass(eq=False)
+class _Waiting:
+    """A request's rows waiting for a group commit, and what becomes of them."""
+
+    rows: list[ActivityRows]
+    token: IngestToken
+    done: asyncio.Future[list[str]]
+    refused: list[str] = field(default_factory=list)
+    """The reasons of its activities the database refused for good."""
+
+
 class Ingestor:
     """Maps and commits requests' spans through one engine; counts everything it does."""
 
@@ -124,12 +151,15 @@ class Ingestor:
         self.engine = engine
         self.metrics = metrics
         self._schema_checked = False
+        self._waiting: list[_Waiting] = []
+        self._committer: asyncio.Task[None] | None = None
 
     async def ingest(self, request: ExportTraceServiceRequest, token: IngestToken) -> Outcome:
         """Store what the token may append; raises ``StoreUnavailable`` if nothing can be."""
         spans = ActivitySpans(request)
         outcome = Outcome()
         batch: list[ActivityRows] = []
+        clean: CleanTexts = set()
         received = 0
         for span, attributes in spans:
             received += 1
@@ -143,7 +173,7 @@ class Ingestor:
                 outcome.details["trace or span id of the wrong length"] += 1
                 continue
             try:
-                rows = rows_from_activity(snapshot)
+                rows = rows_from_activity(snapshot, clean=clean)
             except InvalidActivity as exc:  # names the attribute, never its value
                 outcome.rejected[Rejection.INVALID] += 1
                 outcome.details[str(exc)] += 1
@@ -160,7 +190,7 @@ class Ingestor:
         self.metrics.received.inc(received)
         self.metrics.ignored.inc(outcome.ignored)
         if batch:
-            refused = await self._store(batch, token)
+            refused = await self._commit(batch, token)
             for reason in refused:
                 outcome.rejected[Rejection.DATABASE_REFUSED] += 1
                 outcome.details[reason] += 1
@@ -170,16 +200,46 @@ class Ingestor:
             self.metrics.rejected.labels(reason=reason.value).inc(count)
         return outcome
 
-    async def _store(self, batch: list[ActivityRows], token: IngestToken) -> list[str]:
-        """Commit the batch; returns the reasons of the activities the database refused."""
-        refused: list[str] = []
+    async def _commit(self, rows: list[ActivityRows], token: IngestToken) -> list[str]:
+        """Wait for the group commit that takes these rows; returns the reasons of the
+        activities the database refused, or raises ``StoreUnavailable``."""
+        waiting = _Waiting(rows, token, asyncio.get_running_loop().create_future())
+        self._waiting.append(waiting)
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_waiting())
+        return await waiting.done
+
+    async def _commit_waiting(self) -> None:
+        """Commit what waits, a group at a time, until nothing does."""
+        while self._waiting:
+            group: list[_Waiting] = []
+            size = 0
+            while self._waiting and (not group or size + len(self._waiting[0].rows) <= GROUP_ROWS):
+                group.append(self._waiting.pop(0))
+                size += len(group[-1].rows)
+            try:
+                await self._store(group)
+            except StoreUnavailable as exc:
+                _settle(group, exc)
+            except BaseException:  # cancelled (shutdown): nothing is acknowledged, all retry
+                _settle([*group, *self._waiting], StoreUnavailable("the service is stopping"))
+                self._waiting.clear()
+                raise
+            else:
+                _settle(group, None)
+
+    async def _store(self, group: list[_Waiting]) -> None:
+        """Commit a group's rows in one transaction; a refused row is noted on its request."""
+        owner = {id(rows): waiting for waiting in group for rows in waiting.rows}
+        batch = [rows for waiting in group for rows in waiting.rows]
 
         def set_aside(rows: ActivityRows, reason: str) -> None:
-            refused.append(reason)
+            waiting = owner[id(rows)]
+            waiting.refused.append(reason)
             _logger.warning(
                 "activity %s from token %s refused by the database: %s",
                 rows.activity["id"],
-                token.name,
+                waiting.token.name,
                 reason,
             )
 
@@ -198,8 +258,18 @@ class Ingestor:
             _logger.warning("activity batch not stored (the client will retry): %s", describe(exc))
             raise StoreUnavailable("the activity database is not available; retry later") from None
         self.metrics.write_seconds.observe(time.perf_counter() - started)
-        return refused
 
     async def _write(self, batch: list[ActivityRows]) -> None:
         async with self.engine.begin() as connection:
             await write_batch(connection, batch)
+
+
+def _settle(group: list[_Waiting], error: StoreUnavailable | None) -> None:
+    """Answer each waiting request of a group (one that went away is not waited for)."""
+    for waiting in group:
+        if waiting.done.done():
+            continue
+        if error is None:
+            waiting.done.set_result(waiting.refused)
+        else:
+            waiting.done.set_exception(error)
