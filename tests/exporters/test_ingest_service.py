@@ -747,11 +747,6 @@ def test_a_configured_application_sends_terminal_file_and_browser_activities(
     assert journal_pending(tmp_path) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="until secrets2 lands: the terminal instrumentation strips the project's own"
-    " secrets (AUTOBOT_ACTIVITY_TOKEN) from children's environments",
-)
 def test_children_of_a_configured_application_see_no_token(
     service: ServiceProcess, database: str, tokens: Tokens, tmp_path: Path
 ) -> None:
