@@ -29,10 +29,9 @@ from autobot_activity_exporters.spans import snapshot_of
 from autobot_activity_otel import activity_context
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel import recording as recording_module
-from benchmarks.bench_exporter import PG_ADMIN
 from benchmarks.bench_overhead import Discard
 from benchmarks.bench_pipeline import produce
-from benchmarks.harness import Row, alternating, markdown, micros
+from benchmarks.harness import PG_ADMIN, Row, alternating, markdown, micros
 
 USER = uuid.UUID("0195f000-0000-7000-8000-000000000003")
 
@@ -78,6 +77,15 @@ def _bare_span(tracer: trace.Tracer) -> Callable[[], None]:
     return span
 
 
+def _use(tracer_provider: TracerProvider) -> None:
+    """Make the seed functions record through ``tracer_provider`` (they take the global
+    provider's tracer, and a process may set the global provider once: ``configure()`` did)."""
+    tracer = tracer_provider.get_tracer(
+        recording_module.TRACER_NAME, schema_url=attr.SCHEMA_URL
+    )
+    recording_module._default = (trace.get_tracer_provider(), tracer)  # type: ignore[attr-defined]
+
+
 def run(number: int = 3_000, flat_out: int = 20_000) -> list[Row]:
     name = f"autobot_activity_bench_journal_{os.getpid()}"
     asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}"'))
@@ -103,10 +111,8 @@ def _measure(url: str, name: str, state: Path, number: int, flat_out: int) -> li
 
     # 2. a tracked command (redaction and all) through each: the journal's share of it
     def through(tracer_provider: TracerProvider) -> Callable[[], None]:
-        tracer = tracer_provider.get_tracer("autobot_activity_otel")
-
         def tracked() -> None:
-            recording_module._tracer = tracer  # type: ignore[attr-defined]
+            _use(tracer_provider)
             produce(1)
 
         return tracked
@@ -118,10 +124,10 @@ def _measure(url: str, name: str, state: Path, number: int, flat_out: int) -> li
     journaled.force_flush(120_000)
 
     # 3. a flat-out producer: its own rate with the exporter discarding, then committed rate
-    recording_module._tracer = baseline.get_tracer("autobot_activity_otel")  # type: ignore[attr-defined]
+    _use(baseline)
     alone = produce(flat_out)
     baseline.force_flush()
-    recording_module._tracer = journaled.get_tracer("autobot_activity_otel")  # type: ignore[attr-defined]
+    _use(journaled)
     before = asyncio.run(_count(name))
     started = time.perf_counter()
     produce(flat_out)
