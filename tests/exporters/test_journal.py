@@ -22,6 +22,9 @@ from pathlib import Path
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from support.database import on_engine, run_async, table_rows
 from support.journal import counters
 from support.planted import plant
@@ -32,6 +35,7 @@ from autobot_activity_exporters.journal import DatabaseDestination, Journal, Jou
 from autobot_activity_exporters.journal import format as journal_format
 from autobot_activity_exporters.journal.directory import SEGMENT_SUFFIX
 from autobot_activity_exporters.schema import upgrade
+from autobot_activity_exporters.spans import attributes_of, frame_of, snapshot_of
 from autobot_activity_otel import admission
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.admission import ActivityRefused
@@ -146,6 +150,30 @@ def test_a_snapshot_comes_back_exactly_and_the_segment_is_versioned(setup: Setup
     (segment,) = setup.segments()
     assert segment.read_bytes().startswith(journal_format.MAGIC + bytes([1]))
     assert journal.flush(10)
+
+
+def test_an_sdk_span_is_framed_as_its_snapshot_would_be() -> None:
+    """The span processor frames the SDK's own attribute dict (no copy): the same bytes as
+    the snapshot of the span, events, arrays and parent included."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    with tracer.start_as_current_span("parent"):
+        span = tracer.start_span(
+            "terminal execute",
+            attributes={attr.ACTIVITY_TYPE: "terminal", "argv": ["ls", "-la"], "n": 3},
+        )
+        span.add_event("exception", {"exception.type": "OSError"})
+        span.set_attribute("late", "set after start")
+        span.end()
+    ended = exporter.get_finished_spans()[-2]
+    assert attributes_of(ended) == dict(ended.attributes or {})
+    framed = frame_of(ended)
+    assert framed == journal_format.encode(snapshot_of(ended))
+    decoded = journal_format.decode(framed[journal_format.FRAME_OVERHEAD :])
+    assert decoded.attributes["argv"] == ("ls", "-la") and decoded.attributes["late"]
+    assert decoded.events[0].name == "exception" and decoded.parent_span_id is not None
 
 
 def test_the_journal_holds_only_what_the_instrumentation_redacted(setup: Setup) -> None:
@@ -405,6 +433,9 @@ def test_a_full_disk_is_a_counted_logged_drop_never_an_exception(tmp_path: Path)
         import json, resource, signal, sys, uuid
         from opentelemetry.sdk.metrics import MeterProvider
         from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
         from autobot_activity_exporters.journal import DatabaseDestination, Journal
         from autobot_activity_otel.snapshot import ActivitySnapshot
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a kill
