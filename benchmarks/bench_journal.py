@@ -80,9 +80,7 @@ def _bare_span(tracer: trace.Tracer) -> Callable[[], None]:
 def _use(tracer_provider: TracerProvider) -> None:
     """Make the seed functions record through ``tracer_provider`` (they take the global
     provider's tracer, and a process may set the global provider once: ``configure()`` did)."""
-    tracer = tracer_provider.get_tracer(
-        recording_module.TRACER_NAME, schema_url=attr.SCHEMA_URL
-    )
+    tracer = tracer_provider.get_tracer(recording_module.TRACER_NAME, schema_url=attr.SCHEMA_URL)
     recording_module._default = (trace.get_tracer_provider(), tracer)  # type: ignore[attr-defined]
 
 
