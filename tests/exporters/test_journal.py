@@ -433,9 +433,6 @@ def test_a_full_disk_is_a_counted_logged_drop_never_an_exception(tmp_path: Path)
         import json, resource, signal, sys, uuid
         from opentelemetry.sdk.metrics import MeterProvider
         from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
         from autobot_activity_exporters.journal import DatabaseDestination, Journal
         from autobot_activity_otel.snapshot import ActivitySnapshot
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of a kill
@@ -591,3 +588,101 @@ def test_a_killed_writer_loses_nothing_it_journaled(setup: Setup) -> None:
     assert done.returncode == -signal.SIGKILL
     assert setup.journal().drain(time.monotonic() + 20)
     assert sorted(setup.ids()) == sorted(done.stdout.split())
+
+
+# --- shipping from a drainer process (AUTOBOT_ACTIVITY_SHIPPER=process) ---
+
+
+def test_a_drainer_process_ships_while_the_application_journals(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The application's own shipper sends nothing while its drainer runs; everything
+    arrives, and the drainer exits when the application closes its journal."""
+    sent_here: list[int] = []
+    original = DatabaseDestination.send
+
+    async def counted(self: DatabaseDestination, batch: list[ActivitySnapshot]) -> object:
+        sent_here.append(len(batch))
+        return await original(self, batch)
+
+    monkeypatch.setattr(DatabaseDestination, "send", counted)
+    journal = setup.journal(shipper="process")
+    drainer = journal.drainer
+    assert drainer is not None and drainer.alive() and drainer.pid != os.getpid()
+    written = [snapshot(f"ls {index}") for index in range(300)]
+    for item in written:
+        assert journal.append(item)
+    deadline = time.monotonic() + 30
+    while len(setup.ids()) < len(written) and time.monotonic() < deadline:
+        time.sleep(0.1)  # the drainer's poll, not this process's flush
+    assert sorted(setup.ids()) == sorted(activity_id(item) for item in written)
+    assert sent_here == []
+    journal.close(10)
+    assert not drainer.alive()
+    assert JournalDirectory(setup.folder).nothing_waits()
+
+
+def test_when_the_drainer_dies_the_application_ships_again(
+    setup: Setup, caplog: pytest.LogCaptureFixture
+) -> None:
+    journal = setup.journal(shipper="process")
+    drainer = journal.drainer
+    assert drainer is not None
+    os.kill(drainer.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while drainer.alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    written = [snapshot(f"echo {index}") for index in range(50)]
+    for item in written:
+        assert journal.append(item)
+    assert journal.flush(20)
+    assert sorted(setup.ids()) == sorted(activity_id(item) for item in written)
+    deadline = time.monotonic() + 5
+    while "ended; shipping from this process" not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert f"journal drainer process {drainer.pid} ended" in caplog.text
+
+
+def test_the_drainer_ships_what_a_killed_application_journaled(setup: Setup) -> None:
+    """SIGKILL of the application: its drainer sees its input end, ships, and exits."""
+    script = textwrap.dedent(
+        """
+        import os, signal, sys, uuid
+        from autobot_activity_exporters.journal import DatabaseDestination, Journal
+        from autobot_activity_otel.snapshot import ActivitySnapshot
+        journal = Journal(DatabaseDestination(sys.argv[2]), directory=sys.argv[1],
+                          shipper="process")
+        print(journal.drainer.pid, flush=True)
+        for index in range(200):
+            activity = str(uuid.uuid4())
+            journal.append(ActivitySnapshot("t", 1, 2, 1, 2, {
+                "activity.type": "terminal", "activity.id": activity,
+                "activity.action": "execute"}))
+            print(activity, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(setup.folder), setup.url],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == -signal.SIGKILL
+    drainer_pid, *written = done.stdout.split()
+    deadline = time.monotonic() + 30
+    while _running(int(drainer_pid)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _running(int(drainer_pid))
+    assert sorted(setup.ids()) == sorted(written) and len(written) == 200
+    assert JournalDirectory(setup.folder).nothing_waits()
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan is reaped by whoever adopts it, maybe late)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"

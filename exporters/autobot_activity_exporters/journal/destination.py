@@ -76,6 +76,18 @@ class DatabaseDestination:
         self._schema_ready = False
         self._pid = os.getpid()
 
+    @property
+    def create_schema(self) -> bool:
+        return self._create_schema
+
+    @property
+    def connect_timeout(self) -> float:
+        return self._connect_timeout
+
+    @property
+    def retention(self) -> RetentionSchedule | None:
+        return self._retention
+
     async def send(self, batch: Sequence[ActivitySnapshot]) -> list[Refusal]:
         refused: list[Refusal] = []
         rows: list[ActivityRows] = []
