@@ -31,7 +31,7 @@ from autobot_activity_exporters.models import ACTIVITY_TABLES, SECRET_USAGE
 from autobot_activity_exporters.spans import snapshot_of
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.attributes import ActivityType
-from autobot_activity_otel.recording import to_text
+from autobot_activity_otel.recording import redacted, to_text
 from autobot_activity_otel.secrets import Finding, Kind, redact
 from autobot_activity_otel.secrets.engine import KNOWN_RULE
 from autobot_activity_otel.secrets.rules import URL_REDACTED, secret_name
@@ -235,10 +235,14 @@ class _Builder:
         """Valid text, redacted again; anything the redactor finds now is audited too."""
         if not value.isascii() or "\x00" in value:  # else ``to_text`` would return it as is
             value = to_text(value)[0]
-        redaction = redact(value, kind=kind, context=context)
-        if redaction.findings:
-            self.findings.extend((field_name, finding) for finding in redaction.findings)
-        return redaction.text
+        if context is None:  # the texts that recur (action, session, paths) are remembered
+            text, findings = redacted(value, kind)
+        else:
+            redaction = redact(value, kind=kind, context=context)
+            text, findings = redaction.text, redaction.findings
+        if findings:
+            self.findings.extend((field_name, finding) for finding in findings)
+        return text
 
     def _output_after_command(self, activity: Row) -> None:
         """The output read again after its command: ``printenv DB_PASSWORD`` prints the value
