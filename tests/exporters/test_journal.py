@@ -686,3 +686,24 @@ def _running(pid: int) -> bool:
     except OSError:
         return False
     return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def test_the_drainer_runs_without_the_applications_auto_instrumentation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``opentelemetry-instrument`` puts its ``sitecustomize`` on ``PYTHONPATH``: the drainer
+    must not load it (it would instrument, and configure, the drainer itself)."""
+    from autobot_activity_exporters.journal import drainer
+
+    auto = os.path.join("venv", "opentelemetry", "instrumentation", "auto_instrumentation")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([auto, "/srv/app"]))
+    environment = drainer._child_environment()
+    assert environment["PYTHONPATH"] == "/srv/app"
+    assert environment[drainer.IN_DRAINER] == "1"
+    monkeypatch.setenv("PYTHONPATH", auto)
+    assert "PYTHONPATH" not in drainer._child_environment()
+
+
+def test_a_drainer_never_starts_a_drainer(setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOBOT_ACTIVITY_IN_DRAINER", "1")
+    assert setup.journal(shipper="process").drainer is None
