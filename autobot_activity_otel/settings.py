@@ -45,6 +45,8 @@ JOURNAL_MAX_BYTES: Final = "AUTOBOT_ACTIVITY_JOURNAL_MAX_BYTES"
 OVERFLOW: Final = "AUTOBOT_ACTIVITY_OVERFLOW"
 BLOCK_TIMEOUT: Final = "AUTOBOT_ACTIVITY_BLOCK_TIMEOUT"
 EXIT_TIMEOUT: Final = "AUTOBOT_ACTIVITY_EXIT_TIMEOUT"
+SHIPPER: Final = "AUTOBOT_ACTIVITY_SHIPPER"
+"""``thread`` (default) or ``process``: where the journal is shipped from (docs/reliability.md)."""
 LEGACY_SPOOL_DIR: Final = "AUTOBOT_ACTIVITY_SPOOL_DIR"
 """Read only to find a spool left by a version before the journal, and say so."""
 

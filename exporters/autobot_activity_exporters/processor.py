@@ -14,7 +14,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from autobot_activity_exporters.exporter import ActivitySpanExporter
-from autobot_activity_exporters.spans import frame_of
+from autobot_activity_exporters.spans import attributes_of, frame_of
 from autobot_activity_otel import attributes as attr
 
 _logger = logging.getLogger(__name__)
@@ -31,8 +31,7 @@ class ActivitySpanProcessor(SpanProcessor):
         return None
 
     def on_end(self, span: ReadableSpan) -> None:
-        attributes = span.attributes
-        if attributes is None or attr.ACTIVITY_TYPE not in attributes:
+        if attr.ACTIVITY_TYPE not in attributes_of(span):
             return
         try:
             self._journal.append_encoded(lambda: frame_of(span))

@@ -31,7 +31,7 @@ from autobot_activity_exporters.models import ACTIVITY_TABLES, SECRET_USAGE
 from autobot_activity_exporters.spans import snapshot_of
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.attributes import ActivityType
-from autobot_activity_otel.recording import to_text
+from autobot_activity_otel.recording import redacted, to_text
 from autobot_activity_otel.secrets import Finding, Kind, redact
 from autobot_activity_otel.secrets.engine import KNOWN_RULE
 from autobot_activity_otel.secrets.rules import URL_REDACTED, secret_name
@@ -40,11 +40,6 @@ from autobot_activity_otel.snapshot import ActivitySnapshot, SnapshotEvent
 _logger = logging.getLogger(__name__)
 
 Row = dict[str, Any]
-CleanTexts = set[tuple[str, str, str | None]]
-"""Texts (with their kind and context) the re-check found nothing in, within one batch: a
-text seen again in the batch (the session id, the working directory, an action, a metadata
-key) is not read again. Kept per batch, so a secret registered meanwhile is looked for from
-the next batch on."""
 
 _COLUMNS: dict[ActivityType, tuple[tuple[str, str, Kind | None], ...]] = {
     ActivityType.TERMINAL: (
@@ -152,20 +147,17 @@ def rows_from_span(span: ReadableSpan) -> ActivityRows | None:
     return rows_from_activity(snapshot_of(span))
 
 
-def rows_from_activity(
-    activity: ActivitySnapshot, *, strict: bool = True, clean: CleanTexts | None = None
-) -> ActivityRows | None:
+def rows_from_activity(activity: ActivitySnapshot, *, strict: bool = True) -> ActivityRows | None:
     """Rows for a finished activity, or None for a span that is not an activity.
 
     An activity with a missing or wrong-typed attribute raises ``InvalidActivity`` (naming
     the attribute, never its value) when ``strict``, so the caller can set it aside with the
-    reason; else it is skipped with a log line. A caller mapping a batch passes one
-    ``clean`` set (``set()``) for all of it (see ``CleanTexts``).
+    reason; else it is skipped with a log line.
     """
     if attr.ACTIVITY_TYPE not in activity.attributes:
         return None
     try:
-        return _Builder(activity.attributes, clean).build(
+        return _Builder(activity.attributes).build(
             activity.trace_id, activity.span_id, activity.start_ns, activity.end_ns, activity
         )
     except InvalidActivity as exc:
@@ -178,11 +170,10 @@ def rows_from_activity(
 class _Builder:
     """Reads one activity's attributes, type-checked, redacting every text on the way."""
 
-    def __init__(self, attributes: Mapping[str, Any], clean: CleanTexts | None = None) -> None:
+    def __init__(self, attributes: Mapping[str, Any]) -> None:
         # one copy into a plain dict: an SDK span's mapping answers each lookup in Python
         self.attributes = attributes if type(attributes) is dict else dict(attributes)
         self.findings: list[tuple[str, Finding]] = []
-        self.clean = clean
 
     def build(
         self,
@@ -244,15 +235,14 @@ class _Builder:
         """Valid text, redacted again; anything the redactor finds now is audited too."""
         if not value.isascii() or "\x00" in value:  # else ``to_text`` would return it as is
             value = to_text(value)[0]
-        clean = self.clean
-        if clean is not None and (value, kind, context) in clean:
-            return value
-        redaction = redact(value, kind=kind, context=context)
-        if redaction.findings:
-            self.findings.extend((field_name, finding) for finding in redaction.findings)
-        elif clean is not None and redaction.text is value:
-            clean.add((value, kind, context))
-        return redaction.text
+        if context is None:  # the texts that recur (action, session, paths) are remembered
+            text, findings = redacted(value, kind)
+        else:
+            redaction = redact(value, kind=kind, context=context)
+            text, findings = redaction.text, redaction.findings
+        if findings:
+            self.findings.extend((field_name, finding) for finding in findings)
+        return text
 
     def _context(self, attribute: str) -> str | None:
         """What a text is read after: a terminal output after its command (``printenv

@@ -22,6 +22,9 @@ from pathlib import Path
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from support.database import on_engine, run_async, table_rows
 from support.journal import counters
 from support.planted import plant
@@ -34,6 +37,7 @@ from autobot_activity_exporters.journal import format as journal_format
 from autobot_activity_exporters.journal.directory import SEGMENT_SUFFIX
 from autobot_activity_exporters.journal.shipper import RETRY_AFTER_MAX_SECONDS, pause_after
 from autobot_activity_exporters.schema import upgrade
+from autobot_activity_exporters.spans import attributes_of, frame_of, snapshot_of
 from autobot_activity_otel import admission
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.admission import ActivityRefused
@@ -148,6 +152,30 @@ def test_a_snapshot_comes_back_exactly_and_the_segment_is_versioned(setup: Setup
     (segment,) = setup.segments()
     assert segment.read_bytes().startswith(journal_format.MAGIC + bytes([1]))
     assert journal.flush(10)
+
+
+def test_an_sdk_span_is_framed_as_its_snapshot_would_be() -> None:
+    """The span processor frames the SDK's own attribute dict (no copy): the same bytes as
+    the snapshot of the span, events, arrays and parent included."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    with tracer.start_as_current_span("parent"):
+        span = tracer.start_span(
+            "terminal execute",
+            attributes={attr.ACTIVITY_TYPE: "terminal", "argv": ["ls", "-la"], "n": 3},
+        )
+        span.add_event("exception", {"exception.type": "OSError"})
+        span.set_attribute("late", "set after start")
+        span.end()
+    ended = exporter.get_finished_spans()[-2]
+    assert attributes_of(ended) == dict(ended.attributes or {})
+    framed = frame_of(ended)
+    assert framed == journal_format.encode(snapshot_of(ended))
+    decoded = journal_format.decode(framed[journal_format.FRAME_OVERHEAD :])
+    assert decoded.attributes["argv"] == ("ls", "-la") and decoded.attributes["late"]
+    assert decoded.events[0].name == "exception" and decoded.parent_span_id is not None
 
 
 def test_the_journal_holds_only_what_the_instrumentation_redacted(setup: Setup) -> None:
@@ -571,3 +599,122 @@ def test_a_destination_that_asks_for_a_longer_wait_gets_it() -> None:
     assert 7 <= pause_after(1, asked) < 8
     assert pause_after(1, NotDelivered("x", retry_after=3600)) == RETRY_AFTER_MAX_SECONDS
     assert pause_after(1, OSError("reset")) <= 0.5
+
+
+# --- shipping from a drainer process (AUTOBOT_ACTIVITY_SHIPPER=process) ---
+
+
+def test_a_drainer_process_ships_while_the_application_journals(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The application's own shipper sends nothing while its drainer runs; everything
+    arrives, and the drainer exits when the application closes its journal."""
+    sent_here: list[int] = []
+    original = DatabaseDestination.send
+
+    async def counted(self: DatabaseDestination, batch: list[ActivitySnapshot]) -> object:
+        sent_here.append(len(batch))
+        return await original(self, batch)
+
+    monkeypatch.setattr(DatabaseDestination, "send", counted)
+    journal = setup.journal(shipper="process")
+    drainer = journal.drainer
+    assert drainer is not None and drainer.alive() and drainer.pid != os.getpid()
+    written = [snapshot(f"ls {index}") for index in range(300)]
+    for item in written:
+        assert journal.append(item)
+    deadline = time.monotonic() + 30
+    while len(setup.ids()) < len(written) and time.monotonic() < deadline:
+        time.sleep(0.1)  # the drainer's poll, not this process's flush
+    assert sorted(setup.ids()) == sorted(activity_id(item) for item in written)
+    assert sent_here == []
+    journal.close(10)
+    assert not drainer.alive()
+    assert JournalDirectory(setup.folder).nothing_waits()
+
+
+def test_when_the_drainer_dies_the_application_ships_again(
+    setup: Setup, caplog: pytest.LogCaptureFixture
+) -> None:
+    journal = setup.journal(shipper="process")
+    drainer = journal.drainer
+    assert drainer is not None
+    os.kill(drainer.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while drainer.alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    written = [snapshot(f"echo {index}") for index in range(50)]
+    for item in written:
+        assert journal.append(item)
+    assert journal.flush(20)
+    assert sorted(setup.ids()) == sorted(activity_id(item) for item in written)
+    deadline = time.monotonic() + 5
+    while "ended; shipping from this process" not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert f"journal drainer process {drainer.pid} ended" in caplog.text
+
+
+def test_the_drainer_ships_what_a_killed_application_journaled(setup: Setup) -> None:
+    """SIGKILL of the application: its drainer sees its input end, ships, and exits."""
+    script = textwrap.dedent(
+        """
+        import os, signal, sys, uuid
+        from autobot_activity_exporters.journal import DatabaseDestination, Journal
+        from autobot_activity_otel.snapshot import ActivitySnapshot
+        journal = Journal(DatabaseDestination(sys.argv[2]), directory=sys.argv[1],
+                          shipper="process")
+        print(journal.drainer.pid, flush=True)
+        for index in range(200):
+            activity = str(uuid.uuid4())
+            journal.append(ActivitySnapshot("t", 1, 2, 1, 2, {
+                "activity.type": "terminal", "activity.id": activity,
+                "activity.action": "execute"}))
+            print(activity, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(setup.folder), setup.url],
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == -signal.SIGKILL
+    drainer_pid, *written = done.stdout.split()
+    deadline = time.monotonic() + 30
+    while _running(int(drainer_pid)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _running(int(drainer_pid))
+    assert sorted(setup.ids()) == sorted(written) and len(written) == 200
+    assert JournalDirectory(setup.folder).nothing_waits()
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan is reaped by whoever adopts it, maybe late)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def test_the_drainer_runs_without_the_applications_auto_instrumentation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``opentelemetry-instrument`` puts its ``sitecustomize`` on ``PYTHONPATH``: the drainer
+    must not load it (it would instrument, and configure, the drainer itself)."""
+    from autobot_activity_exporters.journal import drainer
+
+    auto = os.path.join("venv", "opentelemetry", "instrumentation", "auto_instrumentation")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([auto, "/srv/app"]))
+    environment = drainer._child_environment()
+    assert environment["PYTHONPATH"] == "/srv/app"
+    assert environment[drainer.IN_DRAINER] == "1"
+    monkeypatch.setenv("PYTHONPATH", auto)
+    assert "PYTHONPATH" not in drainer._child_environment()
+
+
+def test_a_drainer_never_starts_a_drainer(setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AUTOBOT_ACTIVITY_IN_DRAINER", "1")
+    assert setup.journal(shipper="process").drainer is None

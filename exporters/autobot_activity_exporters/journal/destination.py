@@ -87,13 +87,24 @@ class DatabaseDestination:
         self._schema_ready = False
         self._pid = os.getpid()
 
+    @property
+    def create_schema(self) -> bool:
+        return self._create_schema
+
+    @property
+    def connect_timeout(self) -> float:
+        return self._connect_timeout
+
+    @property
+    def retention(self) -> RetentionSchedule | None:
+        return self._retention
+
     async def send(self, batch: Sequence[ActivitySnapshot]) -> list[Refusal | Rejected]:
         refused: list[Refusal | Rejected] = []
         rows: list[ActivityRows] = []
-        clean: row_mapping.CleanTexts = set()
         for snapshot in batch:
             try:
-                mapped = row_mapping.rows_from_activity(snapshot, clean=clean)
+                mapped = row_mapping.rows_from_activity(snapshot)
             except Exception as exc:
                 refused.append(invalid_refusal(snapshot, exc))
                 continue

@@ -23,12 +23,13 @@ from typing import Literal
 
 from opentelemetry import metrics
 
-from autobot_activity_exporters.journal.destination import Destination
+from autobot_activity_exporters.journal.destination import DatabaseDestination, Destination
 from autobot_activity_exporters.journal.directory import JournalDirectory, JournalStatus, Segment
+from autobot_activity_exporters.journal.drainer import DrainerProcess, in_drainer, spec_for
 from autobot_activity_exporters.journal.format import encode
 from autobot_activity_exporters.journal.loop import LoopThread
 from autobot_activity_exporters.journal.reporting import Reporter
-from autobot_activity_exporters.journal.shipper import BATCH_RECORDS, Shipper
+from autobot_activity_exporters.journal.shipper import BATCH_RECORDS, POLL_SECONDS, Shipper
 from autobot_activity_exporters.journal.writer import (
     FSYNC_POLICIES,
     SEGMENT_BYTES,
@@ -48,6 +49,8 @@ _logger = logging.getLogger("autobot_activity_exporters.journal")
 
 Overflow = Literal["drop", "block", "refuse"]
 OVERFLOW_POLICIES: tuple[Overflow, ...] = ("drop", "block", "refuse")
+ShipFrom = Literal["thread", "process"]
+SHIP_FROM: tuple[ShipFrom, ...] = ("thread", "process")
 DEFAULT_MAX_BYTES = 1024 * 1024 * 1024
 DEFAULT_BLOCK_TIMEOUT_SECONDS = 10.0
 DEFAULT_EXIT_TIMEOUT_SECONDS = 10.0
@@ -72,6 +75,7 @@ class Journal:
         meter_provider: metrics.MeterProvider | None = None,
         segment_bytes: int = SEGMENT_BYTES,
         batch_records: int = BATCH_RECORDS,
+        shipper: ShipFrom | None = None,
     ) -> None:
         self.directory = JournalDirectory(
             Path(directory) if directory is not None else settings.journal_dir()
@@ -120,6 +124,9 @@ class Journal:
         _check_one_destination(self.directory.path, destination.description)
         ignore_path(self.directory.path)  # the file instrumentation never records the journal
         self.directory.ensure()
+        self.drainer = self._start_drainer(
+            shipper or settings.choice(settings.SHIPPER, SHIP_FROM, "thread")
+        )
         self._start_background()
         if self.overflow != "drop":
             set_admission_check(self.admit)
@@ -282,6 +289,8 @@ class Journal:
             except Exception as exc:
                 _logger.debug("journal shipper stop: %s", type(exc).__name__)
             self._loop.stop(max(deadline - time.monotonic(), 1.0))
+        if self.drainer is not None:
+            self.drainer.stop(max(deadline - time.monotonic(), 0.0))
         if not done():
             waiting = self.directory.status().pending
             _logger.warning(
@@ -301,12 +310,47 @@ class Journal:
 
     # --- the background shipper ---
 
+    def _start_drainer(self, ship_from: ShipFrom) -> DrainerProcess | None:
+        """The drainer child for ``process`` (a database destination only); None for
+        ``thread``, or when it could not be started (said once: the thread ships)."""
+        if ship_from != "process" or in_drainer():
+            return None
+        if not isinstance(self.destination, DatabaseDestination):
+            _logger.warning(
+                "%s=process ships to a database only; %s is shipped from a thread",
+                settings.SHIPPER,
+                self.destination.description,
+            )
+            return None
+        try:
+            return DrainerProcess(
+                spec_for(
+                    self.directory.path,
+                    self.destination,
+                    self.shipper.send_timeout,
+                    self.exit_timeout,
+                )
+            )
+        except OSError as exc:
+            _logger.warning("journal drainer process not started (%s); a thread ships", exc)
+            return None
+
     def _start_background(self) -> None:
         self._background = self._loop.submit(self._run_background())
 
     async def _run_background(self) -> None:
         await asyncio.sleep(0)
         self._report_leftovers()
+        drainer = self.drainer
+        if drainer is not None:
+            # The drainer ships; this process only journals (polled: the child was not
+            # started by this loop, so there is no awaitable exit to wait on).
+            while drainer.alive():  # noqa: ASYNC110
+                await asyncio.sleep(POLL_SECONDS)
+            if not self.closed:
+                _logger.warning(
+                    "journal drainer process %d ended; shipping from this process", drainer.pid
+                )
         await self.shipper.run()
 
     async def _stop_background(self) -> None:
@@ -339,6 +383,7 @@ class Journal:
             if not self._forked:
                 return
             self._forked = False
+            self.drainer = None  # the parent's drainer is the parent's: this child's thread ships
             self._loop = LoopThread("autobot-activity-journal")
             self.shipper.idle = False
             self._estimate = 0

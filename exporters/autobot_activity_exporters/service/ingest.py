@@ -32,7 +32,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from autobot_activity_exporters.delivery import deliver, describe
 from autobot_activity_exporters.rows import (
     ActivityRows,
-    CleanTexts,
     InvalidActivity,
     rows_from_activity,
 )
@@ -159,7 +158,6 @@ class Ingestor:
         spans = ActivitySpans(request)
         outcome = Outcome()
         batch: list[ActivityRows] = []
-        clean: CleanTexts = set()
         received = 0
         for span, attributes in spans:
             received += 1
@@ -173,7 +171,7 @@ class Ingestor:
                 outcome.details["trace or span id of the wrong length"] += 1
                 continue
             try:
-                rows = rows_from_activity(snapshot, clean=clean)
+                rows = rows_from_activity(snapshot)
             except InvalidActivity as exc:  # names the attribute, never its value
                 outcome.rejected[Rejection.INVALID] += 1
                 outcome.details[str(exc)] += 1

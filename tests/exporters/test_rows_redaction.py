@@ -1,5 +1,5 @@
-"""A batch's texts are re-checked once each: what was clean is not read again in the batch,
-what held a secret always is, and a secret registered between batches is found."""
+"""The row builder reads a terminal output once, after its command, and finds a secret
+registered after a text first passed through it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from support.planted import plant
 
 from autobot_activity_exporters import rows as row_mapping
-from autobot_activity_exporters.rows import CleanTexts, rows_from_activity
+from autobot_activity_exporters.rows import rows_from_activity
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.ids import new_activity_id
 from autobot_activity_otel.secrets import register_secret, unregister_secret
@@ -53,29 +53,6 @@ def redactions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return seen
 
 
-def test_a_clean_text_seen_again_in_the_batch_is_not_read_again(redactions: list[str]) -> None:
-    clean: CleanTexts = set()
-    first = rows_from_activity(terminal("make test", "ok\n"), clean=clean)
-    once = len(redactions)
-    second = rows_from_activity(terminal("make build", "built\n"), clean=clean)
-    assert first is not None and second is not None
-    # the session id, the working directory and the action were read once, for the first
-    assert redactions[once:] == ["make build", "built\n"]
-    assert second.activity["session_id"] == "chat-9"
-    assert second.activity["working_directory"] == "/srv/app"
-    assert redactions.count("/srv/app") == 1
-
-
-def test_a_text_that_held_a_secret_is_read_every_time(redactions: list[str]) -> None:
-    clean: CleanTexts = set()
-    command = f"mysql -uroot -p{PASSWORD} shop"
-    for _ in range(2):
-        rows = rows_from_activity(terminal(command, "ok\n"), clean=clean)
-        assert rows is not None
-        assert PASSWORD not in rows.activity["command"] and len(rows.secret_usage) == 1
-    assert redactions.count(command) == 2
-
-
 def test_the_output_is_read_once_after_its_command(redactions: list[str]) -> None:
     """``printenv DB_PASSWORD`` then the value alone: one pass, with the command as context."""
     rows = rows_from_activity(terminal("printenv DB_PASSWORD", f"{PASSWORD}\n"))
@@ -85,14 +62,14 @@ def test_the_output_is_read_once_after_its_command(redactions: list[str]) -> Non
 
 
 def test_a_secret_registered_between_batches_is_found_in_the_next() -> None:
-    """Kept per batch: a text the rules let through is not trusted once the value is known."""
+    """A text the rules let through is not trusted once the value is known."""
     text = f"release name: {LATE}"
-    before = rows_from_activity(terminal("deploy", text), clean=set())
+    before = rows_from_activity(terminal("deploy", text))
     assert before is not None and before.activity["output"] == text  # nothing said secret
     secret_id = uuid.uuid4()
     register_secret(secret_id, LATE)
     try:
-        after = rows_from_activity(terminal("deploy", text), clean=set())
+        after = rows_from_activity(terminal("deploy", text))
     finally:
         unregister_secret(secret_id)
     assert after is not None and LATE not in after.activity["output"]
