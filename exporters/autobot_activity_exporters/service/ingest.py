@@ -23,12 +23,13 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from autobot_activity_exporters.delivery import deliver, describe
+from autobot_activity_exporters.integrity.chain import Chains
 from autobot_activity_exporters.rows import ActivityRows, InvalidActivity, rows_from_activity
 from autobot_activity_exporters.schema import SchemaNotCurrent, require_current
 from autobot_activity_exporters.service.metrics import ServiceMetrics
 from autobot_activity_exporters.service.otlp import ActivitySpans, snapshot_of
 from autobot_activity_exporters.service.tokens import IngestToken
-from autobot_activity_exporters.writer import write_batch
+from autobot_activity_exporters.writer import close_chains, commit_batch
 from autobot_activity_otel import attributes as attr
 
 _logger = logging.getLogger(__name__)
@@ -123,6 +124,7 @@ class Ingestor:
     def __init__(self, engine: AsyncEngine, metrics: ServiceMetrics) -> None:
         self.engine = engine
         self.metrics = metrics
+        self.chains = Chains()
         self._schema_checked = False
 
     async def ingest(self, request: ExportTraceServiceRequest, token: IngestToken) -> Outcome:
@@ -201,5 +203,12 @@ class Ingestor:
         return refused
 
     async def _write(self, batch: list[ActivityRows]) -> None:
-        async with self.engine.begin() as connection:
-            await write_batch(connection, batch)
+        await commit_batch(self.engine, batch, self.chains)
+
+    async def close(self) -> None:
+        """Checkpoint the chains' heads (at shutdown); a failure is logged, not raised."""
+        try:
+            with suppress_instrumentation():
+                await close_chains(self.engine, self.chains)
+        except Exception as exc:
+            _logger.warning("closing checkpoint not written (%s)", describe(exc))
