@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from autobot_activity_exporters.models import ACTIVITY_TABLES, SECRET_USAGE
+from autobot_activity_exporters.models import ACTIVITY_TABLES, CHAIN_COLUMNS, SECRET_USAGE
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.attributes import ActivityType
 
@@ -164,13 +164,13 @@ class SecretUse:
 
     def as_row(self) -> Row:
         """The stored row, keyed by column name (the shape of ``secrets --json``)."""
-        row = {column.key: getattr(self, column.key) for column in SECRET_USAGE.columns}
+        row = {column: getattr(self, column) for column in _USAGE_COLUMNS}
         row["activity_type"] = self.activity_type.value
         return row
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> SecretUse:
-        values = dict(row)
+        values = {column: value for column, value in row.items() if column not in CHAIN_COLUMNS}
         values["activity_type"] = ActivityType(values["activity_type"])
         values["metadata"] = values.get("metadata") or {}
         return cls(**values)
@@ -192,8 +192,11 @@ SEARCHED_COLUMNS: dict[ActivityType, tuple[str, ...]] = {
 }
 """Per type, the columns a text search looks in: command, paths, URL, selector, window."""
 _COLUMNS: dict[ActivityType, tuple[str, ...]] = {
-    kind: tuple(table.columns.keys()) for kind, table in ACTIVITY_TABLES.items()
+    kind: tuple(c.key for c in table.columns if c.key not in CHAIN_COLUMNS)
+    for kind, table in ACTIVITY_TABLES.items()
 }
+"""Each type's columns; the chain bookkeeping (docs/integrity.md) is not part of a record."""
+_USAGE_COLUMNS = tuple(c.key for c in SECRET_USAGE.columns if c.key not in CHAIN_COLUMNS)
 
 
 def record_from_row(activity_type: ActivityType | str, row: Mapping[str, Any]) -> AnyActivity:

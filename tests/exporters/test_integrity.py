@@ -8,6 +8,9 @@ checkpoints into the database and a folder; then the database owner tampers, and
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -20,6 +23,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from support import planted
 from support.database import ActivityDB, on_engine, run_async
+from support.ingest import WRITER_LOGIN, as_login, ensure_writer_login
 
 from autobot_activity_exporters import ActivitySpanExporter
 from autobot_activity_exporters.integrity import canonical
@@ -333,3 +337,68 @@ def test_rows_from_before_the_chain_are_outside_it(activity_db: ActivityDB, span
             f"terminal_activities {row['id']} has no chain and no batch lists it"
         ]
     }
+
+
+@pytest.mark.parametrize("activity_db", ["postgresql"], indirect=True)
+def test_a_writer_login_appends_its_chain(
+    activity_db: ActivityDB, signing: Keys, spans: Any
+) -> None:
+    """The append-only role writes rows, entries and checkpoints, and reads none of them."""
+    ensure_writer_login()
+    spans.clear()
+    record(0)
+    exporter = ActivitySpanExporter(as_login(activity_db.url, WRITER_LOGIN), timeout=30)
+    try:
+        export(exporter, spans.activities())
+        export(exporter, spans.activities())  # again: every row exists, the chain lists them
+    finally:
+        exporter.shutdown()
+    report = check(activity_db, signing)
+    assert report.findings == []
+    assert (report.chains, report.rows, report.checkpoints_verified) == (1, 6, 2)
+
+
+def test_two_writer_processes_each_keep_their_own_chain(
+    activity_db: ActivityDB, signing: Keys, tmp_path: Path
+) -> None:
+    activity_db.ensure_schema()
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER_PROCESS, activity_db.url, str(tmp_path / f"j{n}")],
+            env={**os.environ, "AUTOBOT_ACTIVITY_TEST_WRITER": str(n)},
+        )
+        for n in range(2)
+    ]
+    assert [writer.wait(timeout=120) for writer in writers] == [0, 0]
+    report = check(activity_db, signing)
+    assert report.findings == []
+    assert report.chains == 2
+    assert report.rows == 2 * 20 * 2  # per process 20 batches of two file reads
+    assert report.checkpoints_verified == 2 * 2
+
+
+WRITER_PROCESS = """
+import sys, uuid
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from autobot_activity_exporters import ActivitySpanExporter
+from autobot_activity_otel.attributes import ActivityType
+from autobot_activity_otel.context import activity_context
+from autobot_activity_otel.recording import ActivityRecord
+
+memory = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(memory))
+trace.set_tracer_provider(provider)
+exporter = ActivitySpanExporter(sys.argv[1], timeout=30, journal_dir=sys.argv[2])
+for batch in range(20):
+    memory.clear()
+    with activity_context(user_id=uuid.uuid4(), session_id=f"w{batch}"):
+        for _ in range(2):
+            ActivityRecord(ActivityType.FILE, "read").end()
+    exporter.export(memory.get_finished_spans())
+    assert exporter.force_flush(30_000)
+exporter.shutdown()
+"""
