@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from autobot_activity_exporters.models import ACTIVITY_TABLES, CHAIN_COLUMNS, SECRET_USAGE
+from autobot_activity_exporters.models import ACTIVITY_TABLES, SECRET_USAGE
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.attributes import ActivityType
 
@@ -46,6 +46,9 @@ class Activity:
     desktop tables, ``operation`` of the file table, kept in ``metadata`` for terminals."""
     metadata: Mapping[str, Any] = field(default_factory=dict)
     secrets_used: tuple[uuid.UUID, ...] = ()
+    chain_id: uuid.UUID | None = None
+    chain_sequence: int | None = None
+    """The chain batch that wrote the row (docs/integrity.md); None when written by ``db=``."""
 
     @property
     def failed(self) -> bool:
@@ -155,6 +158,8 @@ class SecretUse:
     trace_id: str | None
     span_id: str | None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    chain_id: uuid.UUID | None = None
+    chain_sequence: int | None = None
 
     @property
     def found_in(self) -> str | None:
@@ -164,13 +169,13 @@ class SecretUse:
 
     def as_row(self) -> Row:
         """The stored row, keyed by column name (the shape of ``secrets --json``)."""
-        row = {column: getattr(self, column) for column in _USAGE_COLUMNS}
+        row = {column.key: getattr(self, column.key) for column in SECRET_USAGE.columns}
         row["activity_type"] = self.activity_type.value
         return row
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> SecretUse:
-        values = {column: value for column, value in row.items() if column not in CHAIN_COLUMNS}
+        values = dict(row)
         values["activity_type"] = ActivityType(values["activity_type"])
         values["metadata"] = values.get("metadata") or {}
         return cls(**values)
@@ -192,11 +197,8 @@ SEARCHED_COLUMNS: dict[ActivityType, tuple[str, ...]] = {
 }
 """Per type, the columns a text search looks in: command, paths, URL, selector, window."""
 _COLUMNS: dict[ActivityType, tuple[str, ...]] = {
-    kind: tuple(c.key for c in table.columns if c.key not in CHAIN_COLUMNS)
-    for kind, table in ACTIVITY_TABLES.items()
+    kind: tuple(table.columns.keys()) for kind, table in ACTIVITY_TABLES.items()
 }
-"""Each type's columns; the chain bookkeeping (docs/integrity.md) is not part of a record."""
-_USAGE_COLUMNS = tuple(c.key for c in SECRET_USAGE.columns if c.key not in CHAIN_COLUMNS)
 
 
 def record_from_row(activity_type: ActivityType | str, row: Mapping[str, Any]) -> AnyActivity:
