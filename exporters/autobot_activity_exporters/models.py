@@ -210,13 +210,14 @@ class Checkpoint(Base):
 
 
 class ChainPrune(Base):
-    """Retention removed a chain's batches before ``first_kept_sequence`` (a signed note)."""
+    """Retention removed a chain's rows older than ``cutoff`` and its entries before
+    ``first_kept_sequence`` (a signed note)."""
 
     __tablename__ = "activity_chain_prunes"
 
     chain_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
-    first_kept_sequence: Mapped[int] = mapped_column(BigInteger(), primary_key=True)
-    cutoff: Mapped[datetime] = mapped_column(UtcDateTime())
+    cutoff: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
+    first_kept_sequence: Mapped[int] = mapped_column(BigInteger())
     pruned_at: Mapped[datetime] = mapped_column(UtcDateTime())
     note: Mapped[str] = mapped_column(Text())
 

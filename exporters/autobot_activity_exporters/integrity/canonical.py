@@ -17,6 +17,7 @@ import json
 import math
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -35,8 +36,12 @@ TABLE_CODES: dict[str, int] = {
 browser, desktop, secret usage)."""
 TABLE_NAMES: dict[int, str] = {code: name for name, code in TABLE_CODES.items()}
 DIGEST_SIZE = 32
-ITEM_SIZE = 1 + 16 + DIGEST_SIZE
-"""A manifest item: table code, the row's id (16 bytes), the row's SHA-256."""
+KEY_SIZE = 1 + 16
+"""What identifies a row in a manifest: its table code and id."""
+ITEM_SIZE = KEY_SIZE + 8 + DIGEST_SIZE
+"""A manifest item: table code, the row's id (16 bytes), its time (microseconds since the
+Unix epoch, signed 64-bit big-endian: retention may remove it by time), its SHA-256."""
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _string: Callable[[str], str] = json.encoder.encode_basestring
 """JSON string escaping (C-accelerated): exactly RFC 8785's minimal escapes."""
@@ -167,8 +172,20 @@ class RowForm:
         return hashlib.sha256(self.text(row).encode("utf-8", "surrogatepass")).digest()
 
     def item(self, row: Mapping[Any, Any]) -> bytes:
-        """The row's manifest item: table code, id, digest."""
-        return bytes((self.code,)) + _uuid(row["id"]).bytes + self.digest(row)
+        """The row's manifest item: table code, id, time, digest."""
+        return (
+            bytes((self.code,))
+            + _uuid(row["id"]).bytes
+            + micros(row["timestamp"]).to_bytes(8, "big", signed=True)
+            + self.digest(row)
+        )
+
+
+def micros(moment: datetime) -> int:
+    """Microseconds since the Unix epoch (naive times taken as UTC)."""
+    aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    delta = aware - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def _uuid(item: Any) -> uuid.UUID:
@@ -185,14 +202,33 @@ def manifest(items: Iterable[bytes]) -> bytes:
     return b"".join(sorted(items))
 
 
-def manifest_items(blob: bytes) -> Iterable[tuple[str, uuid.UUID, bytes]]:
-    """A stored manifest read back: (table, id, digest) per row."""
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One row of a manifest, read back."""
+
+    table: str
+    id: uuid.UUID
+    micros: int
+    digest: bytes
+
+    def encode(self) -> bytes:
+        return (
+            bytes((TABLE_CODES[self.table],))
+            + self.id.bytes
+            + self.micros.to_bytes(8, "big", signed=True)
+            + self.digest
+        )
+
+
+def manifest_items(blob: bytes) -> Iterable[Item]:
+    """A stored manifest read back, item by item."""
     for start in range(0, len(blob), ITEM_SIZE):
         code = blob[start]
-        yield (
+        yield Item(
             TABLE_NAMES.get(code, f"table#{code}"),
-            uuid.UUID(bytes=blob[start + 1 : start + 17]),
-            blob[start + 17 : start + ITEM_SIZE],
+            uuid.UUID(bytes=blob[start + 1 : start + KEY_SIZE]),
+            int.from_bytes(blob[start + KEY_SIZE : start + KEY_SIZE + 8], "big", signed=True),
+            blob[start + KEY_SIZE + 8 : start + ITEM_SIZE],
         )
 
 

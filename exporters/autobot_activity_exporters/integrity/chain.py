@@ -129,7 +129,7 @@ class Lane:
             for row in rows:
                 row["chain_id"], row["chain_sequence"] = self.chain_id, sequence
                 item = form.item(row)
-                items.setdefault(item[:17], item)
+                items.setdefault(item[: canonical.KEY_SIZE], item)
                 moment = row["timestamp"]
                 first = moment if first is None or moment < first else first
                 last = moment if last is None or moment > last else last

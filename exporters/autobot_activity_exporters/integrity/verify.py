@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from autobot_activity_exporters.integrity import canonical
 from autobot_activity_exporters.integrity.chain import ORIGIN_PREFIX
 from autobot_activity_exporters.integrity.notes import Note, Verifier, parse_notes
+from autobot_activity_exporters.integrity.pruning import pruning_body_prefix
 from autobot_activity_exporters.models import (
     ACTIVITY_TABLES,
     CHAIN,
@@ -36,6 +37,7 @@ from autobot_activity_exporters.viewer import Viewer, apply_viewer
 ROW_TABLES: tuple[Table, ...] = (*ACTIVITY_TABLES.values(), SECRET_USAGE)
 _FETCH = 2000
 _LOOKUP_CHUNK = 1000
+_NEVER = -(2**63)
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,8 @@ class Report:
     checkpoints_unchecked: int = 0
     findings: list[Finding] = field(default_factory=list)
     pruned: list[tuple[uuid.UUID, int, datetime]] = field(default_factory=list)
+    pruned_rows: int = 0
+    """Rows a kept batch lists that retention removed (older than a signed cut-off)."""
 
     @property
     def intact(self) -> bool:
@@ -85,6 +89,8 @@ class Report:
             f"pruned: chain {chain} before sequence {first} at {canonical.timestamp(cutoff)}"
             for chain, first, cutoff in self.pruned
         ]
+        if self.pruned_rows:
+            pruned.append(f"pruned: {self.pruned_rows} older rows of kept batches")
         return [f"{f.kind}: {f.message}" for f in self.findings] + pruned + [self.summary()]
 
     def as_json(self) -> dict[str, Any]:
@@ -96,6 +102,7 @@ class Report:
             "checkpoints_verified": self.checkpoints_verified,
             "checkpoints_unsigned": self.checkpoints_unsigned,
             "checkpoints_unchecked": self.checkpoints_unchecked,
+            "pruned_rows": self.pruned_rows,
             "pruned": [
                 {"chain": str(c), "first_kept_sequence": s, "cutoff": canonical.timestamp(t)}
                 for c, s, t in self.pruned
@@ -185,7 +192,9 @@ class Verification:
         self.expected_heads: dict[tuple[uuid.UUID, int], tuple[bytes, str]] = {}
         self.first_kept: dict[uuid.UUID, int] = {}
         self.last_sequence: dict[uuid.UUID, int] = {}
-        self.pending: dict[tuple[str, uuid.UUID], list[tuple[bytes, str]]] = {}
+        self.pruned_before: dict[uuid.UUID, int] = {}
+        """Per chain, the newest signed cut-off (microseconds): older rows may be gone."""
+        self.pending: dict[tuple[str, uuid.UUID], list[tuple[canonical.Item, str, uuid.UUID]]] = {}
         self.covered: set[tuple[str, uuid.UUID]] = set()
 
     async def run(self) -> Report:
@@ -232,6 +241,8 @@ class Verification:
             elif self._signature(notes[0], what) is False:
                 continue
             self.first_kept[chain] = max(self.first_kept.get(chain, 0), first)
+            cutoff = canonical.micros(row["cutoff"])
+            self.pruned_before[chain] = max(self.pruned_before.get(chain, _NEVER), cutoff)
             self.report.pruned.append((chain, first, row["cutoff"]))
 
     async def _checkpoints(self) -> None:
@@ -382,16 +393,17 @@ class Verification:
             )
 
     def _check_rows(self, entry: dict[str, Any], rows: dict[tuple[str, uuid.UUID], Any]) -> None:
-        batch = f"chain {entry['chain_id']} sequence {entry['sequence']}"
-        for table, row_id, digest in canonical.manifest_items(entry["manifest"]):
-            key = (table, row_id)
+        chain = entry["chain_id"]
+        batch = f"chain {chain} sequence {entry['sequence']}"
+        for item in canonical.manifest_items(entry["manifest"]):
+            key = (item.table, item.id)
             row = rows.pop(key, None)
             self.report.rows += 1
-            if row is None:  # stored by an earlier write (a replay, db=), or deleted
-                self.pending.setdefault(key, []).append((digest, batch))
+            if row is None:  # stored by an earlier write (a replay, db=), pruned, or deleted
+                self.pending.setdefault(key, []).append((item, batch, chain))
                 continue
-            if canonical.FORMS[table].digest(row) != digest:
-                self.report.add("row edited", f"{table} {row_id} (batch {batch})")
+            if canonical.FORMS[item.table].digest(row) != item.digest:
+                self.report.add("row edited", f"{item.table} {item.id} (batch {batch})")
         for table, row_id in rows:
             self.report.add(
                 "row inserted outside the chain",
@@ -426,8 +438,8 @@ class Verification:
                 for row in found.mappings():
                     key = (table_name, row["id"])
                     digest = canonical.FORMS[table_name].digest(row)
-                    for expected, batch in self.pending.pop(key, []):
-                        if digest != expected:
+                    for expected, batch, _chain in self.pending.pop(key, []):
+                        if digest != expected.digest:
                             self.report.add(
                                 "row edited", f"{table_name} {row['id']} (batch {batch})"
                             )
@@ -436,8 +448,12 @@ class Verification:
         for (table_name, row_id), missing in sorted(
             self.pending.items(), key=lambda item: str(item[0])
         ):
-            for _digest, batch in missing:
-                self.report.add("row deleted", f"{table_name} {row_id} (batch {batch})")
+            for item, batch, chain in missing:
+                if item.micros < self.pruned_before.get(chain, _NEVER):
+                    self.report.rows -= 1
+                    self.report.pruned_rows += 1
+                else:
+                    self.report.add("row deleted", f"{table_name} {row_id} (batch {batch})")
         self.pending.clear()
 
     async def _unchained(self) -> None:
@@ -467,11 +483,6 @@ class Verification:
                     f"chain {chain} ends at sequence {stored}, but a signed checkpoint"
                     f" ({where}) names sequence {sequence}",
                 )
-
-
-def pruning_body_prefix(chain_id: uuid.UUID, first_kept: int) -> str:
-    """How a pruning note begins (its signature covers the rest too)."""
-    return f"autobot-activity/prune/{chain_id}\n{first_kept}\n"
 
 
 async def verify(

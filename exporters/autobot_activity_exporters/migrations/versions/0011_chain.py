@@ -64,8 +64,8 @@ def upgrade() -> None:
     op.create_table(
         "activity_chain_prunes",
         sa.Column("chain_id", sa.Uuid(), primary_key=True),
-        sa.Column("first_kept_sequence", sa.BigInteger(), primary_key=True),
-        sa.Column("cutoff", UtcDateTime(), nullable=False),
+        sa.Column("cutoff", UtcDateTime(), primary_key=True),
+        sa.Column("first_kept_sequence", sa.BigInteger(), nullable=False),
         sa.Column("pruned_at", UtcDateTime(), nullable=False),
         sa.Column("note", sa.Text(), nullable=False),
     )
