@@ -8,7 +8,10 @@ checkpoints into the database and a folder; then the database owner tampers, and
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import re
+import stat
 import subprocess
 import sys
 import time
@@ -23,12 +26,13 @@ from opentelemetry.sdk.trace import ReadableSpan
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from support import planted
+from support.cli import cli
 from support.database import ActivityDB, on_engine, run_async
 from support.ingest import WRITER_LOGIN, as_login, ensure_writer_login
 
 from autobot_activity_exporters import ActivitySpanExporter
 from autobot_activity_exporters.integrity import canonical
-from autobot_activity_exporters.integrity.notes import read_verifier, write_key_pair
+from autobot_activity_exporters.integrity.notes import read_signer, read_verifier, write_key_pair
 from autobot_activity_exporters.integrity.verify import Report, verify
 from autobot_activity_exporters.models import (
     CHAIN,
@@ -453,3 +457,46 @@ def test_a_pruned_prefix_verifies_as_pruned(
         *(["pruned: 1 older rows of kept batches"] if report.pruned_rows else []),
         f"intact: 1 rows in {report.batches} batches on 1 chains; 3 checkpoints verified",
     ]
+
+
+def test_the_verify_command_says_one_line_and_exits_by_the_outcome(
+    written: ActivityDB, signing: Keys
+) -> None:
+    ok = cli(
+        "verify",
+        "--database-url",
+        written.url,
+        "--public-key",
+        str(signing.public),
+        "--checkpoints",
+        str(signing.checkpoints),
+    )
+    assert (ok.returncode, ok.stderr) == (0, "")
+    assert re.fullmatch(
+        r"intact: 9 rows in \d+ batches on 1 chains; 2 checkpoints verified\n", ok.stdout
+    )
+    row = terminal_rows(written)[0]
+    tamper(written, update(TERMINAL).where(TERMINAL.c.id == row["id"]).values(output="x"))
+    bad = cli("verify", "--database-url", written.url, "--json")
+    assert bad.returncode == 1
+    report = json.loads(bad.stdout)
+    assert report["intact"] is False
+    assert report["findings"] == [
+        {
+            "kind": "row edited",
+            "message": f"terminal_activities {row['id']}"
+            f" (batch chain {row['chain_id']} sequence {row['chain_sequence']})",
+        }
+    ]
+    assert PASSWORD not in bad.stdout + ok.stdout
+
+
+def test_keys_new_writes_a_private_key_only_its_owner_reads(tmp_path: Path) -> None:
+    made = cli("keys", "new", "--out", str(tmp_path / "k"))
+    assert made.returncode == 0, made.stderr
+    assert stat.S_IMODE((tmp_path / "k" / "signing.key").stat().st_mode) == 0o600
+    signer = read_signer(tmp_path / "k" / "signing.key")
+    assert read_verifier(tmp_path / "k" / "signing.pub") == signer.verifier
+    again = cli("keys", "new", "--out", str(tmp_path / "k"))
+    assert again.returncode == 1 and "not overwritten" in again.stderr
+    assert read_signer(tmp_path / "k" / "signing.key").text() == signer.text()

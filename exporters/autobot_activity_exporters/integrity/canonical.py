@@ -48,13 +48,14 @@ _string: Callable[[str], str] = json.encoder.encode_basestring
 
 
 def number(value: float) -> str:
-    """A number: integral values as exact digits, others in ECMAScript's shortest form."""
+    """A number: integral values as whole digits (a float's from its shortest round-trip
+    form), others in ECMAScript's shortest form."""
     if isinstance(value, int):
         return str(value)
     if not math.isfinite(value):
         return _string("NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity"))
-    if value.is_integer():
-        return str(int(value))
+    if value.is_integer():  # the digits of its shortest form, as jsonb gives them back
+        return str(int(Decimal(repr(value))))
     return _ecmascript(value)
 
 
