@@ -22,8 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from opentelemetry.sdk.trace import ReadableSpan
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, inspect, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 from support import planted
 from support.cli import cli
@@ -41,6 +43,7 @@ from autobot_activity_exporters.models import (
     TABLES,
 )
 from autobot_activity_exporters.retention import prune
+from autobot_activity_exporters.schema import alembic_config, upgrade
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel import settings
 from autobot_activity_otel.attributes import ActivityType
@@ -500,3 +503,25 @@ def test_keys_new_writes_a_private_key_only_its_owner_reads(tmp_path: Path) -> N
     again = cli("keys", "new", "--out", str(tmp_path / "k"))
     assert again.returncode == 1 and "not overwritten" in again.stderr
     assert read_signer(tmp_path / "k" / "signing.key").text() == signer.text()
+
+
+async def test_the_chain_migration_goes_down_and_up_again(empty_database_url: str) -> None:
+    def downgrade(connection: Connection) -> None:
+        command.downgrade(alembic_config(connection), "0010_writer_role")
+
+    def names(connection: Connection) -> tuple[set[str], set[str]]:
+        inspector = inspect(connection)
+        columns = {c["name"] for c in inspector.get_columns("secret_usage")}
+        return set(inspector.get_table_names()), columns
+
+    async def check(engine: AsyncEngine) -> None:
+        assert await upgrade(engine) == "0011_chain"
+        async with engine.begin() as connection:
+            await connection.run_sync(downgrade)
+        async with engine.connect() as connection:
+            tables, columns = await connection.run_sync(names)
+        assert not tables & {"activity_chain", "activity_checkpoints", "activity_chain_prunes"}
+        assert "secret_usage" in tables and not columns & {"chain_id", "chain_sequence"}
+        assert await upgrade(engine) == "0011_chain"
+
+    await on_engine(empty_database_url, check)
