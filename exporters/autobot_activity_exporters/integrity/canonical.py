@@ -54,6 +54,9 @@ def number(value: float) -> str:
         return str(value)
     if not math.isfinite(value):
         return _string("NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity"))
+    text = repr(value)
+    if "e" not in text and text[-2:] != ".0":  # fixed notation: ECMAScript's form already
+        return text
     if value.is_integer():  # the digits of its shortest form, as jsonb gives them back
         return str(int(Decimal(repr(value))))
     return _ecmascript(value)
@@ -124,7 +127,11 @@ def document(item: Any) -> str:
     if isinstance(item, list | tuple):
         return "[" + ",".join(document(element) for element in item) + "]"
     if isinstance(item, Mapping):
-        pairs = sorted(((_key(key), element) for key, element in item.items()), key=_pair_key)
+        pairs = [(_key(key), element) for key, element in item.items()]
+        if all(key.isascii() for key, _element in pairs):  # code units sort as code points
+            pairs.sort()
+        else:
+            pairs.sort(key=_pair_key)
         return (
             "{" + ",".join(_string(key) + ":" + document(element) for key, element in pairs) + "}"
         )
@@ -156,8 +163,7 @@ class RowForm:
         self.table = table.name
         self.code = TABLE_CODES[table.name]
         self.columns: list[tuple[str, str, Encoder]] = [
-            (name, _string(name) + ":", document if isinstance(table.c[name].type, JSON) else value)
-            for name in names
+            (name, _string(name) + ":", _encoder(table.c[name].type)) for name in names
         ]
 
     def text(self, row: Mapping[Any, Any]) -> str:
@@ -187,6 +193,29 @@ def micros(moment: datetime) -> int:
     aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
     delta = aware - _EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _encoder(kind: Any) -> Encoder:
+    """The column type's encoder: the same rules as ``value``, with its usual type first."""
+    if isinstance(kind, JSON):
+        return document
+    python = _python_type(kind)
+    if python is str:
+        return lambda item: _string(item) if type(item) is str else value(item)
+    if python is uuid.UUID:
+        return lambda item: f'"{item}"' if type(item) is uuid.UUID else value(item)
+    if python is int:
+        return lambda item: str(item) if type(item) is int else value(item)
+    if python is datetime:
+        return lambda item: f'"{timestamp(item)}"' if type(item) is datetime else value(item)
+    return value
+
+
+def _python_type(kind: Any) -> type | None:
+    try:
+        return kind.python_type  # type: ignore[no-any-return]
+    except NotImplementedError:
+        return None
 
 
 def _uuid(item: Any) -> uuid.UUID:
