@@ -525,3 +525,31 @@ async def test_the_chain_migration_goes_down_and_up_again(empty_database_url: st
         assert await upgrade(engine) == "0011_chain"
 
     await on_engine(empty_database_url, check)
+
+
+def test_a_checkpoint_file_removed_or_rewritten_is_named(
+    written: ActivityDB, signing: Keys
+) -> None:
+    (path,) = signing.checkpoints.glob("*.checkpoints")
+    text = path.read_text()
+    path.write_text(text.replace("time ", "time 1", 1))  # the signed text changed
+    found = kinds(check(written, signing))
+    assert list(found) == ["bad signature"]
+    assert f"(file {path.name})" in found["bad signature"][0]
+    path.unlink()
+    found = kinds(check(written, signing))
+    assert list(found) == ["checkpoint missing from files"]
+
+
+def test_since_checks_only_the_rows_of_newer_batches(written: ActivityDB, signing: Keys) -> None:
+    row = terminal_rows(written)[0]
+    tamper(written, update(TERMINAL).where(TERMINAL.c.id == row["id"]).values(output="x"))
+
+    async def run(engine: AsyncEngine, since: datetime) -> Report:
+        return await verify(engine, since=since)
+
+    later = datetime.now(UTC) + timedelta(minutes=1)
+    assert run_async(on_engine(written.url, lambda engine: run(engine, later))).findings == []
+    earlier = datetime.now(UTC) - timedelta(hours=1)
+    report = run_async(on_engine(written.url, lambda engine: run(engine, earlier)))
+    assert [finding.kind for finding in report.findings] == ["row edited"]
