@@ -112,9 +112,9 @@ async def write_batch(
                 insert_ignoring_duplicates(table, connection.dialect.name), rows
             )
     if pending is not None:
-        await connection.execute(insert(CHAIN), [pending.entry])
+        await connection.execute(insert(CHAIN), pending.entry)
         if pending.checkpoint is not None:
-            await connection.execute(insert(CHECKPOINTS), [pending.checkpoint])
+            await connection.execute(insert(CHECKPOINTS), pending.checkpoint)
     return pending
 
 

@@ -81,8 +81,9 @@ def _ecmascript(value: float) -> str:
 
 def timestamp(value: datetime) -> str:
     """A time as UTC ISO 8601 with microseconds and ``Z`` (naive times are taken as UTC)."""
-    moment = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if value.tzinfo is not UTC:
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def _sort_key(key: str) -> bytes:
@@ -168,11 +169,7 @@ class RowForm:
 
     def text(self, row: Mapping[Any, Any]) -> str:
         """The row's canonical JSON."""
-        return (
-            "{"
-            + ",".join(prefix + encode(row[name]) for name, prefix, encode in self.columns)
-            + "}"
-        )
+        return "{" + ",".join([p + encode(row[name]) for name, p, encode in self.columns]) + "}"
 
     def digest(self, row: Mapping[Any, Any]) -> bytes:
         """SHA-256 of the row's canonical JSON in UTF-8."""
@@ -196,19 +193,34 @@ def micros(moment: datetime) -> int:
 
 
 def _encoder(kind: Any) -> Encoder:
-    """The column type's encoder: the same rules as ``value``, with its usual type first."""
+    """The column type's encoder: ``value``'s rules, with the column's usual type first."""
     if isinstance(kind, JSON):
         return document
-    python = _python_type(kind)
-    if python is str:
-        return lambda item: _string(item) if type(item) is str else value(item)
-    if python is uuid.UUID:
-        return lambda item: f'"{item}"' if type(item) is uuid.UUID else value(item)
-    if python is int:
-        return lambda item: str(item) if type(item) is int else value(item)
-    if python is datetime:
-        return lambda item: f'"{timestamp(item)}"' if type(item) is datetime else value(item)
-    return value
+    return _FAST.get(_python_type(kind), value)  # type: ignore[arg-type]
+
+
+def _fast_text(item: Any) -> str:
+    return _string(item) if item.__class__ is str else value(item)
+
+
+def _fast_uuid(item: Any) -> str:
+    return '"' + str(item) + '"' if item.__class__ is uuid.UUID else value(item)
+
+
+def _fast_int(item: Any) -> str:
+    return str(item) if item.__class__ is int else value(item)
+
+
+def _fast_time(item: Any) -> str:
+    return '"' + timestamp(item) + '"' if item.__class__ is datetime else value(item)
+
+
+_FAST: dict[type, Encoder] = {
+    str: _fast_text,
+    uuid.UUID: _fast_uuid,
+    int: _fast_int,
+    datetime: _fast_time,
+}
 
 
 def _python_type(kind: Any) -> type | None:
