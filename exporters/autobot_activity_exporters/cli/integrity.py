@@ -61,9 +61,10 @@ async def _run(args: argparse.Namespace, verifier: Any) -> Report:
             return await verify(
                 engine, verifier=verifier, checkpoint_dir=args.checkpoints, since=args.since
             )
-        from rich.progress import Progress  # a bar on a terminal only
+        from rich.console import Console  # a bar on a terminal only
+        from rich.progress import Progress
 
-        with Progress(transient=True) as bar:
+        with Progress(console=Console(stderr=True), transient=True) as bar:
             task = bar.add_task("verifying rows", total=None)
             return await verify(
                 engine,
