@@ -181,9 +181,10 @@ class Lane:
         self.sequence = pending.sequence
         self.head = pending.entry["entry_hash"]
         if pending.checkpoint is not None:
-            self._checkpointed(pending.checkpoint)
+            self.checkpointed_now(pending.checkpoint)
 
-    def _checkpointed(self, checkpoint: dict[str, Any]) -> None:
+    def checkpointed_now(self, checkpoint: dict[str, Any]) -> None:
+        """A checkpoint of this chain committed: remember it, and keep its note outside."""
         self.checkpointed, self.checkpointed_at = checkpoint["sequence"], time.monotonic()
         self.policy.keep_outside(self.chain_id, checkpoint["note"])
 
@@ -230,5 +231,6 @@ class Chains:
 
     @staticmethod
     def checkpoints_committed(written: Iterable[tuple[Lane, dict[str, Any]]]) -> None:
+        """The closing checkpoints committed: each lane keeps its note outside."""
         for lane, checkpoint in written:
-            lane._checkpointed(checkpoint)
+            lane.checkpointed_now(checkpoint)
