@@ -12,6 +12,7 @@ import statistics
 import sys
 import tempfile
 import time
+import tracemalloc
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -69,6 +70,7 @@ async def measure(url: str, activities: int, rounds: int, folder: Path) -> list[
     # Every 10 batches rather than the default 100, so each round signs several times.
     policy = Policy(every_batches=10, directory=folder, signer=new_signer())
     rows: list[Row] = []
+    small = None
     for mapping in (False, True):
         with_chain, without = [], []
         for _ in range(rounds):  # alternate, each on fresh activity ids
@@ -78,6 +80,8 @@ async def measure(url: str, activities: int, rounds: int, folder: Path) -> list[
                     engine, terminal_spans(activities), Chains(policy), mapping=mapping
                 )
             )
+        if small is None:
+            small = await verify_memory(engine, policy, folder)
         mine, base = statistics.median(with_chain), statistics.median(without)
         what = "spans mapped and written" if mapping else "rows written"
         rows.append(
@@ -89,8 +93,17 @@ async def measure(url: str, activities: int, rounds: int, folder: Path) -> list[
                 "≥ 0.85",
             )
         )
-    async with engine.begin() as connection:  # the baseline's rows are outside any chain
-        await connection.execute(text("DELETE FROM terminal_activities WHERE chain_id IS NULL"))
+    large = await verify_memory(engine, policy, folder)
+    assert small is not None
+    rows.append(
+        Row(
+            f"`verify`'s peak Python memory, {large[0]:,} rows against {small[0]:,}",
+            f"{large[1] / 2**20:.1f} MiB",
+            f"{small[1] / 2**20:.1f} MiB",
+            f"{large[1] / small[1]:.2f}",
+            "flat",
+        )
+    )
     verified = []
     for _ in range(rounds):
         start = time.perf_counter()
@@ -110,6 +123,21 @@ async def measure(url: str, activities: int, rounds: int, folder: Path) -> list[
     )
     await engine.dispose()
     return rows
+
+
+async def verify_memory(engine: AsyncEngine, policy: Policy, folder: Path) -> tuple[int, int]:
+    """Rows verified and the peak of Python allocations while verifying (tracemalloc)."""
+    async with engine.begin() as connection:  # the baseline's rows are outside any chain
+        await connection.execute(text("DELETE FROM terminal_activities WHERE chain_id IS NULL"))
+    assert policy.signer is not None
+    tracemalloc.start()
+    try:
+        report = await verify(engine, verifier=policy.signer.verifier, checkpoint_dir=folder)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert report.intact, report.lines()[:5]
+    return report.rows, peak
 
 
 def run(activities: int = 10_240, rounds: int = 7) -> list[Row]:
@@ -134,7 +162,9 @@ Ed25519-signed checkpoint every 10 batches in the database and appended, fsynced
 file, and a closing checkpoint). "Spans mapped and written" also times the span → rows
 mapping (with its redaction re-check), as the exporter and the ingest service do it. Seven
 rounds alternate without and with, on fresh ids; medians. Then `verify` walks everything
-written (server-side cursors, every digest, link and signature), seven times; median.
+written (server-side cursors, every digest, link and signature), seven times; median. Its
+memory: the peak of Python allocations (tracemalloc) during a verify after the first round
+of writes, against one after all of them.
 """
 
 if __name__ == "__main__":
