@@ -12,6 +12,8 @@ exception at start-up. Nothing is read at import; each value is read at one stat
 - when a desktop activity records typed text: ``KEYSTROKES``, so switching capture off
   applies from the next activity on (the parse is cached per value: a malformed value is
   reported once);
+- when a writer's chain is set up (an exporter's destination, the ingest service):
+  ``CHECKPOINT_EVERY_BATCHES``, ``CHECKPOINT_SECONDS``, ``CHECKPOINT_DIR``, ``SIGNING_KEY``;
 - when a secret is first fingerprinted (``FINGERPRINT_KEY``, ``STATE_DIR``).
 """
 
@@ -49,6 +51,12 @@ SHIPPER: Final = "AUTOBOT_ACTIVITY_SHIPPER"
 """``thread`` (default) or ``process``: where the journal is shipped from (docs/reliability.md)."""
 LEGACY_SPOOL_DIR: Final = "AUTOBOT_ACTIVITY_SPOOL_DIR"
 """Read only to find a spool left by a version before the journal, and say so."""
+
+# Tamper evidence (docs/integrity.md): signed checkpoints of each writer's chain.
+CHECKPOINT_EVERY_BATCHES: Final = "AUTOBOT_ACTIVITY_CHECKPOINT_EVERY_BATCHES"
+CHECKPOINT_SECONDS: Final = "AUTOBOT_ACTIVITY_CHECKPOINT_SECONDS"
+CHECKPOINT_DIR: Final = "AUTOBOT_ACTIVITY_CHECKPOINT_DIR"
+SIGNING_KEY: Final = "AUTOBOT_ACTIVITY_SIGNING_KEY"
 
 # The OTLP ingest service (`autobot-activity serve`, docs/deploy.md).
 INGEST_HOST: Final = "AUTOBOT_ACTIVITY_INGEST_HOST"

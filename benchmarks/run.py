@@ -26,6 +26,7 @@ BENCHMARKS = (
     "bench_service",
     "bench_pipeline",
     "bench_journal",
+    "bench_integrity",
     "bench_file",
     "bench_browser",
     "bench_desktop",

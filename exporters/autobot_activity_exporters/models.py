@@ -18,6 +18,8 @@ from sqlalchemy import (
     DateTime,
     Float,
     Index,
+    Integer,
+    LargeBinary,
     String,
     Table,
     Text,
@@ -75,11 +77,19 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 
 def _time_indexes(table: str) -> tuple[Index, ...]:
-    """The lookups queries make: a user's, session's, team's or org's activities over time."""
-    return tuple(
-        Index(f"ix_{table}_{column}_timestamp", column, "timestamp")
-        for column in ("user_id", "session_id", "org_id", "team_id")
+    """The lookups queries make: a user's, session's, team's or org's activities over time;
+    and the rows of one chain batch, in order (verify and prune walk them)."""
+    return (
+        *(
+            Index(f"ix_{table}_{column}_timestamp", column, "timestamp")
+            for column in ("user_id", "session_id", "org_id", "team_id")
+        ),
+        Index(f"ix_{table}_chain", "chain_id", "chain_sequence"),
     )
+
+
+CHAIN_COLUMNS = frozenset({"chain_id", "chain_sequence"})
+"""Which chain batch wrote a row (docs/integrity.md); not part of what is hashed."""
 
 
 class Base(DeclarativeBase):
@@ -102,6 +112,8 @@ class ActivityColumns:
         "metadata", JSONDocument, default=dict, sort_order=-1
     )
     timestamp: Mapped[datetime] = mapped_column(UtcDateTime(), sort_order=-1)
+    chain_id: Mapped[uuid.UUID | None] = mapped_column(Uuid(), sort_order=1)
+    chain_sequence: Mapped[int | None] = mapped_column(BigInteger(), sort_order=1)
 
     @declared_attr.directive
     def __table_args__(cls) -> tuple[Index, ...]:
@@ -168,6 +180,48 @@ class SecretUsage(ActivityColumns, Base):
     )
 
 
+class ChainEntry(Base):
+    """One committed batch of one writer's chain: its manifest, hashes and time range."""
+
+    __tablename__ = "activity_chain"
+
+    chain_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
+    sequence: Mapped[int] = mapped_column(BigInteger(), primary_key=True)
+    previous_hash: Mapped[bytes] = mapped_column(LargeBinary())
+    batch_hash: Mapped[bytes] = mapped_column(LargeBinary())
+    entry_hash: Mapped[bytes] = mapped_column(LargeBinary())
+    row_count: Mapped[int] = mapped_column(Integer())
+    first_timestamp: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_timestamp: Mapped[datetime] = mapped_column(UtcDateTime())
+    committed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    manifest: Mapped[bytes] = mapped_column(LargeBinary())
+
+
+class Checkpoint(Base):
+    """A chain's head as its writer signed it (the same note is kept in files outside)."""
+
+    __tablename__ = "activity_checkpoints"
+
+    chain_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
+    sequence: Mapped[int] = mapped_column(BigInteger(), primary_key=True)
+    head_hash: Mapped[bytes] = mapped_column(LargeBinary())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    note: Mapped[str] = mapped_column(Text())
+
+
+class ChainPrune(Base):
+    """Retention removed a chain's rows older than ``cutoff`` and its entries before
+    ``first_kept_sequence`` (a signed note)."""
+
+    __tablename__ = "activity_chain_prunes"
+
+    chain_id: Mapped[uuid.UUID] = mapped_column(Uuid(), primary_key=True)
+    cutoff: Mapped[datetime] = mapped_column(UtcDateTime(), primary_key=True)
+    first_kept_sequence: Mapped[int] = mapped_column(BigInteger())
+    pruned_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    note: Mapped[str] = mapped_column(Text())
+
+
 def _table(model: type[Base]) -> Table:
     """A mapped class's table (typed as any ``FromClause`` by SQLAlchemy)."""
     table = model.__table__
@@ -186,3 +240,8 @@ SECRET_USAGE: Table = _table(SecretUsage)
 TABLES: dict[str, Table] = {
     table.name: table for table in (*ACTIVITY_TABLES.values(), SECRET_USAGE)
 }
+CHAIN: Table = _table(ChainEntry)
+CHECKPOINTS: Table = _table(Checkpoint)
+PRUNES: Table = _table(ChainPrune)
+INTEGRITY_TABLES: dict[str, Table] = {table.name: table for table in (CHAIN, CHECKPOINTS, PRUNES)}
+"""The tamper-evidence tables (docs/integrity.md)."""

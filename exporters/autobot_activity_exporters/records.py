@@ -46,6 +46,9 @@ class Activity:
     desktop tables, ``operation`` of the file table, kept in ``metadata`` for terminals."""
     metadata: Mapping[str, Any] = field(default_factory=dict)
     secrets_used: tuple[uuid.UUID, ...] = ()
+    chain_id: uuid.UUID | None = None
+    chain_sequence: int | None = None
+    """The chain batch that wrote the row (docs/integrity.md); None when written by ``db=``."""
 
     @property
     def failed(self) -> bool:
@@ -155,6 +158,8 @@ class SecretUse:
     trace_id: str | None
     span_id: str | None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    chain_id: uuid.UUID | None = None
+    chain_sequence: int | None = None
 
     @property
     def found_in(self) -> str | None:

@@ -7,6 +7,8 @@ CTE: both deletes see one snapshot, so a batch committed meanwhile is either who
 wholly gone); on SQLite the first delete takes the database's write lock, which keeps
 writers out until the commit. Old secret-usage rows go too, so none is ever left without
 its activity. ``RetentionSchedule`` runs it from the exporter's event loop, at most hourly.
+The same transaction records the pruning for the tamper-evident chain (signed; whole old
+batches' entries go): ``integrity.pruning``, docs/integrity.md.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sqlalchemy import ColumnElement, Table, delete, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from autobot_activity_exporters.database import create_engine
+from autobot_activity_exporters.integrity.pruning import record_pruning
 from autobot_activity_exporters.models import ACTIVITY_TABLES, SECRET_USAGE
 from autobot_activity_exporters.viewer import Viewer, apply_viewer
 from autobot_activity_otel import settings
@@ -71,6 +74,7 @@ async def prune(
             deleted = await _count(connection, cutoff)
         else:
             deleted = await _delete(connection, cutoff)
+            await record_pruning(connection, cutoff)
     return PruneResult(cutoff, deleted, dry_run)
 
 

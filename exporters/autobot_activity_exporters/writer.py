@@ -2,6 +2,8 @@
 
 Rows are keyed on the client-generated activity id (and ids derived from it), so writing
 the same activity twice, from the exporter, a replay or a direct ``db=`` write, inserts it once.
+A writer's batches (``commit_batch``) are also entries of its tamper-evident chain, written
+in the same transaction (``integrity.chain``; docs/integrity.md).
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import JSON, Insert, Table, text
+from sqlalchemy import JSON, Insert, Table, insert, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql.base import PGDialect
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from autobot_activity_exporters.models import SECRET_USAGE, TABLES
+from autobot_activity_exporters.integrity.chain import Chains, Lane, Pending
+from autobot_activity_exporters.models import CHAIN, CHECKPOINTS, SECRET_USAGE, TABLES
 from autobot_activity_exporters.rows import ActivityRows, Row
 
 
@@ -51,19 +54,68 @@ def insert_ignoring_duplicates(table: Table, dialect_name: str) -> Insert:
     )
 
 
-async def write_batch(connection: AsyncConnection, batch: Iterable[ActivityRows]) -> None:
-    """Insert every row of the batch through ``connection``, in its current transaction.
+async def commit_batch(engine: AsyncEngine, batch: Iterable[ActivityRows], chains: Chains) -> None:
+    """Commit the batch and its chain entry in one transaction, then move the chain's head.
+
+    A failure before the commit leaves the chain as it was; a failure of the commit itself
+    (it may have landed) ends that chain, and the next batch starts a new one.
+    """
+    async with chains.lane() as lane:
+        pending: Pending | None = None
+        try:
+            async with engine.begin() as connection:
+                pending = await write_batch(connection, batch, lane)
+        except BaseException:
+            if pending is not None:
+                lane.restart()
+            raise
+        if pending is not None:
+            lane.committed(pending)
+
+
+async def close_chains(engine: AsyncEngine, chains: Chains) -> None:
+    """Checkpoint every chain whose head moved since its last checkpoint (at shutdown)."""
+    closing = chains.closing_checkpoints()
+    if not closing:
+        return
+    async with engine.begin() as connection:
+        await connection.execute(insert(CHECKPOINTS), [checkpoint for _lane, checkpoint in closing])
+    chains.checkpoints_committed(closing)
+
+
+async def write_batch(
+    connection: AsyncConnection, batch: Iterable[ActivityRows], lane: Lane | None = None
+) -> Pending | None:
+    """Insert every row of the batch through ``connection``, in its current transaction;
+    with a ``lane``, also the batch's chain entry (and a checkpoint when one is due).
 
     On PostgreSQL with asyncpg the rows are bulk-copied (``COPY``) into a temporary table
     and moved with one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` per table; elsewhere
-    an executemany ``INSERT`` that ignores duplicates.
+    an executemany ``INSERT`` that ignores duplicates. Without a lane (``db=``) the rows'
+    chain columns stay empty: the exporter's write of the same activity covers them.
     """
     grouped = group_by_table(batch)
+    if not grouped:
+        return None
+    pending = None
+    if lane is not None:
+        pending = lane.prepare({table.name: rows for table, rows in grouped.items()})
+    else:
+        for rows in grouped.values():
+            for row in rows:
+                row["chain_id"] = row["chain_sequence"] = None
     if connection.dialect.name == "postgresql" and connection.dialect.driver == "asyncpg":
         await _copy_and_insert(connection, grouped)
-        return
-    for table, rows in grouped.items():
-        await connection.execute(insert_ignoring_duplicates(table, connection.dialect.name), rows)
+    else:
+        for table, rows in grouped.items():
+            await connection.execute(
+                insert_ignoring_duplicates(table, connection.dialect.name), rows
+            )
+    if pending is not None:
+        await connection.execute(insert(CHAIN), pending.entry)
+        if pending.checkpoint is not None:
+            await connection.execute(insert(CHECKPOINTS), pending.checkpoint)
+    return pending
 
 
 async def _copy_and_insert(connection: AsyncConnection, grouped: dict[Table, list[Row]]) -> None:

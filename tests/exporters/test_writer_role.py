@@ -24,7 +24,13 @@ from support.database import (
     run_async,
     truncate_all,
 )
-from support.ingest import WRITER_LOGIN, as_login, ensure_writer_login, outdated_database
+from support.ingest import (
+    WRITER_LOGIN,
+    as_login,
+    ensure_writer_login,
+    outdated_database,
+    revision_behind,
+)
 from support.spans import SpanCapture
 
 from autobot_activity_exporters import ActivitySpanExporter
@@ -113,6 +119,12 @@ FORBIDDEN = [
     "DROP TABLE file_activities",
     f"UPDATE {VERSION_TABLE} SET version_num = '0001'",
     "GRANT autobot_activity_app TO CURRENT_USER",
+    "SELECT entry_hash FROM activity_chain",
+    "SELECT note FROM activity_checkpoints",
+    "UPDATE activity_chain SET row_count = 0",
+    "DELETE FROM activity_chain",
+    "DELETE FROM activity_checkpoints",
+    "INSERT INTO activity_chain_prunes DEFAULT VALUES",
 ]
 
 
@@ -175,7 +187,7 @@ async def test_a_writer_login_says_what_to_run_when_the_schema_is_behind(
             await require_current(engine)
         with pytest.raises(SchemaNotCurrent) as raised:
             await upgrade(engine)  # what the exporter calls: it may not migrate
-        assert raised.value.current == "0003" and raised.value.head == head_revision()
+        assert raised.value.current == revision_behind() and raised.value.head == head_revision()
         assert "run `autobot-activity db upgrade` as the tables' owner" in caplog.text
     finally:
         await engine.dispose()

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from autobot_activity_exporters import ActivitySpanExporter
 from autobot_activity_exporters.database import create_engine
-from autobot_activity_exporters.models import TABLES
+from autobot_activity_exporters.models import INTEGRITY_TABLES, TABLES
 from autobot_activity_exporters.schema import upgrade
 from autobot_activity_exporters.store import ActivityStore
 from autobot_activity_exporters.viewer import Viewer
@@ -156,4 +156,4 @@ class ActivityDB:
 
 async def truncate_all(engine: AsyncEngine) -> None:
     async with engine.begin() as connection:
-        await connection.execute(text(f"TRUNCATE {', '.join(TABLES)}"))
+        await connection.execute(text(f"TRUNCATE {', '.join([*TABLES, *INTEGRITY_TABLES])}"))

@@ -19,12 +19,16 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from alembic import command
+from alembic.script import ScriptDirectory
 from google.protobuf import json_format
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from opentelemetry.sdk.trace import ReadableSpan
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from autobot_activity_exporters.schema import VERSION_TABLE, upgrade
+from autobot_activity_exporters.schema import alembic_config, head_revision, upgrade
 from autobot_activity_exporters.service.tokens import new_token
 from autobot_activity_otel import settings
 from support.database import PG_HOST, PG_PORT, on_engine, pg_admin, run_async
@@ -233,6 +237,23 @@ def app_report(output: Path) -> dict[str, Any]:
     return dict(json.loads(output.read_text().strip().splitlines()[-1]))
 
 
+async def _downgrade_one(engine: AsyncEngine) -> None:
+    """Take the newest migration back (its downgrade), as its owner."""
+
+    def downgrade(connection: Connection) -> None:
+        command.downgrade(alembic_config(connection), "-1")
+
+    async with engine.begin() as connection:
+        await connection.run_sync(downgrade)
+
+
+def revision_behind() -> str:
+    """The revision before the newest shipped one."""
+    head = ScriptDirectory.from_config(alembic_config()).get_revision(head_revision())
+    assert head is not None and isinstance(head.down_revision, str)
+    return head.down_revision
+
+
 @contextlib.contextmanager
 def outdated_database() -> Iterator[str]:
     """A database of this process's own, migrated by its owner, then marked as one revision
@@ -244,7 +265,7 @@ def outdated_database() -> Iterator[str]:
     try:
         run_async(on_engine(url, upgrade))
         ensure_writer_login()
-        run_async(pg_admin(f"UPDATE {VERSION_TABLE} SET version_num = '0003'", database=name))
+        run_async(on_engine(url, _downgrade_one))
         yield url
     finally:
         run_async(pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))

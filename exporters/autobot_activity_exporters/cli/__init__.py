@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from autobot_activity_exporters.cli import (
     export,
+    integrity,
     journal,
     listing,
     maintenance,
@@ -25,11 +26,12 @@ from autobot_activity_exporters.cli.arguments import build_parents, viewer_of
 from autobot_activity_exporters.database import resolve_database_url, safe_url
 from autobot_activity_exporters.delivery import explain
 
-COMMAND_MODULES = (listing, session, report, export, maintenance, journal, service)
+COMMAND_MODULES = (listing, session, report, export, maintenance, integrity, journal, service)
 """The modules whose commands ``autobot-activity`` offers, in help order."""
 DESCRIPTION = """\
 Read the activity audit trail: list activities and secret uses, show one session in the
 terminal or as an HTML report, export rows; prune old rows, upgrade the schema, run a demo;
+verify the tamper-evident chain and make its signing key;
 see and replay what waits in the local journal; serve OTLP ingest and mint its tokens.
 
 Everything is read for a viewer: by default the system viewer (every row), because whoever

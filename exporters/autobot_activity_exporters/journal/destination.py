@@ -11,6 +11,7 @@ sends them to the ingest service.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,11 +23,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from autobot_activity_exporters import rows as row_mapping
 from autobot_activity_exporters.database import create_engine, safe_url
 from autobot_activity_exporters.delivery import deliver
+from autobot_activity_exporters.integrity.chain import Chains
 from autobot_activity_exporters.retention import RetentionSchedule
 from autobot_activity_exporters.rows import ActivityRows, InvalidActivity
 from autobot_activity_exporters.schema import upgrade
-from autobot_activity_exporters.writer import write_batch
+from autobot_activity_exporters.writer import close_chains, commit_batch
 from autobot_activity_otel.snapshot import ActivitySnapshot
+
+_logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,7 @@ class DatabaseDestination:
         self._connect_timeout = connect_timeout
         self._retention = retention
         self._engine: AsyncEngine | None = None
+        self._chains = Chains()
         self._schema_ready = False
         self._pid = os.getpid()
 
@@ -130,6 +135,11 @@ class DatabaseDestination:
 
     async def close(self) -> None:
         if self._engine is not None and self._pid == os.getpid():
+            try:
+                with suppress_instrumentation():
+                    await close_chains(self._engine, self._chains)
+            except Exception as exc:  # the rows are committed; only the last checkpoint is lost
+                _logger.warning("closing checkpoint not written (%s)", type(exc).__name__)
             await self._engine.dispose()
         self._engine = None
 
@@ -144,8 +154,7 @@ class DatabaseDestination:
             if self._create_schema and not self._schema_ready:
                 await upgrade(self._engine)
                 self._schema_ready = True
-            async with self._engine.begin() as connection:
-                await write_batch(connection, batch)
+            await commit_batch(self._engine, batch, self._chains)
             if self._retention is not None:
                 self._retention.poke(self.database_url)
 

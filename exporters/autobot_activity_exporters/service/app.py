@@ -102,13 +102,15 @@ class IngestService:
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
-        """SIGHUP reloads the token file while serving; the engine closes at shutdown."""
+        """SIGHUP reloads the token file while serving; at shutdown the chains' heads are
+        checkpointed and the engine closes."""
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGHUP, self.tokens.reload)
         try:
             yield
         finally:
             loop.remove_signal_handler(signal.SIGHUP)
+            await self.ingestor.close()
             await self.engine.dispose()
 
 

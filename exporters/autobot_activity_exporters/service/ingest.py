@@ -1,7 +1,7 @@
 """One request's spans: tenancy checked, mapped to rows as the exporter maps them, committed.
 
 The row mapping (with its redaction re-check) is ``rows.rows_from_activity`` and the write is
-``writer.write_batch`` in one transaction, through ``delivery.deliver``, exactly as the
+``writer.commit_batch`` (one transaction, chained), through ``delivery.deliver``, exactly as the
 in-process exporter does; only the source of the ``ActivitySnapshot`` differs. Nothing is
 acknowledged before it is committed: a database that does not answer raises
 ``StoreUnavailable``, and the client sends the request again (inserts are idempotent).
@@ -30,16 +30,13 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from autobot_activity_exporters.delivery import deliver, describe
-from autobot_activity_exporters.rows import (
-    ActivityRows,
-    InvalidActivity,
-    rows_from_activity,
-)
+from autobot_activity_exporters.integrity.chain import Chains
+from autobot_activity_exporters.rows import ActivityRows, InvalidActivity, rows_from_activity
 from autobot_activity_exporters.schema import SchemaNotCurrent, require_current
 from autobot_activity_exporters.service.metrics import ServiceMetrics
 from autobot_activity_exporters.service.otlp import ActivitySpans, snapshot_of
 from autobot_activity_exporters.service.tokens import IngestToken
-from autobot_activity_exporters.writer import write_batch
+from autobot_activity_exporters.writer import close_chains, commit_batch
 from autobot_activity_otel import attributes as attr
 
 _logger = logging.getLogger(__name__)
@@ -149,6 +146,7 @@ class Ingestor:
     def __init__(self, engine: AsyncEngine, metrics: ServiceMetrics) -> None:
         self.engine = engine
         self.metrics = metrics
+        self.chains = Chains()
         self._schema_checked = False
         self._waiting: list[_Waiting] = []
         self._committer: asyncio.Task[None] | None = None
@@ -258,8 +256,15 @@ class Ingestor:
         self.metrics.write_seconds.observe(time.perf_counter() - started)
 
     async def _write(self, batch: list[ActivityRows]) -> None:
-        async with self.engine.begin() as connection:
-            await write_batch(connection, batch)
+        await commit_batch(self.engine, batch, self.chains)
+
+    async def close(self) -> None:
+        """Checkpoint the chains' heads (at shutdown); a failure is logged, not raised."""
+        try:
+            with suppress_instrumentation():
+                await close_chains(self.engine, self.chains)
+        except Exception as exc:
+            _logger.warning("closing checkpoint not written (%s)", describe(exc))
 
 
 def _settle(group: list[_Waiting], error: StoreUnavailable | None) -> None:
