@@ -422,9 +422,10 @@ def start_session_span(
         tracer = default_tracer()
     else:
         tracer = tracer_provider.get_tracer(TRACER_NAME, __version__, schema_url=attr.SCHEMA_URL)
-    return tracer.start_span(
-        SESSION_SPAN_NAME, kind=SpanKind.INTERNAL, attributes=attribution.attribute_dict
-    )
+    attributes = dict(attribution.attribute_dict)
+    if attribution.session_id is not None:  # free text, as on every activity
+        attributes[attr.SESSION_ID] = redacted(to_text(attribution.session_id)[0], "text")[0]
+    return tracer.start_span(SESSION_SPAN_NAME, kind=SpanKind.INTERNAL, attributes=attributes)
 
 
 class Outcome(Protocol):

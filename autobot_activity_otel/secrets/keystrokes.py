@@ -187,6 +187,10 @@ _ENDS = {"enter": "\n", "tab": "\t", "escape": "\n"}
 
 
 def _known(name: str) -> bool:
+    """Whether ``<name>`` names a key: a character is written bare, never as ``<b>`` (that is
+    text, as in HTML), so only names and combinations (``<ctrl-u>``) count."""
+    if len(name) < 2:
+        return False
     parts = name.split("-") if len(name) > 2 and "-" in name[1:] else [name]
     return all(
         len(part) == 1 or part.lower() in _ALIASES or part.lower() in _KEYSYM_CHARS

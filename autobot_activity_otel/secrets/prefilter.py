@@ -114,9 +114,9 @@ def _pivoted(literals: Iterable[str], patterns: Iterable[str]) -> str:
     """One alternation for all anchors whose every branch starts with one character, the
     rarest of its literal (the ones before it in a lookbehind): ``re`` then skips in C to the
     next of those few characters and tries a match only there. Patterns come pivoted."""
+    patterns = list(patterns)
     groups: dict[str, dict[str, list[str]]] = {}
-    for literal in literals:
-        at = min(range(len(literal)), key=lambda index: (_rank(literal[index]), index))
+    for literal, at in _pivots(sorted(set(literals)), patterns).items():
         head = literal[: at + 1]
         groups.setdefault(literal[at], {}).setdefault(head, []).append(literal[at + 1 :])
     branches: list[str] = []
@@ -132,6 +132,34 @@ def _pivoted(literals: Iterable[str], patterns: Iterable[str]) -> str:
         first = branch[:2] if branch.startswith("\\") else branch[:1]
         merged.setdefault(first, []).append(branch[len(first) :])
     return _group([first + _group(rests) for first, rests in sorted(merged.items())])
+
+
+def _pivots(literals: list[str], patterns: list[str]) -> dict[str, int]:
+    """Where each literal is entered: its rarest character, unless its other characters are
+    entered anyway (by a pattern or other literals), whose attempts then cost nothing new. A
+    character is given up, commonest first, when every literal entered at it can be entered
+    at another: ``re`` then stops at fewer characters (``mc alias`` at ``c``, not ``m``)."""
+    pivot = {
+        literal: min(range(len(literal)), key=lambda index: (_rank(literal[index]), index))
+        for literal in literals
+    }
+    fixed = {p[1] if p.startswith("\\") else p[0] for p in patterns}
+    changed = True
+    while changed:
+        changed = False
+        entered = fixed | {literal[at] for literal, at in pivot.items()}
+        for char in sorted(entered - fixed, key=_rank, reverse=True):
+            users = [literal for literal, at in pivot.items() if literal[at] == char]
+            others = entered - {char}
+            if all(any(c in others for c in literal) for literal in users):
+                for literal in users:
+                    pivot[literal] = min(
+                        (i for i, c in enumerate(literal) if c in others),
+                        key=lambda index: (_rank(literal[index]), index),
+                    )
+                changed = True
+                break
+    return pivot
 
 
 def _group(alternatives: list[str]) -> str:

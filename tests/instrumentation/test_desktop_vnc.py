@@ -412,6 +412,35 @@ def test_a_secret_typed_with_a_correction_shift_held_and_a_pause_is_one_redacted
     assert [u["secret_id"] for u in usage] == [SECRET_ID]
 
 
+ASYNC_HELD_SECRET = plant("Avnc-HELD-s3cret-5520")
+
+
+def test_asyncvnc_keys_held_through_hold_are_replayed_as_held(
+    instrumented: VNCInstrumentor, vnc: VNCServer, spans: SpanCapture, activity_db: ActivityDB
+) -> None:
+    import asyncvnc
+
+    async def session() -> None:
+        async with asyncvnc.connect(vnc.host, vnc.port) as client:
+            client.keyboard.write("Avnc-")
+            with client.keyboard.hold("Shift_L"):
+                client.keyboard.write("held")
+            client.keyboard.write("-s3cret-5520")
+            client.keyboard.press("Return")
+
+    with registered_secret(SECRET_ID, ASYNC_HELD_SECRET):
+        asyncio.run(session())
+        instrumented.flush()
+
+    assert activity_db.export(spans.all()) is SpanExportResult.SUCCESS
+    rows = activity_db.rows("desktop_activities")
+    stored = [str(value) for row in rows for value in row.values()]
+    leaked = any(ASYNC_HELD_SECRET in value or "HELD" in value for value in stored)
+    assert not leaked, "planted secret (or a piece of it) stored"
+    assert rows[0]["input_text"] == f"[REDACTED:secret:{SECRET_ID}]"
+    assert [u["secret_id"] for u in activity_db.rows("secret_usage")] == [SECRET_ID]
+
+
 def test_vncdotool_logs_keys_without_what_was_typed_only_while_instrumented(
     vnc: VNCServer, vncdotool_client: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -452,6 +481,7 @@ def test_uninstrument_restores_the_very_originals(
         *[(asyncvnc.Mouse, name) for name in ("scroll_up", "scroll_down")],
         (asyncvnc.Keyboard, "write"),
         (asyncvnc.Keyboard, "press"),
+        (asyncvnc.Keyboard, "hold"),
         (asyncvnc.Clipboard, "write"),
         (asyncvnc.Client, "screenshot"),
     ]

@@ -210,6 +210,18 @@ def _in_context(session_id: str, deliver: Callable[[], None]) -> Callable[[], No
     return run
 
 
+def _in_session(session_id: str, deliver: Callable[[], None]) -> Callable[[], None]:
+    """Inside ``activity_session``: its root span carries the session id too."""
+
+    def run() -> None:
+        from autobot_activity_otel import activity_session
+
+        with activity_session(session_id=session_id):
+            deliver()
+
+    return run
+
+
 def registered(made: Case) -> Case:
     made.registered = True
     return made
@@ -788,6 +800,7 @@ def _seed_parameters() -> Iterator[None]:
         ),
         ("desktop-action", lambda s: seed(desktop.track_desktop_action, action=f"run-{s}")),
         ("context-session", lambda s: _in_context(s, command("git pull"))),
+        ("activity-session", lambda s: _in_session(s, command("git fetch"))),
     ]
     for name, make in cases:
         secret = pw(f"seedp-{name}")

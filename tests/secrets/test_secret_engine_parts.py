@@ -155,6 +155,7 @@ def test_control_keys_clear_and_modifier_combinations_type_nothing() -> None:
         ("oops\x7f\x7f\x7f\x7fok", "ok"),
         ("ls -la <html> x<F5>y\n", "ls -la <html> x<F5>y\n"),  # no key named: as it is
         ("a < b > c", "a < b > c"),
+        ("<b>bold</b> x<BackSpace>y", "<b>bold</b> y"),  # a character in <> is text
     ],
 )
 def test_typed_text_with_named_keys_is_what_the_fields_hold(text: str, typed: str) -> None:

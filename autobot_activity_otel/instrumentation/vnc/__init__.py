@@ -8,7 +8,8 @@ Whichever of the two Python VNC clients is installed is wrapped:
   through ``keyDown`` is replayed as held); see ``vncdotool_client`` for why the proxy's
   ``__getattr__`` is wrapped.
 - ``asyncvnc``: ``Mouse.move``, ``click``, ``middle_click``, ``right_click``, ``scroll_up``,
-  ``scroll_down``, ``Keyboard.write``, ``press``, ``Clipboard.write``, ``Client.screenshot``.
+  ``scroll_down``, ``Keyboard.write``, ``press``, ``hold`` (keys held while its block runs),
+  ``Clipboard.write``, ``Client.screenshot``.
 
 Moves and keystrokes are coalesced (see ``coalescer``); clicks, scrolls, pastes and
 screenshots are one activity each (see ``actions``). While instrumented, vncdotool's own

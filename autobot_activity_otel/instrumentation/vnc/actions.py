@@ -100,6 +100,20 @@ class VNCTracking:
             _logger.warning("a desktop input event was not recorded (%s)", type(exc).__name__)
         return result
 
+    def held(
+        self,
+        feed: Callable[[Coalescer, bool], None],
+        call: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        """A context manager that holds keys (asyncvnc's ``Keyboard.hold``): the keys go down
+        at its entry and come up at its exit, and the coalescer is told both."""
+        manager = call(*args, **kwargs)
+        if not allowed():
+            return manager
+        return _Held(manager, self.coalescer, feed)
+
     def start(
         self, connection: object, server_of: ServerOf, action: str, describe: Describe
     ) -> ActivityRecord | None:
@@ -163,6 +177,35 @@ class VNCTracking:
             self.coalescer.flush(connection)
         except Exception as exc:
             _logger.warning("open desktop runs not closed (%s)", type(exc).__name__)
+
+
+class _Held:
+    """Wraps a key-holding context manager: what it does is recorded as held keys."""
+
+    def __init__(
+        self, manager: Any, coalescer: Coalescer, feed: Callable[[Coalescer, bool], None]
+    ) -> None:
+        self._manager = manager
+        self._coalescer = coalescer
+        self._feed = feed
+
+    def __enter__(self) -> Any:
+        with Inside():  # the keys it writes itself are this activity, not others
+            entered = self._manager.__enter__()
+        self._tell(down=True)
+        return entered
+
+    def __exit__(self, *exc: Any) -> Any:
+        with Inside():
+            result = self._manager.__exit__(*exc)
+        self._tell(down=False)
+        return result
+
+    def _tell(self, down: bool) -> None:
+        try:
+            self._feed(self._coalescer, down)
+        except Exception as error:
+            _logger.warning("held keys not recorded (%s)", type(error).__name__)
 
 
 def describe_button(position: object, button: str, **extra: object) -> Describe:

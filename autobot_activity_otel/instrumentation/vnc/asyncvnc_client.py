@@ -17,9 +17,10 @@ from autobot_activity_otel.instrumentation.vnc.actions import (
     describe_button,
     describe_paste,
     describe_screenshot,
+    held_key_text,
     key_text,
 )
-from autobot_activity_otel.instrumentation.vnc.coalescer import Server
+from autobot_activity_otel.instrumentation.vnc.coalescer import Coalescer, Server
 from autobot_activity_otel.recording import ActivityRecord
 
 
@@ -96,6 +97,19 @@ def targets(tracking: VNCTracking) -> list[Target]:
             lambda c: c.keys(keyboard.writer, _server, key_text(keys)), wrapped, args, kwargs
         )
 
+    hold_arguments = parameters(asyncvnc.Keyboard.hold, bound=True)
+
+    def hold(wrapped: Call, keyboard: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        keys = [str(key) for key in hold_arguments.get(args, kwargs, "keys") or ()]
+
+        def feed(coalescer: Coalescer, down: bool) -> None:
+            for key in keys if down else reversed(keys):
+                text = held_key_text(key, down)
+                if text:
+                    coalescer.keys(keyboard.writer, _server, text)
+
+        return tracking.held(feed, wrapped, args, kwargs)
+
     paste_arguments = parameters(asyncvnc.Clipboard.write, bound=True)
 
     def paste(wrapped: Call, clipboard: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -133,6 +147,7 @@ def targets(tracking: VNCTracking) -> list[Target]:
         Target(mouse, "scroll_down", scroll("down")),
         Target(keyboard, "write", write),
         Target(keyboard, "press", press),
+        Target(keyboard, "hold", hold),
         Target(asyncvnc.Clipboard, "write", paste),
         Target(asyncvnc.Client, "screenshot", screenshot),
     ]
