@@ -99,15 +99,12 @@ class Segment:
     def is_final(self) -> bool:
         """Whether no writer holds the segment any more (closed, or its process died)."""
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            with _lock_descriptor(self.path, os.O_RDONLY) as fd:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # closing releases it
         except FileNotFoundError:
             return True
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
             return False
-        finally:
-            os.close(fd)  # closing releases our shared lock
         return True
 
     def read(self, offset: int, length: int = _READ_CHUNK) -> bytes:
@@ -139,6 +136,33 @@ class JournalStatus:
     oldest_ns: int | None
     """End time of the oldest record waiting (epoch ns), if any."""
     quarantined: int
+
+
+_lock_descriptors: set[int] = set()
+"""Descriptors that hold a ``flock`` for a moment (a drain pass, a finality check). A child
+forked meanwhile gets copies that would hold the lock for the child's whole life, with no
+thread left to release it: shipping would stop for every process until the child exits."""
+
+
+@contextlib.contextmanager
+def _lock_descriptor(path: Path, flags: int) -> Iterator[int]:
+    fd = os.open(path, flags | os.O_CLOEXEC, 0o600)
+    _lock_descriptors.add(fd)
+    try:
+        yield fd
+    finally:
+        _lock_descriptors.discard(fd)
+        os.close(fd)
+
+
+def _close_lock_descriptors_in_child() -> None:
+    for fd in _lock_descriptors:
+        with contextlib.suppress(OSError):
+            os.close(fd)  # the parent's copy keeps its lock until the parent lets it go
+    _lock_descriptors.clear()
+
+
+os.register_at_fork(after_in_child=_close_lock_descriptors_in_child)
 
 
 class JournalDirectory:
@@ -207,16 +231,13 @@ class JournalDirectory:
     def draining(self) -> Iterator[bool]:
         """Hold the drain lock if no one else does; yields whether it was acquired."""
         self.ensure()
-        fd = os.open(self.path / DRAIN_LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
+        with _lock_descriptor(self.path / DRAIN_LOCK, os.O_RDWR | os.O_CREAT) as fd:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 yield False
                 return
-            yield True
-        finally:
-            os.close(fd)  # closing releases the lock
+            yield True  # closing the descriptor releases the lock
 
     def status(self) -> JournalStatus:
         """Count what waits (reads every pending record's frame; decodes only the oldest)."""
