@@ -75,10 +75,14 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 
 def _time_indexes(table: str) -> tuple[Index, ...]:
-    """The lookups queries make: a user's, session's, team's or org's activities over time."""
-    return tuple(
-        Index(f"ix_{table}_{column}_timestamp", column, "timestamp")
-        for column in ("user_id", "session_id", "org_id", "team_id")
+    """The lookups queries make: a user's, session's, team's or org's activities over time,
+    and everyone's (the system viewer's listing, retention's cut-off)."""
+    return (
+        *(
+            Index(f"ix_{table}_{column}_timestamp", column, "timestamp")
+            for column in ("user_id", "session_id", "org_id", "team_id")
+        ),
+        Index(f"ix_{table}_timestamp", "timestamp"),
     )
 
 

@@ -164,6 +164,27 @@ async def test_no_filter_reaches_past_the_scope(
     assert {row.id for row in everything} == visible
 
 
+@pytest.mark.parametrize(("viewer", "labels"), VIEWERS, ids=VIEWER_IDS)
+async def test_the_merged_listing_finds_what_one_or_of_the_scope_finds(
+    activity_db: ActivityDB, everyone: Recorded, viewer: Viewer, labels: set[str]
+) -> None:
+    """One limited query per part of the scope, merged, returns the very rows (and order)
+    of the single ``user OR team OR org`` query, for every limit and both orders."""
+    async with ActivityStore(activity_db.url, viewer=viewer) as store:
+        for limit, order in itertools.product((1, 2, 3, 5, None), ("asc", "desc")):
+            descending = order == "desc"
+            expected: list[tuple[Any, ...]] = []
+            for table in ACTIVITY_TABLES.values():
+                whole = store._select(table, None, None, None, None, limit, (), descending)
+                expected += [(row["timestamp"], row["id"]) for row in await store._fetch(whole)]
+            expected = sorted(expected, reverse=descending)[:limit]
+            found = await store.activities(limit=limit, order=order)  # type: ignore[arg-type]
+            assert [(row.timestamp, row.id) for row in found] == expected, (limit, order)
+            usage = store._select(TABLES["secret_usage"], None, None, None, None, limit, ())
+            expected_usage = [row["id"] for row in await store._fetch(usage)]
+            assert [row.id for row in await store.secret_usage(limit=limit)] == expected_usage
+
+
 def test_a_viewer_is_validated_and_the_system_viewer_cannot_be_asked_for_by_name() -> None:
     with pytest.raises(ValueError, match=r"Viewer\.system"):
         Viewer(None, role="system")
@@ -409,7 +430,40 @@ async def test_the_policies_are_installed_forced_and_survive_a_second_run(
     assert sorted(policies) == sorted(
         (table, f"autobot_activity_{name}", cmd)
         for table, (name, cmd) in itertools.product(
-            TABLES, [("append", "INSERT"), ("prune", "DELETE"), ("read", "SELECT")]
+            TABLES,
+            [("append", "INSERT"), ("prune", "DELETE"), ("read", "SELECT"), ("system", "SELECT")],
         )
     )
     assert role is False
+
+
+@pytest.mark.parametrize("activity_db", ["postgresql"], indirect=True)
+async def test_the_policy_alone_reads_a_users_rows_through_an_index(
+    activity_db: ActivityDB,
+) -> None:
+    """Without any condition of the query's own, the read policy is answered from the
+    indexes (a bitmap of the user's, team's and org's index entries), not a full scan: its
+    arms compare columns to one-off sub-selects, not to a function of the row."""
+    activity_db.ensure_schema()
+    connection = await asyncpg.connect(**_pg(activity_db))
+    try:
+        await connection.execute(
+            "INSERT INTO file_activities"
+            " (id, user_id, team_id, org_id, metadata, timestamp, operation)"
+            " SELECT gen_random_uuid(), ('00000000-0000-7000-8000-' || lpad((n % 500)::text,"
+            " 12, '0'))::uuid, ('00000000-0000-7000-9000-' || lpad((n % 250)::text, 12,"
+            " '0'))::uuid, ('00000000-0000-7000-a000-' || lpad((n % 50)::text, 12, '0'))::uuid,"
+            " '{}', now() - n * interval '1 minute', 'read' FROM generate_series(1, 20000) AS n"
+        )
+        await connection.execute("ANALYZE file_activities")
+        async with connection.transaction():
+            await connection.execute(f"SET LOCAL ROLE {APPLICATION_ROLE}")
+            for name, value in Viewer(U1).settings().items():
+                await connection.execute("SELECT set_config($1, $2, true)", name, value)
+            plan = "\n".join(
+                row[0] for row in await connection.fetch("EXPLAIN SELECT * FROM file_activities")
+            )
+    finally:
+        await connection.close()
+    assert "Seq Scan" not in plan, plan
+    assert "ix_file_activities_user_id_timestamp" in plan, plan
