@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from autobot_activity_exporters import rows as row_mapping
 from autobot_activity_exporters.database import create_engine, safe_url
 from autobot_activity_exporters.delivery import deliver
+from autobot_activity_exporters.partitions import PartitionsAhead
 from autobot_activity_exporters.retention import RetentionSchedule
 from autobot_activity_exporters.rows import ActivityRows, InvalidActivity
 from autobot_activity_exporters.schema import upgrade
@@ -74,6 +75,7 @@ class DatabaseDestination:
         self._retention = retention
         self._engine: AsyncEngine | None = None
         self._schema_ready = False
+        self._partitions = PartitionsAhead()
         self._pid = os.getpid()
 
     async def send(self, batch: Sequence[ActivitySnapshot]) -> list[Refusal]:
@@ -121,6 +123,7 @@ class DatabaseDestination:
             if self._create_schema and not self._schema_ready:
                 await upgrade(self._engine)
                 self._schema_ready = True
+            await self._partitions.ensure(self._engine)
             async with self._engine.begin() as connection:
                 await write_batch(connection, batch)
             if self._retention is not None:

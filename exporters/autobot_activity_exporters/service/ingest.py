@@ -23,6 +23,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from autobot_activity_exporters.delivery import deliver, describe
+from autobot_activity_exporters.partitions import PartitionsAhead
 from autobot_activity_exporters.rows import ActivityRows, InvalidActivity, rows_from_activity
 from autobot_activity_exporters.schema import SchemaNotCurrent, require_current
 from autobot_activity_exporters.service.metrics import ServiceMetrics
@@ -124,6 +125,7 @@ class Ingestor:
         self.engine = engine
         self.metrics = metrics
         self._schema_checked = False
+        self._partitions = PartitionsAhead()
 
     async def ingest(self, request: ExportTraceServiceRequest, token: IngestToken) -> Outcome:
         """Store what the token may append; raises ``StoreUnavailable`` if nothing can be."""
@@ -201,5 +203,6 @@ class Ingestor:
         return refused
 
     async def _write(self, batch: list[ActivityRows]) -> None:
+        await self._partitions.ensure(self.engine)
         async with self.engine.begin() as connection:
             await write_batch(connection, batch)

@@ -18,7 +18,7 @@ DELETE policy reads the same one-off test. ``ix_<table>_timestamp`` serves the s
 viewer's newest-first listing and retention's cut-off. SQLite has no RLS: only the index.
 
 Revision ID: 0013_flat_policies
-Revises: 0010_writer_role
+Revises: 0012_partitions
 Create Date: 2026-12-01
 """
 
@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0013_flat_policies"
-down_revision: str | None = "0010_writer_role"
+down_revision: str | None = "0012_partitions"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
