@@ -209,7 +209,7 @@ class ActivityStore:
             statement = branches[0]
         else:  # each branch as a subquery: SQLite refuses ORDER BY and LIMIT inside a UNION
             statement = union_all(*(select(branch.subquery()) for branch in branches))
-        unique = {row["id"]: row for row in await self._fetch(statement)}
+        unique = {row["id"]: row for row in await self._fetch(statement, in_order=True)}
         ordered = sorted(
             unique.values(), key=lambda row: (row["timestamp"], row["id"]), reverse=descending
         )
@@ -268,8 +268,21 @@ class ActivityStore:
             queries.append((kind, conditions))
         return queries
 
-    async def _fetch(self, statement: Select[Any] | CompoundSelect[Any]) -> list[Row]:
+    async def _fetch(
+        self, statement: Select[Any] | CompoundSelect[Any], *, in_order: bool = False
+    ) -> list[Row]:
+        """The rows of ``statement``; with ``in_order``, read in index order on PostgreSQL.
+
+        A listing is "the newest N of one index range", which an ordered index scan answers
+        by reading N rows. PostgreSQL multiplies the row-level security policy's
+        selectivity with the query's own condition, under-estimates the scope by orders of
+        magnitude and picks a bitmap scan, which cannot return rows in order: it fetches
+        the whole scope (an org's 100,000 rows) and sorts it to keep N. So listings run
+        with bitmap scans off for their transaction (``SET LOCAL``).
+        """
         async with self._connection() as connection:
+            if in_order and connection.dialect.name == "postgresql":
+                await connection.execute(text("SET LOCAL enable_bitmapscan = off"))
             result = await connection.execute(statement)
             return [dict(row._mapping) for row in result]
 
