@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.engine import Dialect
@@ -74,6 +75,9 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+EVERY_ROW = text('"timestamp" IS NOT NULL')
+
+
 def _time_indexes(table: str) -> tuple[Index, ...]:
     """The lookups queries make: a user's, session's, team's or org's activities over time,
     and everyone's (the system viewer's listing, retention's cut-off)."""
@@ -82,7 +86,14 @@ def _time_indexes(table: str) -> tuple[Index, ...]:
             Index(f"ix_{table}_{column}_timestamp", column, "timestamp")
             for column in ("user_id", "session_id", "org_id", "team_id")
         ),
-        Index(f"ix_{table}_timestamp", "timestamp"),
+        # partial on a predicate every row meets: only queries that name it (or a time
+        # range) walk it, never one with no condition but the RLS policy (migration 0013)
+        Index(
+            f"ix_{table}_timestamp",
+            "timestamp",
+            postgresql_where=EVERY_ROW,
+            sqlite_where=EVERY_ROW,
+        ),
     )
 
 

@@ -209,7 +209,8 @@ class ActivityStore:
             statement = branches[0]
         else:  # each branch as a subquery: SQLite refuses ORDER BY and LIMIT inside a UNION
             statement = union_all(*(select(branch.subquery()) for branch in branches))
-        unique = {row["id"]: row for row in await self._fetch(statement, in_order=True)}
+        rows = await self._fetch(statement, in_order=not conditions)
+        unique = {row["id"]: row for row in rows}
         ordered = sorted(
             unique.values(), key=lambda row: (row["timestamp"], row["id"]), reverse=descending
         )
@@ -274,15 +275,18 @@ class ActivityStore:
         """The rows of ``statement``; with ``in_order``, read in index order on PostgreSQL.
 
         A listing is "the newest N of one index range", which an ordered index scan answers
-        by reading N rows. PostgreSQL multiplies the row-level security policy's
-        selectivity with the query's own condition, under-estimates the scope by orders of
-        magnitude and picks a bitmap scan, which cannot return rows in order: it fetches
-        the whole scope (an org's 100,000 rows) and sorts it to keep N. So listings run
-        with bitmap scans off for their transaction (``SET LOCAL``).
+        by reading N rows. But PostgreSQL multiplies the row-level security policy's
+        estimated selectivity with the query's own condition, expects a handful of rows
+        where a scope has thousands, and so fetches them all (a bitmap scan, or an index
+        scan and a sort) to keep N: work that grows with the table. Listings without id or
+        text filters therefore run with bitmap scans and sorts discouraged for their
+        transaction (``SET LOCAL``); a filtered listing keeps the planner's choice, since
+        fetching a few ids and sorting them is right there.
         """
         async with self._connection() as connection:
             if in_order and connection.dialect.name == "postgresql":
                 await connection.execute(text("SET LOCAL enable_bitmapscan = off"))
+                await connection.execute(text("SET LOCAL enable_sort = off"))
             result = await connection.execute(statement)
             return [dict(row._mapping) for row in result]
 

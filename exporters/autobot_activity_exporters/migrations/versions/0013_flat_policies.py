@@ -14,8 +14,14 @@ the org arm unless an org admin or auditor, exactly as in ``Viewer.condition``.
 The system viewer moves to a policy of its own, ``autobot_activity_system``, for the tables'
 owner only (the login that migrates, prunes and runs the operator's CLI): an ``OR`` with it
 would make every application-role query a full scan, since a setting is no index. The
-DELETE policy reads the same one-off test. ``ix_<table>_timestamp`` serves the system
-viewer's newest-first listing and retention's cut-off. SQLite has no RLS: only the index.
+DELETE policy reads the same one-off test.
+
+``ix_<table>_timestamp`` serves the system viewer's newest-first listing and any range of
+time (retention's cut-off, "the last 7 days"). It is partial, ``WHERE "timestamp" IS NOT
+NULL``, which every row is: a query uses it only when its own condition implies that (the
+system viewer's says it; a time range implies it). A query with nothing but the read policy
+cannot walk all rows newest first hoping to meet the viewer's; it takes the policy's own
+indexes, in time proportional to the viewer's rows. SQLite has no RLS: only the index.
 
 Revision ID: 0013_flat_policies
 Revises: 0012_partitions
@@ -24,6 +30,7 @@ Create Date: 2026-12-01
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0013_flat_policies"
@@ -53,6 +60,7 @@ READ = (
     f" THEN {_setting('org_id')}::uuid END)"
 )
 MAINTAINER = "(SELECT autobot_activity_maintainer())"
+EVERY_ROW = sa.text('"timestamp" IS NOT NULL')
 
 # The owner's name is only known at run time: CREATE POLICY cannot take it as a parameter.
 SYSTEM_POLICY = """
@@ -71,7 +79,14 @@ $$
 
 def upgrade() -> None:
     for table in TABLES:
-        op.create_index(f"ix_{table}_timestamp", table, ["timestamp"], if_not_exists=True)
+        op.create_index(
+            f"ix_{table}_timestamp",
+            table,
+            ["timestamp"],
+            if_not_exists=True,
+            postgresql_where=EVERY_ROW,
+            sqlite_where=EVERY_ROW,
+        )
     if op.get_bind().dialect.name != "postgresql":
         return
     for table in TABLES:
