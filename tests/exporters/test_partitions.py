@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -19,6 +20,7 @@ from support.ingest import WRITER_LOGIN, as_login, ensure_writer_login
 from support.spans import SpanCapture
 
 from autobot_activity_exporters import ActivitySpanExporter
+from autobot_activity_exporters.cli import main
 from autobot_activity_exporters.database import create_engine
 from autobot_activity_exporters.models import TABLES
 from autobot_activity_exporters.partitions import MONTHS_AHEAD, ensure_partitions
@@ -239,3 +241,34 @@ async def test_the_writer_login_makes_a_month_and_appends_into_it_once(
     finally:
         await owner.close()
     assert tuple(counts) == (1, 1)
+
+
+async def test_db_upgrade_and_every_writer_make_the_coming_months(
+    empty_database_url: str, engine: AsyncEngine, spans: SpanCapture, capsys: Any
+) -> None:
+    """A missing coming month is made again by ``db upgrade`` and by an exporter's first
+    write (once per process and month)."""
+    await upgrade(engine)
+    coming = (NOW.replace(day=1) + timedelta(days=32)).strftime("%Y%m")
+    partition = f"terminal_activities_p{coming}"
+    connection = await _connect(empty_database_url)
+    try:
+        exists = f"SELECT to_regclass('{partition}') IS NOT NULL"
+        await connection.execute(f"DROP TABLE {partition}")
+        upgrading = ["db", "upgrade", "--database-url", empty_database_url]
+        assert await asyncio.to_thread(main, upgrading) == 0  # (it runs its own loop)
+        assert "monthly partitions made" in capsys.readouterr().out
+        assert await connection.fetchval(exists)
+
+        await connection.execute(f"DROP TABLE {partition}")
+        with activity_context(user_id=uuid.uuid4()):
+            ActivityRecord(ActivityType.FILE, "read").end()
+        exporter = ActivitySpanExporter(empty_database_url, timeout=30)
+        try:
+            assert exporter.export(spans.activities()) is SpanExportResult.SUCCESS
+            assert exporter.force_flush(30_000)
+        finally:
+            exporter.shutdown()
+        assert await connection.fetchval(exists)
+    finally:
+        await connection.close()
