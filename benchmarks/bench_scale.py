@@ -247,7 +247,7 @@ async def buffers(store: ActivityStore, run: Callable[[], Awaitable[object]]) ->
     statements: list[tuple[str, Any]] = []
 
     def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.startswith("SET LOCAL") or (
+        if "set_config(" in statement or (
             "FROM terminal_activities" in statement and not statement.startswith("EXPLAIN")
         ):
             statements.append((statement, parameters))
@@ -263,8 +263,8 @@ async def buffers(store: ActivityStore, run: Callable[[], Awaitable[object]]) ->
     total = 0
     async with store._connection() as connection:  # as the store sent them, settings too
         for statement, parameters in statements:
-            if statement.startswith("SET LOCAL"):
-                await connection.exec_driver_sql(statement)
+            if "set_config(" in statement:  # the viewer's and the planner's settings
+                await connection.exec_driver_sql(statement, parameters)
                 continue
             result = await connection.exec_driver_sql(
                 "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statement, parameters

@@ -285,8 +285,7 @@ class ActivityStore:
         """
         async with self._connection() as connection:
             if in_order and connection.dialect.name == "postgresql":
-                await connection.execute(text("SET LOCAL enable_bitmapscan = off"))
-                await connection.execute(text("SET LOCAL enable_sort = off"))
+                await connection.execute(_IN_INDEX_ORDER)
             result = await connection.execute(statement)
             return [dict(row._mapping) for row in result]
 
@@ -303,6 +302,12 @@ class ActivityStore:
         async with self._engine.begin() as connection:
             await apply_viewer(connection, self.viewer)
             yield connection
+
+
+_IN_INDEX_ORDER = select(
+    *(func.set_config(name, "off", True) for name in ("enable_bitmapscan", "enable_sort"))
+)
+"""``SET LOCAL`` of both planner settings in one round trip."""
 
 
 def _secret_conditions(
