@@ -209,7 +209,7 @@ class ActivityStore:
             statement = branches[0]
         else:  # each branch as a subquery: SQLite refuses ORDER BY and LIMIT inside a UNION
             statement = union_all(*(select(branch.subquery()) for branch in branches))
-        rows = await self._fetch(statement, in_order=not conditions)
+        rows = await self._fetch(statement, in_order=limit is not None and not conditions)
         unique = {row["id"]: row for row in rows}
         ordered = sorted(
             unique.values(), key=lambda row: (row["timestamp"], row["id"]), reverse=descending
@@ -280,8 +280,9 @@ class ActivityStore:
         where a scope has thousands, and so fetches them all (a bitmap scan, or an index
         scan and a sort) to keep N: work that grows with the table. Listings without id or
         text filters therefore run with bitmap scans and sorts discouraged for their
-        transaction (``SET LOCAL``); a filtered listing keeps the planner's choice, since
-        fetching a few ids and sorting them is right there.
+        transaction (``SET LOCAL``). A filtered listing keeps the planner's choice, since
+        fetching a few ids and sorting them is right there; so does an unlimited one, which
+        reads its whole range anyway.
         """
         async with self._connection() as connection:
             if in_order and connection.dialect.name == "postgresql":
