@@ -127,11 +127,17 @@ async def test_an_existing_database_is_partitioned_in_place_and_back(
                 NOW - age + timedelta(seconds=1),
                 activity,
             )
+        # a column a later migration might add first (the chain's): carried over too
+        await connection.execute(
+            "ALTER TABLE secret_usage ADD COLUMN chain_seq bigint CHECK (chain_seq >= 0)"
+        )
+        await connection.execute("UPDATE secret_usage SET chain_seq = 7")
         before = await _snapshot(connection)
         plain = {table: await _describe(connection, table) for table in TABLES}
 
         await _migrate(engine, "0012_partitions")
         assert await _snapshot(connection) == before
+        assert {row["chain_seq"] for row in before["secret_usage"]} == {7}
         for table in TABLES:
             described = await _describe(connection, table)
             assert described["kind"] == "p"

@@ -70,7 +70,9 @@ BEGIN
             CONTINUE WHEN to_regclass(part) IS NOT NULL;
             -- a table of the parent's shape, given the default partition's rows of its
             -- month (stragglers written before it existed), then attached
-            EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS)', part, parent);
+            EXECUTE format(
+                'CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', part, parent
+            );
             EXECUTE format(
                 'WITH moved AS (DELETE FROM %I WHERE "timestamp" >= $1 AND "timestamp" < $2'
                 ' RETURNING *) INSERT INTO %I SELECT * FROM moved',
@@ -158,7 +160,8 @@ def _rebuild(connection: Connection, table: str, *, partitioned: bool) -> None:
     op.execute(f'ALTER TABLE "{table}" RENAME TO "{old}"')
     op.execute(f'ALTER TABLE "{old}" RENAME CONSTRAINT "{table}_pkey" TO "{old}_pkey"')
     op.execute(f'ALTER TABLE "{old}" NO FORCE ROW LEVEL SECURITY')  # the owner reads all
-    like = f'(LIKE "{old}" INCLUDING DEFAULTS INCLUDING STORAGE INCLUDING COMMENTS)'
+    like = f'(LIKE "{old}" INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED'
+    like += " INCLUDING STORAGE INCLUDING COMMENTS)"
     if partitioned:
         op.execute(f'CREATE TABLE "{table}" {like} PARTITION BY RANGE ("timestamp")')
         op.execute(
