@@ -62,6 +62,7 @@ class PruneResult:
 
 BATCH_ROWS = 10_000
 """Activities deleted per statement (and transaction) where no whole partition can go."""
+USAGE = SECRET_USAGE.name
 
 
 async def prune(
@@ -95,9 +96,6 @@ async def prune(
         _add(deleted, batch)
         if not any(batch.values()):
             return PruneResult(cutoff, deleted)
-
-
-USAGE = SECRET_USAGE.name
 
 
 def old_rows(table: Table, cutoff: datetime) -> ColumnElement[bool]:
