@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test lint bench screenshots
+.PHONY: demo test lint bench bench-scale screenshots
 
 $(INSTALLED): pyproject.toml exporters/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ test: lint
 
 bench: $(INSTALLED)
 	$(BIN)/python benchmarks/run.py
+
+# PostgreSQL with 1 and 10 million realistic rows (about 20 minutes and 15 GB, dropped at the
+# end); writes its section of docs/benchmarks.md. Other sizes: make bench-scale SCALE_ROWS='1000000 5000000'
+SCALE_ROWS ?= 1000000 10000000
+bench-scale: $(INSTALLED)
+	$(BIN)/python -m benchmarks.bench_scale $(SCALE_ROWS)
 
 # The README's pictures of the report: a real session recorded by the report test, on PostgreSQL.
 screenshots: $(INSTALLED)

@@ -109,3 +109,34 @@ async def _admin(statement: str) -> str | None:
     finally:
         await admin.close()
     return PG_ADMIN
+
+
+SCALE_TITLE = "Storage at scale"
+"""The section ``make bench-scale`` writes and ``make bench`` keeps."""
+
+
+def replace_section(document: str, title: str, section: str) -> str:
+    """``document`` with its ``## title`` section (up to the next ``## ``) replaced by
+    ``section``, which is appended when there is none."""
+    kept, found = [], False
+    skipping = False
+    for block in document.split("\n## "):
+        heading = block.split("\n", 1)[0].removeprefix("## ")
+        skipping = heading == title
+        if skipping:
+            found = True
+            kept.append(section.strip().removeprefix("## "))
+        else:
+            kept.append(block.strip("\n"))
+    text = "\n\n## ".join(kept)
+    if not found:
+        text = text.rstrip("\n") + "\n\n" + section.strip()
+    return text.rstrip("\n") + "\n"
+
+
+def section(document: str, title: str) -> str | None:
+    """The ``## title`` section of ``document`` (to the next ``## ``), or None."""
+    for block in document.split("\n## "):
+        if block.split("\n", 1)[0].removeprefix("## ") == title:
+            return "## " + block.strip("\n") + "\n"
+    return None

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.engine import Dialect
@@ -76,15 +77,27 @@ class UtcDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+EVERY_ROW = text('"timestamp" IS NOT NULL')
+
+
 def _time_indexes(table: str) -> tuple[Index, ...]:
-    """The lookups queries make: a user's, session's, team's or org's activities over time;
-    and the rows of one chain batch, in order (verify and prune walk them)."""
+    """The lookups queries make: a user's, session's, team's or org's activities over time,
+    and everyone's (the system viewer's listing, retention's cut-off); and the rows of one
+    chain batch, in order (verify and prune walk them)."""
     return (
         *(
             Index(f"ix_{table}_{column}_timestamp", column, "timestamp")
             for column in ("user_id", "session_id", "org_id", "team_id")
         ),
         Index(f"ix_{table}_chain", "chain_id", "chain_sequence"),
+        # partial on a predicate every row meets: only queries that name it (or a time
+        # range) walk it, never one with no condition but the RLS policy (migration 0013)
+        Index(
+            f"ix_{table}_timestamp",
+            "timestamp",
+            postgresql_where=EVERY_ROW,
+            sqlite_where=EVERY_ROW,
+        ),
     )
 
 

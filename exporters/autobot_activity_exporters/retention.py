@@ -1,27 +1,32 @@
 """Retention: delete activities older than a cut-off, with their secret-usage rows, together.
 
-``prune`` runs in one transaction as the system viewer (on PostgreSQL with forced row-level
-security that is what lets the tables' owner delete). Each activity table's old rows and the
-secret-usage rows that point at them go in one statement on PostgreSQL (a data-modifying
-CTE: both deletes see one snapshot, so a batch committed meanwhile is either wholly kept or
-wholly gone); on SQLite the first delete takes the database's write lock, which keeps
-writers out until the commit. Old secret-usage rows go too, so none is ever left without
-its activity. ``RetentionSchedule`` runs it from the exporter's event loop, at most hourly.
-The same transaction records the pruning for the tamper-evident chain (signed; whole old
-batches' entries go): ``integrity.pruning``, docs/integrity.md.
+``prune`` runs as the system viewer (on PostgreSQL with forced row-level security that is
+what lets the tables' owner delete) and takes time in proportion to what it removes, not to
+the tables: on PostgreSQL the month partitions wholly older than the cut-off are detached
+and dropped; the rows older than it that are left go in batches, each batch of activities
+with the secret-usage rows that point at them in one transaction (on PostgreSQL one
+statement, a data-modifying CTE: both deletes see one snapshot, so a batch committed
+meanwhile is either wholly kept or wholly gone). Old secret-usage rows go too, so none is
+ever left without its activity. ``RetentionSchedule`` runs it from the exporter's event
+loop, at most hourly. Before anything is removed, the tamper-evident chain gets a signed
+record of the cut-off (``integrity.pruning``, docs/integrity.md), so a prune cut short still
+verifies as pruned, not as deleted rows.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from opentelemetry.instrumentation.utils import suppress_instrumentation
-from sqlalchemy import ColumnElement, Table, delete, func, literal, or_, select
+from sqlalchemy import ColumnElement, Select, Table, and_, delete, func, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from autobot_activity_exporters.database import create_engine
@@ -58,71 +63,170 @@ class PruneResult:
         return sum(self.deleted.values())
 
 
-async def prune(
-    engine: AsyncEngine, older_than: timedelta, *, dry_run: bool = False
-) -> PruneResult:
-    """Delete everything recorded before ``now - older_than`` (one transaction).
+BATCH_ROWS = 10_000
+"""Activities deleted per statement (and transaction) where no whole partition can go."""
+USAGE = SECRET_USAGE.name
 
-    With ``dry_run`` nothing is deleted: the result counts what would be.
+
+async def prune(
+    engine: AsyncEngine,
+    older_than: timedelta,
+    *,
+    dry_run: bool = False,
+    batch_rows: int = BATCH_ROWS,
+) -> PruneResult:
+    """Delete everything recorded before ``now - older_than``, in time proportional to it.
+
+    On PostgreSQL the month partitions wholly older than the cut-off are detached and
+    dropped first (``old_partitions``); what is left older than it (the month the cut-off
+    falls in, the default partition, SQLite's tables) goes in batches of ``batch_rows``
+    activities, each batch with its secret usage in one transaction. With ``dry_run``
+    nothing is deleted: the result counts what would be.
     """
     if older_than <= timedelta(0):
         raise ValueError("the retention period must be positive")
     cutoff = datetime.now(UTC) - older_than
-    async with engine.begin() as connection:
-        await apply_viewer(connection, Viewer.system())
-        if dry_run:
-            deleted = await _count(connection, cutoff)
-        else:
-            deleted = await _delete(connection, cutoff)
-            await record_pruning(connection, cutoff)
-    return PruneResult(cutoff, deleted, dry_run)
+    deleted = dict.fromkeys([*(table.name for table in ACTIVITY_TABLES.values()), USAGE], 0)
+    if dry_run:
+        async with _as_system(engine) as connection:
+            return PruneResult(cutoff, await _count(connection, cutoff), dry_run)
+    async with _as_system(engine) as connection:
+        await record_pruning(connection, cutoff)  # first: a prune cut short verifies as pruned
+        if engine.dialect.name == "postgresql":
+            _add(deleted, await _drop_old_partitions(connection, cutoff))
+    while True:
+        async with _as_system(engine) as connection:
+            batch = await _delete_batch(connection, cutoff, batch_rows)
+        _add(deleted, batch)
+        if not any(batch.values()):
+            return PruneResult(cutoff, deleted)
 
 
-def _old(table: Table, cutoff: datetime) -> ColumnElement[bool]:
+def old_rows(table: Table, cutoff: datetime) -> ColumnElement[bool]:
+    """The retention rule: a row goes when it was recorded before the cut-off."""
     return table.c.timestamp < cutoff
 
 
-def _linked(table: Table, kind: str, cutoff: datetime) -> ColumnElement[bool]:
-    """Secret usage pointing at an old row of one activity table."""
-    old_ids = select(table.c.id).where(_old(table, cutoff))
-    return (SECRET_USAGE.c.activity_type == kind) & SECRET_USAGE.c.activity_id.in_(old_ids)
+async def old_partitions(connection: AsyncConnection, cutoff: datetime) -> dict[str, list[str]]:
+    """Per table, its month partitions whose every row is older than ``cutoff``: those whose
+    upper bound is at or before it (never the default partition, which has no bound)."""
+    found: dict[str, list[str]] = {}
+    for table in (*ACTIVITY_TABLES.values(), SECRET_USAGE):
+        names = await connection.scalars(
+            _PARTITIONS_BEFORE, {"parent": table.name, "cutoff": cutoff}
+        )
+        found[table.name] = list(names)
+    return found
+
+
+_PARTITIONS_BEFORE = text(
+    "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+    " WHERE i.inhparent = to_regclass(:parent)"
+    " AND pg_get_expr(c.relpartbound, c.oid) <> 'DEFAULT'"
+    " AND (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \\(''([^'']+)''\\)'))[1]"
+    "::timestamptz <= :cutoff ORDER BY c.relname"
+)
+
+
+async def _drop_old_partitions(connection: AsyncConnection, cutoff: datetime) -> dict[str, int]:
+    """Detach and drop the partitions wholly older than the cut-off, counting their rows.
+
+    Secret usage recorded after the cut-off for an activity in such a partition goes first
+    (found from the partition's ids through the usage's activity index).
+    """
+    dropped = dict.fromkeys([*(table.name for table in ACTIVITY_TABLES.values()), USAGE], 0)
+    partitions = await old_partitions(connection, cutoff)
+    for kind, table in ACTIVITY_TABLES.items():
+        for partition in partitions[table.name]:
+            linked = await connection.execute(
+                text(
+                    f'DELETE FROM {USAGE} s USING "{partition}" a WHERE s.activity_type = :kind'
+                    " AND s.activity_id = a.id AND s.timestamp >= :cutoff"
+                ),
+                {"kind": kind.value, "cutoff": cutoff},
+            )
+            dropped[USAGE] += linked.rowcount
+    for parent, names in partitions.items():
+        for partition in names:
+            dropped[parent] += await connection.scalar(text(f'SELECT count(*) FROM "{partition}"'))
+            await connection.execute(text(f'ALTER TABLE "{parent}" DETACH PARTITION "{partition}"'))
+            await connection.execute(text(f'DROP TABLE "{partition}"'))
+    return dropped
 
 
 async def _count(connection: AsyncConnection, cutoff: datetime) -> dict[str, int]:
+    """What a prune would delete. Secret usage: the old rows, plus the newer ones of old
+    activities, found with a correlated ``EXISTS`` (an ``IN`` list of every old id would be
+    re-scanned for each usage row)."""
     counts = {
-        table.name: await connection.scalar(select(func.count()).where(_old(table, cutoff))) or 0
+        table.name: await connection.scalar(select(func.count()).where(old_rows(table, cutoff)))
+        or 0
         for table in ACTIVITY_TABLES.values()
     }
-    usage = or_(
-        _old(SECRET_USAGE, cutoff),
-        *(_linked(table, kind.value, cutoff) for kind, table in ACTIVITY_TABLES.items()),
-    )
-    counts[SECRET_USAGE.name] = await connection.scalar(select(func.count()).where(usage)) or 0
+    usage = await connection.scalar(select(func.count()).where(old_rows(SECRET_USAGE, cutoff))) or 0
+    for kind, table in ACTIVITY_TABLES.items():
+        of_old_activity = (
+            select(table.c.id)
+            .where(table.c.id == SECRET_USAGE.c.activity_id, old_rows(table, cutoff))
+            .exists()
+        )
+        usage += (
+            await connection.scalar(
+                select(func.count()).where(
+                    SECRET_USAGE.c.activity_type == kind.value,
+                    SECRET_USAGE.c.timestamp >= cutoff,
+                    of_old_activity,
+                )
+            )
+            or 0
+        )
+    counts[USAGE] = usage
     return counts
 
 
-async def _delete(connection: AsyncConnection, cutoff: datetime) -> dict[str, int]:
+async def _delete_batch(
+    connection: AsyncConnection, cutoff: datetime, batch_rows: int
+) -> dict[str, int]:
+    """Up to ``batch_rows`` old activities of each table, with the secret usage linked to
+    them, then up to ``batch_rows`` old secret-usage rows."""
     deleted: dict[str, int] = {}
     usage = 0
     for kind, table in ACTIVITY_TABLES.items():
         deleted[table.name], linked = await _delete_with_usage(
-            connection, table, kind.value, cutoff
+            connection, table, kind.value, cutoff, batch_rows
         )
         usage += linked
-    old_usage = await connection.execute(delete(SECRET_USAGE).where(_old(SECRET_USAGE, cutoff)))
-    deleted[SECRET_USAGE.name] = usage + old_usage.rowcount
+    old_usage = _oldest(SECRET_USAGE, cutoff, batch_rows)
+    removed = await connection.execute(
+        delete(SECRET_USAGE).where(SECRET_USAGE.c.id.in_(old_usage), old_rows(SECRET_USAGE, cutoff))
+    )
+    deleted[USAGE] = usage + removed.rowcount
     return deleted
 
 
+def _oldest(table: Table, cutoff: datetime, batch_rows: int) -> Select[Any]:
+    """The ids of one batch of a table's old rows (the timestamp index finds them)."""
+    return select(table.c.id).where(old_rows(table, cutoff)).limit(batch_rows)
+
+
 async def _delete_with_usage(
-    connection: AsyncConnection, table: Table, kind: str, cutoff: datetime
+    connection: AsyncConnection, table: Table, kind: str, cutoff: datetime, batch_rows: int
 ) -> tuple[int, int]:
-    """Delete one activity table's old rows and the secret usage linked to them."""
+    """Delete one batch of a table's old rows and the secret usage linked to them.
+
+    ``old_rows`` is repeated beside the id list so that PostgreSQL only looks in the
+    partitions older than the cut-off.
+    """
+    batch = and_(table.c.id.in_(_oldest(table, cutoff, batch_rows)), old_rows(table, cutoff))
     if connection.dialect.name != "postgresql":
-        usage = await connection.execute(delete(SECRET_USAGE).where(_linked(table, kind, cutoff)))
-        rows = await connection.execute(delete(table).where(_old(table, cutoff)))
+        ids = list(await connection.scalars(select(table.c.id).where(batch)))
+        linked = (SECRET_USAGE.c.activity_type == kind) & SECRET_USAGE.c.activity_id.in_(ids)
+        usage = await connection.execute(delete(SECRET_USAGE).where(linked))
+        rows = await connection.execute(delete(table).where(table.c.id.in_(ids)))
         return rows.rowcount, usage.rowcount
-    gone = delete(table).where(_old(table, cutoff)).returning(table.c.id).cte("gone")
+    # One statement: both deletes see one snapshot, so a batch committed meanwhile is
+    # either wholly kept or wholly gone.
+    gone = delete(table).where(batch).returning(table.c.id).cte("gone")
     usage_gone = (
         delete(SECRET_USAGE)
         .where(SECRET_USAGE.c.activity_type == kind)
@@ -138,6 +242,19 @@ async def _delete_with_usage(
     )
     rows, usage = counts.one()
     return rows, usage
+
+
+def _add(total: dict[str, int], more: dict[str, int]) -> None:
+    for name, count in more.items():
+        total[name] += count
+
+
+@contextlib.asynccontextmanager
+async def _as_system(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A transaction as the system viewer (what lets the owner delete under forced RLS)."""
+    async with engine.begin() as connection:
+        await apply_viewer(connection, Viewer.system())
+        yield connection
 
 
 class RetentionSchedule:

@@ -9,7 +9,17 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Self
 
-from sqlalchemy import ColumnElement, Select, Table, func, or_, select, text
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Select,
+    Table,
+    func,
+    or_,
+    select,
+    text,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from autobot_activity_exporters.database import create_engine, resolve_database_url
@@ -72,17 +82,11 @@ class ActivityStore:
         descending = _descending(order)
         found: list[AnyActivity] = []
         for kind, conditions in self._activity_conditions(activity_type, activity_ids, grep):
-            statement = self._select(
-                ACTIVITY_TABLES[kind],
-                user_id,
-                session_id,
-                since,
-                until,
-                limit,
-                conditions,
-                descending,
+            table = ACTIVITY_TABLES[kind]
+            rows = await self._listing(
+                table, user_id, session_id, since, until, limit, conditions, descending
             )
-            found.extend(record_from_row(kind, row) for row in await self._fetch(statement))
+            found.extend(record_from_row(kind, row) for row in rows)
         found.sort(key=lambda record: (record.timestamp, record.id), reverse=descending)
         return found[:limit]
 
@@ -122,10 +126,10 @@ class ActivityStore:
         Rows carry their activity's user, team and org, so the same scope applies.
         """
         conditions = _secret_conditions(secret_id, activity_id)
-        statement = self._select(
+        rows = await self._listing(
             SECRET_USAGE, user_id, session_id, since, until, limit, conditions, _descending(order)
         )
-        return [SecretUse.from_row(row) for row in await self._fetch(statement)]
+        return [SecretUse.from_row(row) for row in rows]
 
     async def count_secret_usage(
         self,
@@ -174,6 +178,44 @@ class ActivityStore:
     ) -> None:
         await self.close()
 
+    async def _listing(
+        self,
+        table: Table,
+        user_id: uuid.UUID | str | None,
+        session_id: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int | None,
+        conditions: Sequence[ColumnElement[bool]],
+        descending: bool,
+    ) -> list[Row]:
+        """The newest (or oldest) ``limit`` rows of the viewer's scope, in one statement of
+        one ordered, limited branch per part of the scope (``Viewer.parts``), merged here.
+
+        Each branch can walk one index and stop after ``limit`` rows, so the time it takes
+        does not grow with the scope; the rows of the branches are de-duplicated by id (a
+        user's own row is also in the org's) and cut to ``limit`` in their order.
+        """
+        branches = [
+            self._select(
+                table, user_id, session_id, since, until, limit, conditions, descending, part
+            )
+            for part in self.viewer.parts(table)
+        ]
+        if not branches:
+            return []
+        statement: Select[Any] | CompoundSelect[Any]
+        if len(branches) == 1:
+            statement = branches[0]
+        else:  # each branch as a subquery: SQLite refuses ORDER BY and LIMIT inside a UNION
+            statement = union_all(*(select(branch.subquery()) for branch in branches))
+        rows = await self._fetch(statement, in_order=limit is not None and not conditions)
+        unique = {row["id"]: row for row in rows}
+        ordered = sorted(
+            unique.values(), key=lambda row: (row["timestamp"], row["id"]), reverse=descending
+        )
+        return ordered[:limit]
+
     def _select(
         self,
         table: Table,
@@ -184,11 +226,13 @@ class ActivityStore:
         limit: int | None,
         conditions: Sequence[ColumnElement[bool]] = (),
         descending: bool = True,
+        scope: ColumnElement[bool] | None = None,
     ) -> Select[Any]:
+        """One query within the viewer's scope (``scope``: one of its parts, else all)."""
         order = (table.c.timestamp, table.c.id)
         statement = (
             select(table)
-            .where(self.viewer.condition(table), *conditions)
+            .where(self.viewer.condition(table) if scope is None else scope, *conditions)
             .order_by(*(column.desc() if descending else column.asc() for column in order))
             .limit(limit)
         )
@@ -225,8 +269,24 @@ class ActivityStore:
             queries.append((kind, conditions))
         return queries
 
-    async def _fetch(self, statement: Select[Any]) -> list[Row]:
+    async def _fetch(
+        self, statement: Select[Any] | CompoundSelect[Any], *, in_order: bool = False
+    ) -> list[Row]:
+        """The rows of ``statement``; with ``in_order``, read in index order on PostgreSQL.
+
+        A listing is "the newest N of one index range", which an ordered index scan answers
+        by reading N rows. But PostgreSQL multiplies the row-level security policy's
+        estimated selectivity with the query's own condition, expects a handful of rows
+        where a scope has thousands, and so fetches them all (a bitmap scan, or an index
+        scan and a sort) to keep N: work that grows with the table. Listings without id or
+        text filters therefore run with bitmap scans and sorts discouraged for their
+        transaction (``SET LOCAL``). A filtered listing keeps the planner's choice, since
+        fetching a few ids and sorting them is right there; so does an unlimited one, which
+        reads its whole range anyway.
+        """
         async with self._connection() as connection:
+            if in_order and connection.dialect.name == "postgresql":
+                await connection.execute(_IN_INDEX_ORDER)
             result = await connection.execute(statement)
             return [dict(row._mapping) for row in result]
 
@@ -243,6 +303,12 @@ class ActivityStore:
         async with self._engine.begin() as connection:
             await apply_viewer(connection, self.viewer)
             yield connection
+
+
+_IN_INDEX_ORDER = select(
+    *(func.set_config(name, "off", True) for name in ("enable_bitmapscan", "enable_sort"))
+)
+"""``SET LOCAL`` of both planner settings in one round trip."""
 
 
 def _secret_conditions(

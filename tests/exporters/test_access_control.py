@@ -10,18 +10,19 @@ query code forgot the viewer, and as a non-superuser table owner (RLS is forced)
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import pytest
 from alembic import command
 from opentelemetry.sdk.trace.export import SpanExportResult
-from sqlalchemy import Select, Table, select
+from sqlalchemy import Select, Table, event, select
 from sqlalchemy.engine import make_url
 from support import planted
 
@@ -162,6 +163,27 @@ async def test_no_filter_reaches_past_the_scope(
             assert {row.activity_id for row in found} == ({activity_id} & visible_usage)
         everything = await store.activities(limit=1000)
     assert {row.id for row in everything} == visible
+
+
+@pytest.mark.parametrize(("viewer", "labels"), VIEWERS, ids=VIEWER_IDS)
+async def test_the_merged_listing_finds_what_one_or_of_the_scope_finds(
+    activity_db: ActivityDB, everyone: Recorded, viewer: Viewer, labels: set[str]
+) -> None:
+    """One limited query per part of the scope, merged, returns the very rows (and order)
+    of the single ``user OR team OR org`` query, for every limit and both orders."""
+    async with ActivityStore(activity_db.url, viewer=viewer) as store:
+        for limit, order in itertools.product((1, 2, 3, 5, None), ("asc", "desc")):
+            descending = order == "desc"
+            expected: list[tuple[Any, ...]] = []
+            for table in ACTIVITY_TABLES.values():
+                whole = store._select(table, None, None, None, None, limit, (), descending)
+                expected += [(row["timestamp"], row["id"]) for row in await store._fetch(whole)]
+            expected = sorted(expected, reverse=descending)[:limit]
+            found = await store.activities(limit=limit, order=order)  # type: ignore[arg-type]
+            assert [(row.timestamp, row.id) for row in found] == expected, (limit, order)
+            usage = store._select(TABLES["secret_usage"], None, None, None, None, limit, ())
+            expected_usage = [row["id"] for row in await store._fetch(usage)]
+            assert [row.id for row in await store.secret_usage(limit=limit)] == expected_usage
 
 
 def test_a_viewer_is_validated_and_the_system_viewer_cannot_be_asked_for_by_name() -> None:
@@ -409,7 +431,117 @@ async def test_the_policies_are_installed_forced_and_survive_a_second_run(
     assert sorted(policies) == sorted(
         (table, f"autobot_activity_{name}", cmd)
         for table, (name, cmd) in itertools.product(
-            TABLES, [("append", "INSERT"), ("prune", "DELETE"), ("read", "SELECT")]
+            TABLES,
+            [("append", "INSERT"), ("prune", "DELETE"), ("read", "SELECT"), ("system", "SELECT")],
         )
     )
     assert role is False
+
+
+MONTH = (datetime.now(UTC).replace(day=1) + timedelta(days=32)).replace(day=1, hour=0)
+
+
+@pytest.mark.parametrize("activity_db", ["postgresql"], indirect=True)
+async def test_the_policy_alone_reads_a_users_rows_through_an_index(
+    activity_db: ActivityDB,
+) -> None:
+    """Without any condition of the query's own, the read policy is answered from the
+    indexes (a bitmap of the user's, team's and org's index entries), not a full scan: its
+    arms compare columns to one-off sub-selects, not to a function of the row. The newest
+    hundred, too, are found from the user's index."""
+    activity_db.ensure_schema()
+    connection = await asyncpg.connect(**_pg(activity_db))
+    try:  # two weeks of next month: one partition of its own (made ahead)
+        await connection.execute(
+            "INSERT INTO file_activities"
+            " (id, user_id, team_id, org_id, metadata, timestamp, operation)"
+            " SELECT gen_random_uuid(), ('00000000-0000-7000-8000-' || lpad((n % 500)::text,"
+            " 12, '0'))::uuid, ('00000000-0000-7000-9000-' || lpad((n % 250)::text, 12,"
+            " '0'))::uuid, ('00000000-0000-7000-a000-' || lpad((n % 50)::text, 12, '0'))::uuid,"
+            " '{}', $1::timestamptz + n * interval '1 minute', 'read'"
+            " FROM generate_series(1, 20000) AS n",
+            MONTH,
+        )
+        await connection.execute("ANALYZE file_activities")
+        async with connection.transaction():
+            await connection.execute(f"SET LOCAL ROLE {APPLICATION_ROLE}")
+            for name, value in Viewer(U1).settings().items():
+                await connection.execute("SELECT set_config($1, $2, true)", name, value)
+            plan = "\n".join(
+                row[0] for row in await connection.fetch("EXPLAIN SELECT * FROM file_activities")
+            )
+            newest = "\n".join(
+                row[0]
+                for row in await connection.fetch(
+                    "EXPLAIN SELECT * FROM file_activities ORDER BY timestamp DESC LIMIT 100"
+                )
+            )
+    finally:
+        await connection.close()
+    assert not any(
+        "Seq Scan on file_activities_p" in line and "(cost=0.00..0.00" not in line
+        for line in plan.splitlines()
+    ), plan  # (an empty month's partition may)
+    assert "user_id_timestamp" in plan, plan
+    # nor walks every row newest first: the time index is partial, on a predicate the
+    # policy does not state (a walk would read the whole table for a sparse viewer)
+    assert "user_id_timestamp" in newest and "activities_timestamp" not in newest, newest
+
+
+@pytest.mark.parametrize("activity_db", ["postgresql"], indirect=True)
+async def test_a_listing_reads_its_newest_rows_in_index_order_not_its_whole_scope(
+    activity_db: ActivityDB, member_login: str
+) -> None:
+    """An org admin's newest 10, as the application login: each branch of the listing
+    reads about 10 rows from its index, not the org's 400 (fetched and sorted, which is
+    what the planner picks when the row-level security policy skews its estimate)."""
+    activity_db.ensure_schema()
+    connection = await asyncpg.connect(**_pg(activity_db))
+    try:  # two weeks of next month, 50 orgs of 400 rows
+        await connection.execute(
+            "INSERT INTO file_activities"
+            " (id, user_id, team_id, org_id, metadata, timestamp, operation)"
+            " SELECT gen_random_uuid(), ('00000000-0000-7000-8000-' || lpad((n % 500)::text,"
+            " 12, '0'))::uuid, ('00000000-0000-7000-9000-' || lpad((n % 250)::text, 12,"
+            " '0'))::uuid, ('00000000-0000-7000-a000-' || lpad((n % 50)::text, 12, '0'))::uuid,"
+            " '{}', $1::timestamptz + n * interval '1 minute', 'read'"
+            " FROM generate_series(1, 20000) AS n",
+            MONTH,
+        )
+        await connection.execute("ANALYZE file_activities")
+    finally:
+        await connection.close()
+    org = uuid.UUID("00000000-0000-7000-a000-000000000007")
+    viewer = Viewer(uuid.UUID("00000000-0000-7000-8000-000000000007"), org, role=Role.ORG_ADMIN)
+    sent: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        sent.append((statement, parameters))
+
+    async with ActivityStore(member_login, viewer=viewer) as store:
+        assert len(await store.activities(ActivityType.FILE, limit=10)) == 10
+        assert store._engine is not None
+        event.listen(store._engine.sync_engine, "before_cursor_execute", capture)
+        await store.activities(ActivityType.FILE, limit=10)
+        event.remove(store._engine.sync_engine, "before_cursor_execute", capture)
+        async with store._connection() as connection:  # replayed as sent: settings, listing
+            for statement, parameters in sent:
+                if "FROM file_activities" not in statement:
+                    await connection.exec_driver_sql(statement, parameters)
+                    continue
+                result = await connection.exec_driver_sql(
+                    "EXPLAIN (ANALYZE, FORMAT JSON) " + statement, parameters
+                )
+                plan = result.scalar_one()
+    read = _rows_read((json.loads(plan) if isinstance(plan, str) else plan)[0]["Plan"])
+    assert 10 <= read <= 2 * 10 + 20, read  # two branches of about 10 (plus the ties)
+
+
+def _rows_read(node: dict[str, Any]) -> int:
+    """Rows the scans of a plan returned (leaves: the work of reading the table)."""
+    children = node.get("Plans", [])
+    if not children:
+        return int(node.get("Actual Rows", 0)) * int(node.get("Actual Loops", 1))
+    return sum(
+        _rows_read(child) for child in children if child.get("Parent Relationship") != "InitPlan"
+    )

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 from opentelemetry.sdk.trace.export import SpanExportResult
+from sqlalchemy import text
 from support import planted
 
 from autobot_activity_exporters import ActivitySpanExporter
@@ -23,6 +24,7 @@ from autobot_activity_exporters.database import create_engine
 from autobot_activity_exporters.models import ACTIVITY_TABLES
 from autobot_activity_exporters.retention import (
     RetentionSchedule,
+    old_partitions,
     parse_duration,
     prune,
 )
@@ -105,6 +107,59 @@ async def test_prune_deletes_old_activities_with_their_secret_usage_and_keeps_ne
         "file_activities": 2,
     }
     assert again.total == 0
+
+
+async def test_prune_in_batches_of_one_row_removes_the_same(
+    activity_db: ActivityDB, aged: dict[str, set[uuid.UUID]]
+) -> None:
+    engine = create_engine(activity_db.url)
+    try:
+        dry = await prune(engine, timedelta(days=365), dry_run=True)
+        done = await prune(engine, timedelta(days=365), batch_rows=1)
+    finally:
+        await engine.dispose()
+    assert activity_ids(activity_db) == aged["new"] and orphans(activity_db) == []
+    assert done.deleted == dry.deleted and done.deleted["terminal_activities"] == 2
+
+
+@pytest.mark.parametrize("activity_db", ["postgresql"], indirect=True)
+async def test_whole_months_older_than_the_cutoff_are_dropped_with_their_newer_usage(
+    activity_db: ActivityDB, spans: SpanCapture
+) -> None:
+    """With month partitions back to 14 months ago, the months wholly before the cut-off
+    are dropped (not deleted row by row), the month the cut-off falls in keeps its newer
+    rows, and a usage row stamped today of an activity in a dropped month goes too."""
+    activity_db.ensure_schema()
+    activity_db.sql("SELECT autobot_activity_ensure_partitions(now() - interval '420 days', now())")
+    with activity_context(user_id=USER, session_id="retention"):
+        old = {activity(kind, 400) for kind in ActivityType}
+        straddling = {activity(kind, 366, secret=False) for kind in ActivityType}
+        new = {activity(kind, 364) for kind in ActivityType}
+    assert activity_db.export(spans.activities()) is SpanExportResult.SUCCESS
+    [late] = sorted(old)[:1]
+    activity_db.sql(f"UPDATE secret_usage SET timestamp = now() WHERE activity_id = '{late}'")
+    before = usage_activity_ids(activity_db)
+    engine = create_engine(activity_db.url)
+    try:
+        dry = await prune(engine, timedelta(days=365), dry_run=True)
+        async with engine.connect() as connection:
+            doomed = await old_partitions(connection, dry.cutoff)
+        done = await prune(engine, timedelta(days=365))
+        async with engine.connect() as connection:
+            left = await old_partitions(connection, dry.cutoff)
+            exists = [
+                await connection.scalar(text(f"SELECT to_regclass('{name}') IS NOT NULL"))
+                for names in doomed.values()
+                for name in names
+            ]
+    finally:
+        await engine.dispose()
+    assert all(doomed.values()) and not any(left.values()) and not any(exists)
+    assert activity_ids(activity_db) == new and orphans(activity_db) == []
+    assert late in before and late not in usage_activity_ids(activity_db)
+    assert done.deleted == dry.deleted
+    assert done.deleted["terminal_activities"] == len(old | straddling) // len(ActivityType)
+    assert done.deleted["secret_usage"] == len(before) - len(usage_activity_ids(activity_db))
 
 
 async def test_new_secret_usage_of_an_old_activity_goes_with_the_activity(

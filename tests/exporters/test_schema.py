@@ -13,13 +13,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from support.database import on_engine
 
 from autobot_activity_exporters.models import TABLES, Base
+from autobot_activity_exporters.partitions import include_name
 from autobot_activity_exporters.schema import VERSION_TABLE, head_revision, upgrade
 
 HEAD = head_revision()
 
 
 def schema_differences(connection: Connection) -> list[object]:
-    context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+    context = MigrationContext.configure(
+        connection, opts={"version_table": VERSION_TABLE, "include_name": include_name}
+    )
     return compare_metadata(context, Base.metadata)
 
 

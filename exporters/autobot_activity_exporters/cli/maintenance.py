@@ -8,6 +8,7 @@ from typing import Any
 
 from autobot_activity_exporters.cli.arguments import Parents, age, output_width
 from autobot_activity_exporters.database import create_engine, resolve_database_url
+from autobot_activity_exporters.partitions import ensure_partitions
 from autobot_activity_exporters.retention import prune
 
 
@@ -46,14 +47,16 @@ async def _prune(args: argparse.Namespace) -> str:
 def _upgrade(args: argparse.Namespace) -> str:
     from autobot_activity_exporters.schema import upgrade  # Alembic only when needed
 
-    async def run() -> str | None:
+    async def run() -> tuple[str | None, int]:
         engine = create_engine(resolve_database_url(args.database_url))
         try:
-            return await upgrade(engine)
+            return await upgrade(engine), await ensure_partitions(engine)
         finally:
             await engine.dispose()
 
-    return f"activity schema at revision {asyncio.run(run())}"
+    revision, made = asyncio.run(run())
+    partitions = f"; {made} monthly partitions made" if made else ""
+    return f"activity schema at revision {revision}{partitions}"
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -24,6 +24,7 @@ from autobot_activity_exporters import rows as row_mapping
 from autobot_activity_exporters.database import create_engine, safe_url
 from autobot_activity_exporters.delivery import deliver
 from autobot_activity_exporters.integrity.chain import Chains
+from autobot_activity_exporters.partitions import PartitionsAhead
 from autobot_activity_exporters.retention import RetentionSchedule
 from autobot_activity_exporters.rows import ActivityRows, InvalidActivity
 from autobot_activity_exporters.schema import upgrade
@@ -90,6 +91,7 @@ class DatabaseDestination:
         self._engine: AsyncEngine | None = None
         self._chains = Chains()
         self._schema_ready = False
+        self._partitions = PartitionsAhead()
         self._pid = os.getpid()
 
     @property
@@ -154,6 +156,7 @@ class DatabaseDestination:
             if self._create_schema and not self._schema_ready:
                 await upgrade(self._engine)
                 self._schema_ready = True
+            await self._partitions.ensure(self._engine)
             await commit_batch(self._engine, batch, self._chains)
             if self._retention is not None:
                 self._retention.poke(self.database_url)

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 
 from autobot_activity_exporters.database import create_engine, resolve_database_url
 from autobot_activity_exporters.models import Base
+from autobot_activity_exporters.partitions import include_name
 from autobot_activity_exporters.schema import VERSION_TABLE
 
 
@@ -21,6 +22,7 @@ def run_migrations(connection: Connection) -> None:
         target_metadata=Base.metadata,
         version_table=VERSION_TABLE,
         render_as_batch=connection.dialect.name == "sqlite",
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

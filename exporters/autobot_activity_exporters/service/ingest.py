@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from autobot_activity_exporters.delivery import deliver, describe
 from autobot_activity_exporters.integrity.chain import Chains
+from autobot_activity_exporters.partitions import PartitionsAhead
 from autobot_activity_exporters.rows import ActivityRows, InvalidActivity, rows_from_activity
 from autobot_activity_exporters.schema import SchemaNotCurrent, require_current
 from autobot_activity_exporters.service.metrics import ServiceMetrics
@@ -150,6 +151,7 @@ class Ingestor:
         self._schema_checked = False
         self._waiting: list[_Waiting] = []
         self._committer: asyncio.Task[None] | None = None
+        self._partitions = PartitionsAhead()
 
     async def ingest(self, request: ExportTraceServiceRequest, token: IngestToken) -> Outcome:
         """Store what the token may append; raises ``StoreUnavailable`` if nothing can be."""
@@ -256,6 +258,7 @@ class Ingestor:
         self.metrics.write_seconds.observe(time.perf_counter() - started)
 
     async def _write(self, batch: list[ActivityRows]) -> None:
+        await self._partitions.ensure(self.engine)
         await commit_batch(self.engine, batch, self.chains)
 
     async def close(self) -> None:
