@@ -153,11 +153,6 @@ async def test_a_writer_login_cannot_read_change_or_remove(
     assert counts == {"terminal_activities": 1, "file_activities": 1, "secret_usage": 1}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="integrity's RLS rewrite (#15) makes the system viewer the owner's only;"
-    " until then the function would grant it, though the writer has no privilege to use it",
-)
 async def test_the_system_viewer_is_refused_to_a_writer_login(owner_url: str) -> None:
     connection = await asyncpg.connect(
         host=PG_HOST, port=PG_PORT, user=WRITER_LOGIN, database=owner_url.rsplit("/", 1)[1]

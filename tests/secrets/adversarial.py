@@ -7,8 +7,7 @@ browser field, a subprocess form, the project's own secrets. ``test_adversarial.
 all through the real pipeline (recording, span, ``ActivitySpanExporter``, SQLite and
 PostgreSQL) and looks for the value in rows, spans, logs and durable storage.
 
-Every case must pass: a value known to leak has no place here (``planted.UNTIL`` is for
-that, with a strict xfail, until the fix lands).
+Every case must pass: a value known to leak has no place here.
 """
 
 from __future__ import annotations

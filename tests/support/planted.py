@@ -33,10 +33,6 @@ from autobot_activity_otel import settings
 PLANTED: set[str] = set()
 """Values tests plant: each test module passes its literals through ``plant()``."""
 _archive_errors: list[str] = []
-UNTIL: dict[str, str] = {}
-"""Planted values that are known to leak until a stated change lands (value -> the reason,
-``"phase 2: ..."``): the end-of-run sweep lists them without failing. Remove the ``until=`` of
-a case once its change has landed."""
 _registered: set[str] = set()
 _lock = threading.Lock()
 MIN_LENGTH = 8
@@ -47,13 +43,10 @@ _CORPUS = Path(__file__).parents[1] / "secrets" / "secret_corpus.py"
 _CHUNK = 8 * 1024 * 1024
 
 
-def plant(value: str, until: str | None = None) -> str:
-    """Add a value to the sweep (for values made up at run time); returns it. ``until`` says
-    why it is known to leak for now (its test is an ``xfail(strict=True)`` with that reason)."""
+def plant(value: str) -> str:
+    """Add a value to the sweep (for values made up at run time); returns it."""
     with _lock:
         PLANTED.add(value)
-        if until is not None:
-            UNTIL[value] = until
     return value
 
 

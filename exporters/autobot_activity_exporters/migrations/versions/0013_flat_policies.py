@@ -14,7 +14,8 @@ the org arm unless an org admin or auditor, exactly as in ``Viewer.condition``.
 The system viewer moves to a policy of its own, ``autobot_activity_system``, for the tables'
 owner only (the login that migrates, prunes and runs the operator's CLI): an ``OR`` with it
 would make every application-role query a full scan, since a setting is no index. The
-DELETE policy reads the same one-off test.
+DELETE policy reads the same one-off test. ``autobot_activity_maintainer()`` also says no to
+a member of the writer role, so an append-only login can never claim the system viewer.
 
 ``ix_<table>_timestamp`` serves the system viewer's newest-first listing and any range of
 time (retention's cut-off, "the last 7 days"). It is partial, ``WHERE "timestamp" IS NOT
@@ -60,6 +61,15 @@ READ = (
     f" THEN {_setting('org_id')}::uuid END)"
 )
 MAINTAINER = "(SELECT autobot_activity_maintainer())"
+MAINTAINER_FUNCTION = """
+CREATE OR REPLACE FUNCTION autobot_activity_maintainer() RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(current_setting('autobot_activity.viewer_role', true) = 'system', false)
+        AND NOT pg_has_role(current_user, 'autobot_activity_app', 'MEMBER')
+        {and_not_writer}
+$$
+"""
+NOT_WRITER = "AND NOT pg_has_role(current_user, 'autobot_activity_writer', 'MEMBER')"
 EVERY_ROW = sa.text('"timestamp" IS NOT NULL')
 
 # The owner's name is only known at run time: CREATE POLICY cannot take it as a parameter.
@@ -89,6 +99,7 @@ def upgrade() -> None:
         )
     if op.get_bind().dialect.name != "postgresql":
         return
+    op.execute(MAINTAINER_FUNCTION.format(and_not_writer=NOT_WRITER))
     for table in TABLES:
         for policy in ("read", "system", "prune"):
             op.execute(f"DROP POLICY IF EXISTS autobot_activity_{policy} ON {table}")
@@ -100,8 +111,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Back to 0002's policies (its functions were left in place)."""
+    """Back to 0002's policies and maintainer function."""
     if op.get_bind().dialect.name == "postgresql":
+        op.execute(MAINTAINER_FUNCTION.format(and_not_writer=""))
         for table in TABLES:
             for policy in ("read", "system", "prune"):
                 op.execute(f"DROP POLICY IF EXISTS autobot_activity_{policy} ON {table}")
