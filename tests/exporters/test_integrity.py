@@ -43,7 +43,7 @@ from autobot_activity_exporters.models import (
     TABLES,
 )
 from autobot_activity_exporters.retention import prune
-from autobot_activity_exporters.schema import alembic_config, upgrade
+from autobot_activity_exporters.schema import alembic_config, head_revision, upgrade
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel import settings
 from autobot_activity_otel.attributes import ActivityType
@@ -505,7 +505,7 @@ def test_keys_new_writes_a_private_key_only_its_owner_reads(tmp_path: Path) -> N
     assert read_signer(tmp_path / "k" / "signing.key").text() == signer.text()
 
 
-async def test_the_chain_migration_goes_down_and_up_again(empty_database_url: str) -> None:
+async def test_the_migrations_go_down_past_the_chain_and_up_again(empty_database_url: str) -> None:
     def downgrade(connection: Connection) -> None:
         command.downgrade(alembic_config(connection), "0010_writer_role")
 
@@ -515,14 +515,14 @@ async def test_the_chain_migration_goes_down_and_up_again(empty_database_url: st
         return set(inspector.get_table_names()), columns
 
     async def check(engine: AsyncEngine) -> None:
-        assert await upgrade(engine) == "0011_chain"
+        assert await upgrade(engine) == head_revision()
         async with engine.begin() as connection:
             await connection.run_sync(downgrade)
         async with engine.connect() as connection:
             tables, columns = await connection.run_sync(names)
         assert not tables & {"activity_chain", "activity_checkpoints", "activity_chain_prunes"}
         assert "secret_usage" in tables and not columns & {"chain_id", "chain_sequence"}
-        assert await upgrade(engine) == "0011_chain"
+        assert await upgrade(engine) == head_revision()
 
     await on_engine(empty_database_url, check)
 

@@ -106,7 +106,7 @@ async def _describe(connection: asyncpg.Connection, table: str) -> dict[str, Any
 async def test_an_existing_database_is_partitioned_in_place_and_back(
     empty_database_url: str, engine: AsyncEngine
 ) -> None:
-    await _migrate(engine, "0010_writer_role")
+    await _migrate(engine, "0011_chain")
     connection = await _connect(empty_database_url)
     try:
         for label, age in {**AGES, "far": NOW - FAR}.items():
@@ -127,17 +127,17 @@ async def test_an_existing_database_is_partitioned_in_place_and_back(
                 NOW - age + timedelta(seconds=1),
                 activity,
             )
-        # a column a later migration might add first (the chain's): carried over too
+        # a column of the operator's own, with a check: carried over too
         await connection.execute(
-            "ALTER TABLE secret_usage ADD COLUMN chain_seq bigint CHECK (chain_seq >= 0)"
+            "ALTER TABLE secret_usage ADD COLUMN site_seq bigint CHECK (site_seq >= 0)"
         )
-        await connection.execute("UPDATE secret_usage SET chain_seq = 7")
+        await connection.execute("UPDATE secret_usage SET site_seq = 7")
         before = await _snapshot(connection)
         plain = {table: await _describe(connection, table) for table in TABLES}
 
         await _migrate(engine, "0012_partitions")
         assert await _snapshot(connection) == before
-        assert {row["chain_seq"] for row in before["secret_usage"]} == {7}
+        assert {row["site_seq"] for row in before["secret_usage"]} == {7}
         for table in TABLES:
             described = await _describe(connection, table)
             assert described["kind"] == "p"
@@ -158,7 +158,7 @@ async def test_an_existing_database_is_partitioned_in_place_and_back(
         ahead = (NOW.replace(day=1) + timedelta(days=31 * MONTHS_AHEAD)).strftime("%Y%m")
         assert await connection.fetchval(f"SELECT to_regclass('secret_usage_p{ahead}')::text")
 
-        await _migrate(engine, "0010_writer_role", down=True)
+        await _migrate(engine, "0011_chain", down=True)
         assert await _snapshot(connection) == before
         for table in TABLES:
             assert await _describe(connection, table) == plain[table], table
