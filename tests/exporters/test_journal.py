@@ -4,6 +4,8 @@ policies, fork, start-up and the ``journal`` commands. Destinations are real SQL
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import fcntl
 import json
 import logging
@@ -34,6 +36,7 @@ from autobot_activity_exporters.database import resolve_database_url
 from autobot_activity_exporters.delivery import NotDelivered
 from autobot_activity_exporters.journal import DatabaseDestination, Journal, JournalDirectory
 from autobot_activity_exporters.journal import format as journal_format
+from autobot_activity_exporters.journal.destination import Refusal, Rejected
 from autobot_activity_exporters.journal.directory import SEGMENT_SUFFIX
 from autobot_activity_exporters.journal.shipper import RETRY_AFTER_MAX_SECONDS, pause_after
 from autobot_activity_exporters.schema import upgrade
@@ -325,6 +328,90 @@ def test_a_forked_child_journals_into_a_segment_of_its_own(setup: Setup) -> None
     assert os.waitstatus_to_exitcode(done[1]) == 0
     assert journal.flush(10)
     assert activity_id(child_item) in setup.ids() and len(setup.ids()) == 2
+
+
+class ParentGate:
+    """The parent's sends wait at a gate, then fail; a forked child's go to the database."""
+
+    def __init__(self, url: str) -> None:
+        self.database = DatabaseDestination(url)
+        self.description = self.database.description
+        self.parent = os.getpid()
+        self.sending = threading.Event()
+        self.release = threading.Event()
+        self.parent_fails = True
+
+    async def send(self, batch: list[ActivitySnapshot]) -> list[Refusal | Rejected]:
+        if os.getpid() == self.parent and not self.release.is_set():
+            self.sending.set()
+            while not self.release.is_set():  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        if os.getpid() == self.parent and self.parent_fails:
+            raise NotDelivered("the parent may not ship here")
+        return await self.database.send(batch)
+
+    async def close(self) -> None:
+        await self.database.close()
+
+
+def test_a_child_forked_while_the_parent_ships_ships_its_own_records(setup: Setup) -> None:
+    """The parent's loop thread is inside a drain pass at the fork (its pass lock held);
+    the parent never ships the child's record, so only the child's own shipper can."""
+    gate = ParentGate(setup.url)
+    journal = Journal(gate, directory=setup.folder, send_timeout=5, meter_provider=setup.meters)
+    setup.journals.append(journal)
+    assert journal.append(snapshot("parent"))
+    assert gate.sending.wait(10), "the parent's shipper never sent"
+    child_item = snapshot("child")
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            code = 0 if journal.append(child_item) and journal.flush(10) else 1
+        finally:
+            os._exit(code)
+    gate.release.set()
+    deadline = time.monotonic() + 30
+    while (done := os.waitpid(pid, os.WNOHANG)) == (0, 0):
+        assert time.monotonic() < deadline, "the forked child hung"
+        time.sleep(0.05)
+    assert os.waitstatus_to_exitcode(done[1]) == 0
+    assert activity_id(child_item) in setup.ids()
+    gate.parent_fails = False
+    assert journal.flush(10)
+    assert len(setup.ids()) == 2
+
+
+def test_no_fork_leaves_a_child_a_copy_of_the_drain_lock(setup: Setup) -> None:
+    """A thread takes and drops the drain lock as fast as it can while the main thread
+    forks: no child may hold a descriptor of drain.lock (it would keep the lock for the
+    child's life), whenever between opening and closing it the fork fell."""
+    directory = JournalDirectory(setup.folder)
+    directory.ensure()
+    stop = threading.Event()
+
+    def drain_passes() -> None:
+        while not stop.is_set():
+            with directory.draining():
+                pass
+
+    thread = threading.Thread(target=drain_passes, daemon=True)
+    thread.start()
+    leaks = 0
+    try:
+        for _ in range(100):
+            pid = os.fork()
+            if pid == 0:
+                copies = 0
+                for name in os.listdir("/proc/self/fd"):
+                    with contextlib.suppress(OSError):
+                        copies += os.readlink(f"/proc/self/fd/{name}").endswith("/drain.lock")
+                os._exit(1 if copies else 0)
+            leaks += os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    finally:
+        stop.set()
+        thread.join(5)
+    assert leaks == 0, f"{leaks} of 100 children kept a copy of drain.lock"
 
 
 # --- the cap and the overflow policies ---

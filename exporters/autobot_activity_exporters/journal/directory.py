@@ -142,17 +142,23 @@ _lock_descriptors: set[int] = set()
 """Descriptors that hold a ``flock`` for a moment (a drain pass, a finality check). A child
 forked meanwhile gets copies that would hold the lock for the child's whole life, with no
 thread left to release it: shipping would stop for every process until the child exits."""
+_lock_descriptors_guard = threading.Lock()
+"""Held while a descriptor is opened and recorded, or forgotten and closed, and by ``fork``:
+a fork between ``os.open`` (which lets other threads run) and the record would give the
+child a copy no one knows to close."""
 
 
 @contextlib.contextmanager
 def _lock_descriptor(path: Path, flags: int) -> Iterator[int]:
-    fd = os.open(path, flags | os.O_CLOEXEC, 0o600)
-    _lock_descriptors.add(fd)
+    with _lock_descriptors_guard:
+        fd = os.open(path, flags | os.O_CLOEXEC, 0o600)
+        _lock_descriptors.add(fd)
     try:
         yield fd
     finally:
-        _lock_descriptors.discard(fd)
-        os.close(fd)
+        with _lock_descriptors_guard:
+            _lock_descriptors.discard(fd)
+            os.close(fd)
 
 
 def _close_lock_descriptors_in_child() -> None:
@@ -160,9 +166,14 @@ def _close_lock_descriptors_in_child() -> None:
         with contextlib.suppress(OSError):
             os.close(fd)  # the parent's copy keeps its lock until the parent lets it go
     _lock_descriptors.clear()
+    _lock_descriptors_guard.release()
 
 
-os.register_at_fork(after_in_child=_close_lock_descriptors_in_child)
+os.register_at_fork(
+    before=_lock_descriptors_guard.acquire,
+    after_in_parent=_lock_descriptors_guard.release,
+    after_in_child=_close_lock_descriptors_in_child,
+)
 
 
 class JournalDirectory:

@@ -385,7 +385,6 @@ class Journal:
             self._forked = False
             self.drainer = None  # the parent's drainer is the parent's: this child's thread ships
             self._loop = LoopThread("autobot-activity-journal")
-            self.shipper.idle = False
             self._estimate = 0
             self._start_background()
 
@@ -449,6 +448,8 @@ def _close_at_exit(reference: weakref.ref[Journal]) -> None:
 def _after_fork_in_child() -> None:
     for journal in list(_journals):
         journal._lock = threading.Lock()
+        journal.shipper.forget_fork_parent()
+        journal.reporter.forget_fork_parent()
         journal._forked = True
 
 

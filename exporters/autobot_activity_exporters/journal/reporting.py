@@ -53,6 +53,10 @@ class Reporter:
         self._lock = threading.Lock()
         self._warned: dict[str, float] = {}
 
+    def forget_fork_parent(self) -> None:
+        """In a forked child: a lock the parent's loop thread held at the fork stays held."""
+        self._lock = threading.Lock()
+
     def dropped(self, count: int, reason: str) -> None:
         self._dropped.add(count, {"reason": reason})
 

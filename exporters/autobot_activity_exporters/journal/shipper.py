@@ -99,6 +99,14 @@ class Shipper:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
 
+    def forget_fork_parent(self) -> None:
+        """In a forked child: the parent's loop state is the parent's. A fork while the
+        parent's loop thread was in ``drain_once`` copies ``_serial`` locked, with no task
+        in the child to release it: every drain in the child would wait on it forever."""
+        self.idle = False
+        self._wake = None
+        self._serial = None
+
     def wake(self) -> None:
         """Ask the running shipper to drain now (call on its loop)."""
         self.idle = False
