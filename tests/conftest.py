@@ -96,7 +96,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the run if any planted or registered secret value was stored, journaled or logged,
     or if a test database could not be archived for this search."""
     _session_log.flush()
-    leaks = planted.find_leaks([_session_state, *_basetemp], planted.values())
+    values = planted.values()
+    leaks = [
+        f"{leak} ({planted.origin(values[int(leak.rsplit('#', 1)[1])])})"
+        for leak in planted.find_leaks([_session_state, *_basetemp], values)
+    ]
     errors = planted.archive_errors()
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if not leaks and not errors:

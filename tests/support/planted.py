@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import importlib.util
 import json
+import os
 import re
 import sqlite3
 import sys
@@ -34,6 +35,8 @@ PLANTED: set[str] = set()
 """Values tests plant: each test module passes its literals through ``plant()``."""
 _archive_errors: list[str] = []
 _registered: set[str] = set()
+_origins: dict[str, str] = {}
+"""Value -> the test that planted or registered it first: a sweep failure names it."""
 _lock = threading.Lock()
 MIN_LENGTH = 8
 MIN_DISTINCT = 5
@@ -47,6 +50,7 @@ def plant(value: str) -> str:
     """Add a value to the sweep (for values made up at run time); returns it."""
     with _lock:
         PLANTED.add(value)
+        _origins.setdefault(value, f"planted {_during()}")
     return value
 
 
@@ -65,6 +69,19 @@ def record_registered(value: object) -> None:
     if isinstance(value, str) and sweepable(value):
         with _lock:
             _registered.add(value)
+            _origins.setdefault(value, f"registered {_during()}")
+
+
+def origin(value: str) -> str:
+    """Where a value came from, and its length (never the value): for a sweep report."""
+    with _lock:
+        where = _origins.get(value, "from the labelled corpus")
+    return f"{len(value)} characters, {where}"
+
+
+def _during() -> str:
+    test = os.environ.get("PYTEST_CURRENT_TEST")
+    return f"during {test.rsplit(' ', 1)[0]}" if test else "at import"
 
 
 def sweepable(value: str) -> bool:
