@@ -49,10 +49,7 @@ def main() -> int:
         print(f"running {name} ...", flush=True)
         # State (journals, the fingerprint key) goes to a folder removed after the benchmark.
         with tempfile.TemporaryDirectory(prefix="autobot-activity-bench-") as state:
-            environment = os.environ | {
-                settings.STATE_DIR: state,
-                settings.SPOOL_DIR: os.path.join(state, "spool"),
-            }
+            environment = os.environ | {settings.STATE_DIR: state}
             result = subprocess.run(
                 [sys.executable, "-m", f"benchmarks.{name}"],
                 cwd=ROOT,
