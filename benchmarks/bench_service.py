@@ -31,7 +31,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from autobot_activity_exporters.rows import CleanTexts, rows_from_activity, rows_from_span
+from autobot_activity_exporters.rows import rows_from_activity, rows_from_span
 from autobot_activity_exporters.service import otlp
 from autobot_activity_exporters.service.ingest import admit
 from autobot_activity_exporters.service.tokens import IngestToken, new_token
@@ -329,9 +329,8 @@ def mapping_costs(bodies: list[bytes], rounds: int) -> dict[str, float]:
             snapshots = [otlp.snapshot_of(span, attributes) for span, attributes in pairs]
             steps["snapshot"] += time.perf_counter() - clock
             clock = time.perf_counter()
-            clean: CleanTexts = set()  # one per request, as the service keeps it
             for snapshot in snapshots:
-                rows_from_activity(snapshot, clean=clean)  # type: ignore[arg-type]
+                rows_from_activity(snapshot)  # type: ignore[arg-type]
             steps["rows"] += time.perf_counter() - clock
             texts = [
                 (attributes[name], kind)
