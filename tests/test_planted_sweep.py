@@ -55,6 +55,23 @@ def test_a_value_is_found_raw_escaped_and_across_chunks_and_never_printed(
     assert not any(value in " ".join(leaks) for value in values)
 
 
+def test_a_short_code_counts_where_it_stands_alone_not_inside_a_run_of_hex(
+    tmp_path: Path,
+) -> None:
+    """Six digits are somewhere in any few megabytes of SHA-256 digests and UUIDs."""
+    code = "637324"
+    (tmp_path / "digests.txt").write_text(f"manifest \\x9a{code}ff01 id 01a2{code}-0688")
+    (tmp_path / "output.txt").write_text(f"your code is {code}.")
+    (tmp_path / "row.json").write_text(json.dumps({"pin": code}))
+
+    leaks = planted.find_leaks([tmp_path], [code])
+
+    assert sorted(leaks) == [
+        f"{tmp_path / 'output.txt'}: planted value #0",
+        f"{tmp_path / 'row.json'}: planted value #0",
+    ]
+
+
 def test_a_sqlite_database_is_archived_string_by_string(tmp_path: Path) -> None:
     """Rows are read back, not grepped: a long value can straddle SQLite's overflow pages."""
     long_value = marker() + "x" * 9000

@@ -226,7 +226,10 @@ def _run(coroutine: Any) -> Any:
 def find_leaks(roots: Iterable[Path], planted: Sequence[str]) -> list[str]:
     """``"<file>: planted value #<n>"`` for each value found in a file under ``roots``.
 
-    Values are searched raw (UTF-8) and JSON-escaped, with one compiled pattern per run.
+    Values are searched raw (UTF-8) and JSON-escaped, with one compiled pattern per run. A
+    short value made of hex digits only (a PIN, a one-time code) counts only where no other
+    hex digit touches it: inside a run of hex (a digest, a UUID) it is there by chance, as
+    any six digits are somewhere in a few megabytes of SHA-256 digests.
     """
     forms: dict[bytes, int] = {}
     for index, value in enumerate(planted):
@@ -234,13 +237,21 @@ def find_leaks(roots: Iterable[Path], planted: Sequence[str]) -> list[str]:
             forms.setdefault(form, index)
     if not forms:
         return []
-    pattern = re.compile(_trie(sorted(forms)))
+    hexlike = sorted(form for form in forms if _HEX_RUN.fullmatch(form) and len(form) < 16)
+    rest = sorted(set(forms) - set(hexlike))
+    branches = [_trie(rest)] if rest else []
+    if hexlike:
+        branches.append(rb"(?<![0-9A-Fa-f])(?:" + _trie(hexlike) + rb")(?![0-9A-Fa-f])")
+    pattern = re.compile(b"|".join(branches))
     overlap = max(map(len, forms))
     leaks = []
     for path in _files(roots):
         for index in sorted({forms[match] for match in _matches(path, pattern, overlap)}):
             leaks.append(f"{path}: planted value #{index}")
     return leaks
+
+
+_HEX_RUN = re.compile(rb"[0-9A-Fa-f]+")
 
 
 def _trie(needles: Sequence[bytes]) -> bytes:
