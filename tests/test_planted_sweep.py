@@ -59,7 +59,7 @@ def test_a_short_code_counts_where_it_stands_alone_not_inside_a_run_of_hex(
     tmp_path: Path,
 ) -> None:
     """Six digits are somewhere in any few megabytes of SHA-256 digests and UUIDs."""
-    code = "637324"
+    code = "480215"  # not a value any test plants: this file stays under the sweep
     (tmp_path / "digests.txt").write_text(f"manifest \\x9a{code}ff01 id 01a2{code}-0688")
     (tmp_path / "output.txt").write_text(f"your code is {code}.")
     (tmp_path / "row.json").write_text(json.dumps({"pin": code}))
