@@ -58,9 +58,11 @@ def test_a_value_is_found_raw_escaped_and_across_chunks_and_never_printed(
 def test_a_short_code_counts_where_it_stands_alone_not_inside_a_run_of_hex(
     tmp_path: Path,
 ) -> None:
-    """Six digits are somewhere in any few megabytes of SHA-256 digests and UUIDs."""
+    """Six digits are somewhere in any few megabytes of digests, UUIDs and timestamps."""
     code = "480215"  # not a value any test plants: this file stays under the sweep
-    (tmp_path / "digests.txt").write_text(f"manifest \\x9a{code}ff01 id 01a2{code}-0688")
+    (tmp_path / "digests.txt").write_text(
+        f"manifest \\x9a{code}ff01 id 01a2{code}-0688 at 2026-12-01T12:52:01.{code}+00:00"
+    )
     (tmp_path / "output.txt").write_text(f"your code is {code}.")
     (tmp_path / "row.json").write_text(json.dumps({"pin": code}))
 

@@ -228,8 +228,9 @@ def find_leaks(roots: Iterable[Path], planted: Sequence[str]) -> list[str]:
 
     Values are searched raw (UTF-8) and JSON-escaped, with one compiled pattern per run. A
     short value made of hex digits only (a PIN, a one-time code) counts only where no other
-    hex digit touches it: inside a run of hex (a digest, a UUID) it is there by chance, as
-    any six digits are somewhere in a few megabytes of SHA-256 digests.
+    hex digit touches it and no decimal point precedes it: inside a run of hex (a digest, a
+    UUID) or a fraction (a timestamp's microseconds) it is there by chance, as any six digits
+    are somewhere in a few megabytes of digests and timestamps.
     """
     forms: dict[bytes, int] = {}
     for index, value in enumerate(planted):
@@ -241,7 +242,7 @@ def find_leaks(roots: Iterable[Path], planted: Sequence[str]) -> list[str]:
     rest = sorted(set(forms) - set(hexlike))
     branches = [_trie(rest)] if rest else []
     if hexlike:
-        branches.append(rb"(?<![0-9A-Fa-f])(?:" + _trie(hexlike) + rb")(?![0-9A-Fa-f])")
+        branches.append(rb"(?<![0-9A-Fa-f.])(?:" + _trie(hexlike) + rb")(?![0-9A-Fa-f])")
     pattern = re.compile(b"|".join(branches))
     overlap = max(map(len, forms))
     leaks = []
