@@ -39,6 +39,7 @@ from autobot_activity_exporters.journal import format as journal_format
 from autobot_activity_exporters.journal.destination import Refusal, Rejected
 from autobot_activity_exporters.journal.directory import SEGMENT_SUFFIX
 from autobot_activity_exporters.journal.shipper import RETRY_AFTER_MAX_SECONDS, pause_after
+from autobot_activity_exporters.journal.writer import SegmentWriter
 from autobot_activity_exporters.schema import upgrade
 from autobot_activity_exporters.spans import attributes_of, frame_of, snapshot_of
 from autobot_activity_otel import admission
@@ -412,6 +413,37 @@ def test_no_fork_leaves_a_child_a_copy_of_the_drain_lock(setup: Setup) -> None:
         stop.set()
         thread.join(5)
     assert leaks == 0, f"{leaks} of 100 children kept a copy of drain.lock"
+
+
+def test_no_fork_leaves_a_child_a_copy_of_a_segment_being_opened(setup: Setup) -> None:
+    """A thread appends with segments so small that each append opens a new one, while the
+    main thread forks: no child may hold a descriptor of a segment it does not know it has
+    (its copy would keep the segment locked, so undrainable, for the child's life)."""
+    writer = SegmentWriter(JournalDirectory(setup.folder), segment_bytes=1)
+    stop = threading.Event()
+
+    def appends() -> None:
+        while not stop.is_set():
+            writer.append(b"x")
+
+    thread = threading.Thread(target=appends, daemon=True)
+    thread.start()
+    leaks = 0
+    try:
+        for _ in range(100):
+            pid = os.fork()
+            if pid == 0:
+                copies = 0
+                for name in os.listdir("/proc/self/fd"):
+                    with contextlib.suppress(OSError):
+                        copies += SEGMENT_SUFFIX in os.readlink(f"/proc/self/fd/{name}")
+                os._exit(1 if copies else 0)
+            leaks += os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    finally:
+        stop.set()
+        thread.join(5)
+        writer.close()
+    assert leaks == 0, f"{leaks} of 100 children kept a copy of a segment"
 
 
 # --- the cap and the overflow policies ---

@@ -179,13 +179,33 @@ def _sync_forever() -> None:
                     writer.sync()
 
 
+_held_for_fork: list[SegmentWriter] = []
+
+
+def _before_fork() -> None:
+    """Hold every writer's lock across ``fork``: a fork while a segment is being opened or
+    closed would give the child a copy of its descriptor that no one knows to close, and the
+    copy would keep the segment locked (undrainable) for the child's life."""
+    for writer in list(_writers):
+        writer._lock.acquire()
+        _held_for_fork.append(writer)
+
+
+def _after_fork_in_parent() -> None:
+    while _held_for_fork:
+        _held_for_fork.pop()._lock.release()
+
+
 def _after_fork_in_child() -> None:
     global _syncer
     _syncer = None
+    _held_for_fork.clear()
     for writer in list(_writers):
-        writer.forget_fork_parent()
+        writer.forget_fork_parent()  # a fresh lock: the parent's is held
         if writer.fsync == "batch":
             _start_syncer()
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+os.register_at_fork(
+    before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child
+)
