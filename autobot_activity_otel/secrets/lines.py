@@ -60,6 +60,52 @@ _FILE_NAME = re.compile(r"[\w.-]+\.[A-Za-z][A-Za-z0-9]{0,4}")
 LABEL_RULE = "labelled-value"
 
 
+_SUFFIX = re.compile(r"[ \t]*(?:\([^()\n]{0,40}\))?[ \t]*(?i:is|are|was)?[ \t]*[:=]?[ \t]*\Z")
+"""What ``_LABEL`` allows after the name: the two must stay in step."""
+_SUFFIX_CHARS = frozenset(" \t:=aeirswAEIRSW")
+_LEAD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+"""``[\\w.-]`` in ASCII: what a name, or a keyword but for its one space, is made of."""
+_SPACED_LAST = frozenset({"key", "keys", "secret", "secrets", "code", "codes"})
+"""The last words of the keywords that hold a space (``api key``, ``recovery codes``)."""
+
+
+def _label_start(body: str) -> int:
+    """An index of an ASCII ``body`` before which ``_LABEL`` cannot match (``len(body)``
+    when it matches nowhere), so its search skips the positions that cannot hold a label.
+
+    ``_LABEL.search`` tries every position, each with the name's backtracking: a sixth of an
+    ingested terminal row's cost. A match ends in ``_SUFFIX`` (blanks, one parenthesis,
+    is/are/was, ``:``/``=``) right after a name or keyword of ``[\\w.-]`` (a keyword may hold
+    one space, before its last word), so it starts no earlier than the run of those
+    characters before a place where ``_SUFFIX`` matches; the search from there (``pos``
+    keeps ``\\b`` reading the character before) finds the same leftmost match. ASCII only:
+    under IGNORECASE ``[A-Za-z]`` also matches a few other letters.
+    """
+    end = len(body)
+    earliest = end  # no suffix can start before ``earliest``
+    while earliest and body[earliest - 1] in _SUFFIX_CHARS:
+        earliest -= 1
+    if earliest and body[earliest - 1] == ")":
+        opening = body.rfind("(", max(0, earliest - 42), earliest - 1)
+        if opening >= 0:
+            earliest = opening
+            while earliest and body[earliest - 1] in " \t":
+                earliest -= 1
+    start = end
+    for suffix in range(max(earliest, 1), end + 1):
+        if body[suffix - 1] not in _LEAD_CHARS or _SUFFIX.match(body, suffix) is None:
+            continue
+        lead = suffix - 1
+        while lead and body[lead - 1] in _LEAD_CHARS:
+            lead -= 1
+        if lead and body[lead - 1] == " " and body[lead:suffix].lower() in _SPACED_LAST:
+            lead -= 1
+            while lead and body[lead - 1] in _LEAD_CHARS:
+                lead -= 1
+        start = min(start, lead)
+    return start
+
+
 def label_kind(line: str) -> int:
     """0: not a label; 1: names a secret; 2: a command that generates one (hex then counts)."""
     if len(line) > 300:
@@ -69,7 +115,7 @@ def label_kind(line: str) -> int:
         return 0
     if _PRINTER.match(body) and _PRINTS_SECRET.search(body):
         return 2 if _GENERATOR.search(body) else 1
-    label = _LABEL.search(body)
+    label = _LABEL.search(body, _label_start(body)) if body.isascii() else _LABEL.search(body)
     if label is None:
         return 0
     name = label.group(1)
