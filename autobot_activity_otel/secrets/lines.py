@@ -62,8 +62,8 @@ LABEL_RULE = "labelled-value"
 
 _SUFFIX = re.compile(r"[ \t]*(?:\([^()\n]{0,40}\))?[ \t]*(?i:is|are|was)?[ \t]*[:=]?[ \t]*\Z")
 """What ``_LABEL`` allows after the name: the two must stay in step."""
-_SUFFIX_CHARS = frozenset(" \t:=aeirswAEIRSW")
-_LEAD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+_SUFFIX_CHARS = " \t:=aeirswAEIRSW"
+_LEAD_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
 """``[\\w.-]`` in ASCII: what a name, or a keyword but for its one space, is made of."""
 _SPACED_LAST = frozenset({"key", "keys", "secret", "secrets", "code", "codes"})
 """The last words of the keywords that hold a space (``api key``, ``recovery codes``)."""
@@ -82,26 +82,18 @@ def _label_start(body: str) -> int:
     under IGNORECASE ``[A-Za-z]`` also matches a few other letters.
     """
     end = len(body)
-    earliest = end  # no suffix can start before ``earliest``
-    while earliest and body[earliest - 1] in _SUFFIX_CHARS:
-        earliest -= 1
+    earliest = len(body.rstrip(_SUFFIX_CHARS))  # no suffix can start before ``earliest``
     if earliest and body[earliest - 1] == ")":
         opening = body.rfind("(", max(0, earliest - 42), earliest - 1)
         if opening >= 0:
-            earliest = opening
-            while earliest and body[earliest - 1] in " \t":
-                earliest -= 1
+            earliest = len(body[:opening].rstrip(" \t"))
     start = end
     for suffix in range(max(earliest, 1), end + 1):
         if body[suffix - 1] not in _LEAD_CHARS or _SUFFIX.match(body, suffix) is None:
             continue
-        lead = suffix - 1
-        while lead and body[lead - 1] in _LEAD_CHARS:
-            lead -= 1
+        lead = len(body[:suffix].rstrip(_LEAD_CHARS))
         if lead and body[lead - 1] == " " and body[lead:suffix].lower() in _SPACED_LAST:
-            lead -= 1
-            while lead and body[lead - 1] in _LEAD_CHARS:
-                lead -= 1
+            lead = len(body[: lead - 1].rstrip(_LEAD_CHARS))  # ``api key``: a keyword's space
         start = min(start, lead)
     return start
 
