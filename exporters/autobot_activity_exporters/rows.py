@@ -110,6 +110,17 @@ _PLACED = {
 _ROW_KEYS = {
     table.name: tuple(table.columns.keys()) for table in (*ACTIVITY_TABLES.values(), SECRET_USAGE)
 }
+_TABLE_NAMES = {activity_type: table.name for activity_type, table in ACTIVITY_TABLES.items()}
+_NAME_PREFIXES = {activity_type: f"{activity_type.value} " for activity_type in ActivityType}
+"""A span's default name is ``<type> <action>``: the part before the action, per type."""
+_COLUMN_PLANS = {
+    activity_type: tuple(
+        (column, attribute, kind, attribute == attr.TERMINAL_OUTPUT)
+        for column, attribute, kind in columns
+    )
+    for activity_type, columns in _COLUMNS.items()
+}
+"""``_COLUMNS`` with a flag on the one text read after another (an output, after its command)."""
 _TYPES = {activity_type.value: activity_type for activity_type in ActivityType}
 """``ActivityType(value)`` as a plain lookup (the enum's call costs more than a row's dict)."""
 _SECRETS_USED_TYPES = frozenset({ActivityType.TERMINAL, ActivityType.BROWSER})
@@ -220,7 +231,7 @@ class _Builder:
             raise InvalidActivity(attr.ACTIVITY_ID, "is missing")
         if not isinstance(self.attributes.get(attr.ACTIVITY_ACTION), str):
             raise InvalidActivity(attr.ACTIVITY_ACTION, "is missing or not a string")
-        table = ACTIVITY_TABLES[activity_type]
+        table_name = _TABLE_NAMES[activity_type]
         metadata = self._metadata(activity_type)
         self._span_fields(name, status_description, events, activity_type, metadata)
         timestamp, duration_ms = _times(start_ns, end_ns, metadata)
@@ -237,14 +248,14 @@ class _Builder:
         for attribute, column in _ATTRIBUTION.items():
             common[column] = self._attribution_id(attribute, column, metadata)
 
-        activity: Row = dict.fromkeys(_ROW_KEYS[table.name])
+        activity: Row = dict.fromkeys(_ROW_KEYS[table_name])
         activity.update(common, id=activity_id, metadata=metadata)
-        for column, attribute, kind in _COLUMNS[activity_type]:
-            activity[column] = (
-                self._text(attribute, kind, self._context(attribute))
-                if kind
-                else self._number_column(column, attribute)
-            )
+        for column, attribute, kind, after_command in _COLUMN_PLANS[activity_type]:
+            if kind is None:
+                activity[column] = self._number_column(column, attribute)
+            else:
+                context = self._command_labelling_output() if after_command else None
+                activity[column] = self._text(attribute, kind, context)
         secret_usage = self._secret_usage(activity_type, activity_id, common)
         if activity_type in _SECRETS_USED_TYPES and not secret_usage:
             activity["secrets_used"] = []
@@ -252,7 +263,7 @@ class _Builder:
             used = (row["secret_id"] for row in secret_usage if row["access_granted"])
             used = (secret_id for secret_id in used if secret_id is not None)
             activity["secrets_used"] = list(dict.fromkeys(used))
-        return ActivityRows(activity_type, table.name, activity, secret_usage)
+        return ActivityRows(activity_type, table_name, activity, secret_usage)
 
     def _activity_type(self) -> ActivityType:
         value = self.attributes[attr.ACTIVITY_TYPE]
@@ -274,11 +285,9 @@ class _Builder:
             self.findings.extend((field_name, finding) for finding in findings)
         return text
 
-    def _context(self, attribute: str) -> str | None:
-        """What a text is read after: a terminal output after its command (``printenv
-        DB_PASSWORD`` prints the value alone, which only the command names), in one pass."""
-        if attribute != attr.TERMINAL_OUTPUT:
-            return None
+    def _command_labelling_output(self) -> str | None:
+        """What a terminal output is read after: its command, when that ends with a label
+        (``printenv DB_PASSWORD`` prints the value alone, which only the command names)."""
         command = self.attributes.get(attr.PROCESS_COMMAND_LINE)
         if isinstance(command, str) and command and labels_what_follows(command):
             return command
@@ -308,7 +317,7 @@ class _Builder:
     ) -> None:
         """The span's own strings, redacted, in ``metadata``: a name other than the default,
         the status description, the events."""
-        default = f"{activity_type.value} {self.attributes.get(attr.ACTIVITY_ACTION)}"
+        default = f"{_NAME_PREFIXES[activity_type]}{self.attributes.get(attr.ACTIVITY_ACTION)}"
         if name and name != default:
             metadata[SPAN_NAME] = self._scrub(SPAN_NAME, to_text(name)[0], "text")
         if status_description:
