@@ -34,12 +34,13 @@ from autobot_activity_otel.secrets.tools import word_set
 
 _PROMPT = re.compile(r"[ \t]*(?:[\w.@~:/()\[\]-]{0,80}[$#%>][ \t]+)?")
 """A shell prompt before a command (``user@host:~$ ``, ``# ``, ``> ``)."""
+_LABEL_SUFFIX = r"[ \t]*(?:\([^()\n]{0,40}\))?[ \t]*(?i:is|are|was)?[ \t]*[:=]?[ \t]*\Z"
+"""What may follow a label's name to the end of the line (``(again)``, ``is``, ``:``)."""
 _LABEL = re.compile(
     r"(?i:\b(?:api[ _-]?keys?|access[ _-]?keys?|secret[ _-]?keys?|private[ _-]?keys?"
     r"|client[ _-]?secrets?|passwords?|passphrases?|passcodes?|pins?|otp|tokens?|secrets?"
     r"|credentials?|recovery[ _-]?codes?|one-time[ _-]?codes?)"
-    r"|([A-Za-z_][\w.-]{1,80}))"
-    r"[ \t]*(?:\([^()\n]{0,40}\))?[ \t]*(?i:is|are|was)?[ \t]*[:=]?[ \t]*\Z"
+    r"|([A-Za-z_][\w.-]{1,80}))" + _LABEL_SUFFIX
 )
 """A line ending with a secret's name, as a label or a prompt says it (``Your new API key
 is:``, ``Password (again):``, ``printenv DB_PASSWORD``, ``echo $API_TOKEN``)."""
@@ -60,8 +61,7 @@ _FILE_NAME = re.compile(r"[\w.-]+\.[A-Za-z][A-Za-z0-9]{0,4}")
 LABEL_RULE = "labelled-value"
 
 
-_SUFFIX = re.compile(r"[ \t]*(?:\([^()\n]{0,40}\))?[ \t]*(?i:is|are|was)?[ \t]*[:=]?[ \t]*\Z")
-"""What ``_LABEL`` allows after the name: the two must stay in step."""
+_SUFFIX = re.compile(_LABEL_SUFFIX)
 _SUFFIX_CHARS = " \t:=aeirswAEIRSW"
 _LEAD_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
 """``[\\w.-]`` in ASCII: what a name, or a keyword but for its one space, is made of."""
