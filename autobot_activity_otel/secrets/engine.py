@@ -178,7 +178,11 @@ def _contains_any(lowered: str, gates: tuple[str, ...]) -> bool:
 
 def _redact(text: str, kind: str, context: str | None) -> Redaction:
     known = REGISTRY.find(text)
-    candidates = [Candidate(m.start, m.end, KNOWN, KNOWN_RULE, "", secret=m.secret) for m in known]
+    candidates = (
+        [Candidate(m.start, m.end, KNOWN, KNOWN_RULE, "", secret=m.secret) for m in known]
+        if known
+        else []  # the common case: no comprehension to set up
+    )
     lowered = prefilter.ascii_lower(text)
     if kind in _COMMAND_KINDS or kind == "url":
         if prefilter.has_anchor(text, lowered):

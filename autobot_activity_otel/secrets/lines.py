@@ -34,12 +34,13 @@ from autobot_activity_otel.secrets.tools import word_set
 
 _PROMPT = re.compile(r"[ \t]*(?:[\w.@~:/()\[\]-]{0,80}[$#%>][ \t]+)?")
 """A shell prompt before a command (``user@host:~$ ``, ``# ``, ``> ``)."""
+_LABEL_SUFFIX = r"[ \t]*(?:\([^()\n]{0,40}\))?[ \t]*(?i:is|are|was)?[ \t]*[:=]?[ \t]*\Z"
+"""What may follow a label's name to the end of the line (``(again)``, ``is``, ``:``)."""
 _LABEL = re.compile(
     r"(?i:\b(?:api[ _-]?keys?|access[ _-]?keys?|secret[ _-]?keys?|private[ _-]?keys?"
     r"|client[ _-]?secrets?|passwords?|passphrases?|passcodes?|pins?|otp|tokens?|secrets?"
     r"|credentials?|recovery[ _-]?codes?|one-time[ _-]?codes?)"
-    r"|([A-Za-z_][\w.-]{1,80}))"
-    r"[ \t]*(?:\([^()\n]{0,40}\))?[ \t]*(?i:is|are|was)?[ \t]*[:=]?[ \t]*\Z"
+    r"|([A-Za-z_][\w.-]{1,80}))" + _LABEL_SUFFIX
 )
 """A line ending with a secret's name, as a label or a prompt says it (``Your new API key
 is:``, ``Password (again):``, ``printenv DB_PASSWORD``, ``echo $API_TOKEN``)."""
@@ -60,6 +61,43 @@ _FILE_NAME = re.compile(r"[\w.-]+\.[A-Za-z][A-Za-z0-9]{0,4}")
 LABEL_RULE = "labelled-value"
 
 
+_SUFFIX = re.compile(_LABEL_SUFFIX)
+_SUFFIX_CHARS = " \t:=aeirswAEIRSW"
+_LEAD_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
+"""``[\\w.-]`` in ASCII: what a name, or a keyword but for its one space, is made of."""
+_SPACED_LAST = frozenset({"key", "keys", "secret", "secrets", "code", "codes"})
+"""The last words of the keywords that hold a space (``api key``, ``recovery codes``)."""
+
+
+def _label_start(body: str) -> int:
+    """An index of an ASCII ``body`` before which ``_LABEL`` cannot match (``len(body)``
+    when it matches nowhere), so its search skips the positions that cannot hold a label.
+
+    ``_LABEL.search`` tries every position, each with the name's backtracking: a sixth of an
+    ingested terminal row's cost. A match ends in ``_SUFFIX`` (blanks, one parenthesis,
+    is/are/was, ``:``/``=``) right after a name or keyword of ``[\\w.-]`` (a keyword may hold
+    one space, before its last word), so it starts no earlier than the run of those
+    characters before a place where ``_SUFFIX`` matches; the search from there (``pos``
+    keeps ``\\b`` reading the character before) finds the same leftmost match. ASCII only:
+    under IGNORECASE ``[A-Za-z]`` also matches a few other letters.
+    """
+    end = len(body)
+    earliest = len(body.rstrip(_SUFFIX_CHARS))  # no suffix can start before ``earliest``
+    if earliest and body[earliest - 1] == ")":
+        opening = body.rfind("(", max(0, earliest - 42), earliest - 1)
+        if opening >= 0:
+            earliest = len(body[:opening].rstrip(" \t"))
+    start = end
+    for suffix in range(max(earliest, 1), end + 1):
+        if body[suffix - 1] not in _LEAD_CHARS or _SUFFIX.match(body, suffix) is None:
+            continue
+        lead = len(body[:suffix].rstrip(_LEAD_CHARS))
+        if lead and body[lead - 1] == " " and body[lead:suffix].lower() in _SPACED_LAST:
+            lead = len(body[: lead - 1].rstrip(_LEAD_CHARS))  # ``api key``: a keyword's space
+        start = min(start, lead)
+    return start
+
+
 def label_kind(line: str) -> int:
     """0: not a label; 1: names a secret; 2: a command that generates one (hex then counts)."""
     if len(line) > 300:
@@ -69,7 +107,7 @@ def label_kind(line: str) -> int:
         return 0
     if _PRINTER.match(body) and _PRINTS_SECRET.search(body):
         return 2 if _GENERATOR.search(body) else 1
-    label = _LABEL.search(body)
+    label = _LABEL.search(body, _label_start(body)) if body.isascii() else _LABEL.search(body)
     if label is None:
         return 0
     name = label.group(1)

@@ -156,11 +156,13 @@ def add_secret_names(*names: str) -> None:
     names also anchor the rules (a text holding one is read)."""
     global KEYWORDS
     from autobot_activity_otel.secrets import prefilter
+    from autobot_activity_otel.secrets.lines import labels_what_follows
 
     _extra_names.update(name.lower() for name in names)
     extra = "|".join(re.escape(name) for name in sorted(_extra_names, key=len, reverse=True))
     KEYWORDS = re.compile(f"{_KEYWORDS}|{extra}")
     prefilter.add_literals(names)
+    labels_what_follows.cache_clear()  # ``printenv <name>`` labels its output from now on
 
 
 def names_added_in(lowered: str) -> bool:

@@ -34,6 +34,7 @@ from autobot_activity_otel.attributes import ActivityType
 from autobot_activity_otel.recording import redacted, to_text
 from autobot_activity_otel.secrets import Finding, Kind, redact
 from autobot_activity_otel.secrets.engine import KNOWN_RULE
+from autobot_activity_otel.secrets.lines import labels_what_follows
 from autobot_activity_otel.secrets.rules import URL_REDACTED, secret_name
 from autobot_activity_otel.snapshot import ActivitySnapshot, SnapshotEvent
 
@@ -109,6 +110,17 @@ _PLACED = {
 _ROW_KEYS = {
     table.name: tuple(table.columns.keys()) for table in (*ACTIVITY_TABLES.values(), SECRET_USAGE)
 }
+_TABLE_NAMES = {activity_type: table.name for activity_type, table in ACTIVITY_TABLES.items()}
+_NAME_PREFIXES = {activity_type: f"{activity_type.value} " for activity_type in ActivityType}
+"""A span's default name is ``<type> <action>``: the part before the action, per type."""
+_COLUMN_PLANS = {
+    activity_type: tuple(
+        (column, attribute, kind, attribute == attr.TERMINAL_OUTPUT)
+        for column, attribute, kind in columns
+    )
+    for activity_type, columns in _COLUMNS.items()
+}
+"""``_COLUMNS`` with a flag on the one text read after another (an output, after its command)."""
 _TYPES = {activity_type.value: activity_type for activity_type in ActivityType}
 """``ActivityType(value)`` as a plain lookup (the enum's call costs more than a row's dict)."""
 _SECRETS_USED_TYPES = frozenset({ActivityType.TERMINAL, ActivityType.BROWSER})
@@ -154,11 +166,39 @@ def rows_from_activity(activity: ActivitySnapshot, *, strict: bool = True) -> Ac
     the attribute, never its value) when ``strict``, so the caller can set it aside with the
     reason; else it is skipped with a log line.
     """
-    if attr.ACTIVITY_TYPE not in activity.attributes:
+    return rows_from_fields(
+        activity.attributes,
+        activity.trace_id,
+        activity.span_id,
+        activity.start_ns,
+        activity.end_ns,
+        activity.name,
+        activity.status_description,
+        activity.events,
+        strict=strict,
+    )
+
+
+def rows_from_fields(
+    attributes: Mapping[str, Any],
+    trace_id: int,
+    span_id: int,
+    start_ns: int | datetime | None,
+    end_ns: int | datetime | None,
+    name: str = "",
+    status_description: str | None = None,
+    events: Sequence[SnapshotEvent] = (),
+    *,
+    strict: bool = True,
+) -> ActivityRows | None:
+    """``rows_from_activity`` from the fields the rows read, for a caller that has them
+    without an ``ActivitySnapshot`` (the ingest service, per span of a request: building
+    the frozen snapshot cost a tenth of the mapping)."""
+    if attr.ACTIVITY_TYPE not in attributes:
         return None
     try:
-        return _Builder(activity.attributes).build(
-            activity.trace_id, activity.span_id, activity.start_ns, activity.end_ns, activity
+        return _Builder(attributes).build(
+            trace_id, span_id, start_ns, end_ns, name, status_description, events
         )
     except InvalidActivity as exc:
         if strict:
@@ -181,7 +221,9 @@ class _Builder:
         span_id: int,
         start_ns: int | datetime | None,
         end_ns: int | datetime | None,
-        span: ActivitySnapshot | None = None,
+        name: str = "",
+        status_description: str | None = None,
+        events: Sequence[SnapshotEvent] = (),
     ) -> ActivityRows:
         activity_type = self._activity_type()
         activity_id = self._uuid(attr.ACTIVITY_ID)
@@ -189,10 +231,9 @@ class _Builder:
             raise InvalidActivity(attr.ACTIVITY_ID, "is missing")
         if not isinstance(self.attributes.get(attr.ACTIVITY_ACTION), str):
             raise InvalidActivity(attr.ACTIVITY_ACTION, "is missing or not a string")
-        table = ACTIVITY_TABLES[activity_type]
+        table_name = _TABLE_NAMES[activity_type]
         metadata = self._metadata(activity_type)
-        if span is not None:
-            self._span_fields(span, activity_type, metadata)
+        self._span_fields(name, status_description, events, activity_type, metadata)
         timestamp, duration_ms = _times(start_ns, end_ns, metadata)
         common: Row = {
             "user_id": None,
@@ -207,14 +248,14 @@ class _Builder:
         for attribute, column in _ATTRIBUTION.items():
             common[column] = self._attribution_id(attribute, column, metadata)
 
-        activity: Row = dict.fromkeys(_ROW_KEYS[table.name])
+        activity: Row = dict.fromkeys(_ROW_KEYS[table_name])
         activity.update(common, id=activity_id, metadata=metadata)
-        for column, attribute, kind in _COLUMNS[activity_type]:
-            activity[column] = (
-                self._text(attribute, kind, self._context(attribute))
-                if kind
-                else self._number_column(column, attribute)
-            )
+        for column, attribute, kind, after_command in _COLUMN_PLANS[activity_type]:
+            if kind is None:
+                activity[column] = self._number_column(column, attribute)
+            else:
+                context = self._command_labelling_output() if after_command else None
+                activity[column] = self._text(attribute, kind, context)
         secret_usage = self._secret_usage(activity_type, activity_id, common)
         if activity_type in _SECRETS_USED_TYPES and not secret_usage:
             activity["secrets_used"] = []
@@ -222,7 +263,7 @@ class _Builder:
             used = (row["secret_id"] for row in secret_usage if row["access_granted"])
             used = (secret_id for secret_id in used if secret_id is not None)
             activity["secrets_used"] = list(dict.fromkeys(used))
-        return ActivityRows(activity_type, table.name, activity, secret_usage)
+        return ActivityRows(activity_type, table_name, activity, secret_usage)
 
     def _activity_type(self) -> ActivityType:
         value = self.attributes[attr.ACTIVITY_TYPE]
@@ -244,13 +285,13 @@ class _Builder:
             self.findings.extend((field_name, finding) for finding in findings)
         return text
 
-    def _context(self, attribute: str) -> str | None:
-        """What a text is read after: a terminal output after its command (``printenv
-        DB_PASSWORD`` prints the value alone, which only the command names), in one pass."""
-        if attribute != attr.TERMINAL_OUTPUT:
-            return None
+    def _command_labelling_output(self) -> str | None:
+        """What a terminal output is read after: its command, when that ends with a label
+        (``printenv DB_PASSWORD`` prints the value alone, which only the command names)."""
         command = self.attributes.get(attr.PROCESS_COMMAND_LINE)
-        return command if isinstance(command, str) and command else None
+        if isinstance(command, str) and command and labels_what_follows(command):
+            return command
+        return None  # a context that labels nothing changes nothing: the memo may answer
 
     def _labelled(self, field_name: str, label: str, value: str) -> str:
         """A value under a name that may say secret (``db.password``, a header's name): read
@@ -267,18 +308,23 @@ class _Builder:
         return self._scrub("metadata key", text, "text")
 
     def _span_fields(
-        self, span: ActivitySnapshot, activity_type: ActivityType, metadata: Row
+        self,
+        name: str,
+        status_description: str | None,
+        events: Sequence[SnapshotEvent],
+        activity_type: ActivityType,
+        metadata: Row,
     ) -> None:
         """The span's own strings, redacted, in ``metadata``: a name other than the default,
         the status description, the events."""
-        default = f"{activity_type.value} {self.attributes.get(attr.ACTIVITY_ACTION)}"
-        if span.name and span.name != default:
-            metadata[SPAN_NAME] = self._scrub(SPAN_NAME, to_text(span.name)[0], "text")
-        if span.status_description:
-            description = to_text(span.status_description)[0]
+        default = f"{_NAME_PREFIXES[activity_type]}{self.attributes.get(attr.ACTIVITY_ACTION)}"
+        if name and name != default:
+            metadata[SPAN_NAME] = self._scrub(SPAN_NAME, to_text(name)[0], "text")
+        if status_description:
+            description = to_text(status_description)[0]
             metadata[SPAN_STATUS] = self._scrub(SPAN_STATUS, description, "text")
-        if span.events:
-            metadata[SPAN_EVENTS] = [self._event(event) for event in span.events]
+        if events:
+            metadata[SPAN_EVENTS] = [self._event(event) for event in events]
 
     def _event(self, event: SnapshotEvent) -> Row:
         return {

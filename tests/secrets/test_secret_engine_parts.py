@@ -195,6 +195,28 @@ def test_added_secret_names_make_their_values_secret() -> None:
     assert redact(f"FROBNICATOR={secret}", "command").text == "FROBNICATOR=[REDACTED:assignment]"
 
 
+def test_a_name_added_later_makes_a_command_label_its_output_in_the_rows() -> None:
+    """The rows ask whether a command labels its output once per command (remembered): a
+    name added since is heard (the memory is dropped)."""
+    secret = planted.plant("Qx7-Printed-Later-52")
+
+    def output() -> object:
+        attributes = {
+            "activity.type": "terminal",
+            "activity.id": str(uuid.uuid4()),
+            "activity.action": "execute",
+            "process.command_line": "printenv QUUXWORD",
+            "activity.terminal.output": f"{secret}\n",
+        }
+        rows = rows_from_activity(_snapshot(attributes=attributes))
+        assert rows is not None
+        return rows.activity["output"]
+
+    assert output() == f"{secret}\n"
+    add_secret_names("QUUXWORD")
+    assert output() == "[REDACTED:labelled-value]\n"
+
+
 # --- own secrets --------------------------------------------------------------------------------
 
 

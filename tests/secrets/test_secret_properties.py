@@ -10,11 +10,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from autobot_activity_otel.secrets import Redaction, redact, registered_secret
 from autobot_activity_otel.secrets.engine import UNREDACTABLE, repeatable
+from autobot_activity_otel.secrets.lines import _LABEL, _label_start
 from autobot_activity_otel.secrets.rules import MARKER, URL_REDACTED
 
 KINDS = ("command", "output", "url", "keystrokes", "text")
@@ -168,3 +169,28 @@ def test_a_pathological_megabyte_finishes(name: str) -> None:
     with deadline(30):
         result = redact(text, kind)
     assert result.text != UNREDACTABLE
+
+
+LABEL_PIECES = (
+    "API", "api", "key", "Keys", "secret", "recovery", "codes", "one-time", "Password", "pin",
+    "DB_PASSWORD", "printenv", "TOKEN", "x", "9", "_", "-", ".", " ", "  ", "\t", "(", ")",
+    "again", "is", "IS", "are", "was", "Thesis", ":", "=", "$", "#", "/", "\u0130", "\u017f",
+)  # fmt: skip
+labels = st.lists(st.sampled_from(LABEL_PIECES), max_size=14).map("".join)
+
+
+@given(labels)
+@example("Your recovery codes:")
+@example("Your new API key is:")
+@example("Password (again):")
+@example("git log --oneline -n 12345")
+@example("client  secret")
+@PROPERTY
+def test_a_label_is_searched_for_from_where_one_can_start(line: str) -> None:
+    """The label search that skips the positions no label can start at finds what the full
+    search finds (the same span and name), so ``label_kind`` answers as before."""
+    full = _LABEL.search(line)
+    skipping = _LABEL.search(line, _label_start(line)) if line.isascii() else full
+    assert (full and (full.span(), full.groups())) == (
+        skipping and (skipping.span(), skipping.groups())
+    )

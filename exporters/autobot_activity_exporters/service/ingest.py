@@ -1,8 +1,8 @@
 """One request's spans: tenancy checked, mapped to rows as the exporter maps them, committed.
 
-The row mapping (with its redaction re-check) is ``rows.rows_from_activity`` and the write is
+The row mapping (with its redaction re-check) is ``rows.rows_from_fields`` and the write is
 ``writer.commit_batch`` (one transaction, chained), through ``delivery.deliver``, exactly as the
-in-process exporter does; only the source of the ``ActivitySnapshot`` differs. Nothing is
+in-process exporter does; only the source of the span's fields differs. Nothing is
 acknowledged before it is committed: a database that does not answer raises
 ``StoreUnavailable``, and the client sends the request again (inserts are idempotent).
 
@@ -32,10 +32,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from autobot_activity_exporters.delivery import deliver, describe
 from autobot_activity_exporters.integrity.chain import Chains
 from autobot_activity_exporters.partitions import PartitionsAhead
-from autobot_activity_exporters.rows import ActivityRows, InvalidActivity, rows_from_activity
+from autobot_activity_exporters.rows import ActivityRows, InvalidActivity, rows_from_fields
 from autobot_activity_exporters.schema import SchemaNotCurrent, require_current
 from autobot_activity_exporters.service.metrics import ServiceMetrics
-from autobot_activity_exporters.service.otlp import ActivitySpans, snapshot_of
+from autobot_activity_exporters.service.otlp import ActivitySpans, events_of, span_ids
 from autobot_activity_exporters.service.tokens import IngestToken
 from autobot_activity_exporters.writer import close_chains, commit_batch
 from autobot_activity_otel import attributes as attr
@@ -165,13 +165,22 @@ class Ingestor:
             if rejection is not None:
                 outcome.rejected[rejection] += 1
                 continue
-            snapshot = snapshot_of(span, attributes)
-            if snapshot is None:
+            ids = span_ids(span)
+            if ids is None:
                 outcome.rejected[Rejection.INVALID] += 1
                 outcome.details["trace or span id of the wrong length"] += 1
                 continue
-            try:
-                rows = rows_from_activity(snapshot)
+            try:  # the fields ``snapshot_of`` would hold, without building the snapshot
+                rows = rows_from_fields(
+                    attributes,
+                    ids[0],
+                    ids[1],
+                    span.start_time_unix_nano,
+                    span.end_time_unix_nano,
+                    span.name,
+                    span.status.message or None,
+                    events_of(span),
+                )
             except InvalidActivity as exc:  # names the attribute, never its value
                 outcome.rejected[Rejection.INVALID] += 1
                 outcome.details[str(exc)] += 1

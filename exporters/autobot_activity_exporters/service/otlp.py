@@ -154,9 +154,9 @@ class ActivitySpans:
                         self.ignored += 1
 
 
-def snapshot_of(span: Span, attributes: dict[str, Any]) -> ActivitySnapshot | None:
-    """The span as an ``ActivitySnapshot`` with these attributes, or None when its trace or
-    span id has the wrong length (16 and 8 bytes, or empty)."""
+def span_ids(span: Span) -> tuple[int, int, int | None] | None:
+    """The span's trace, span and parent span ids (0 or None when empty), or None when one
+    has the wrong length (16 and 8 bytes, or empty)."""
     trace_id, span_id, parent = span.trace_id, span.span_id, span.parent_span_id
     if (
         len(trace_id) not in (0, _TRACE_ID_BYTES)
@@ -164,24 +164,42 @@ def snapshot_of(span: Span, attributes: dict[str, Any]) -> ActivitySnapshot | No
         or len(parent) not in (0, _SPAN_ID_BYTES)
     ):
         return None
+    return (
+        int.from_bytes(trace_id),
+        int.from_bytes(span_id),
+        int.from_bytes(parent) if parent else None,
+    )
+
+
+def events_of(span: Span) -> tuple[SnapshotEvent, ...]:
+    """The span's events with their attributes as plain dicts."""
+    if not span.events:
+        return ()
+    return tuple(
+        SnapshotEvent(event.name, event.time_unix_nano, attribute_dict(event.attributes))
+        for event in span.events
+    )
+
+
+def snapshot_of(span: Span, attributes: dict[str, Any]) -> ActivitySnapshot | None:
+    """The span as an ``ActivitySnapshot`` with these attributes, or None when its trace or
+    span id has the wrong length (``span_ids``)."""
+    ids = span_ids(span)
+    if ids is None:
+        return None
     status = span.status
     return ActivitySnapshot(
         name=span.name,
-        trace_id=int.from_bytes(trace_id),
-        span_id=int.from_bytes(span_id),
+        trace_id=ids[0],
+        span_id=ids[1],
         start_ns=span.start_time_unix_nano,
         end_ns=span.end_time_unix_nano,
         attributes=attributes,
-        parent_span_id=int.from_bytes(parent) if parent else None,
+        parent_span_id=ids[2],
         # a code this version does not know is kept as UNSET rather than failing the span
         status_code=_STATUS_CODES.get(status.code, StatusCode.UNSET),
         status_description=status.message or None,
-        events=tuple(
-            SnapshotEvent(event.name, event.time_unix_nano, attribute_dict(event.attributes))
-            for event in span.events
-        )
-        if span.events
-        else (),
+        events=events_of(span),
     )
 
 
