@@ -36,9 +36,11 @@ from autobot_activity_otel.admission import admit
 from autobot_activity_otel.context import Attribution, current_attribution
 from autobot_activity_otel.direct import direct_writer
 from autobot_activity_otel.ids import new_activity_text
-from autobot_activity_otel.secrets import Finding, Kind, fingerprint, known_secret_id, redact
+from autobot_activity_otel.secrets import Finding, Kind, fingerprint, redact
+from autobot_activity_otel.secrets.engine import holds_known
 from autobot_activity_otel.secrets.lines import labels_what_follows
 from autobot_activity_otel.secrets.registry import REGISTRY
+from autobot_activity_otel.secrets.rules import on_rules_changed
 from autobot_activity_otel.version import __version__
 
 if TYPE_CHECKING:
@@ -64,6 +66,8 @@ CLEAN_TEXT_CHARS = 256
 _MAX_CLEAN_TEXTS = 4096
 _clean_texts: dict[tuple[str, str], int] = {}
 """Short texts found clean, by kind, with the registry's version when last found clean."""
+_forgotten = 0
+"""How many times the memo was forgotten: a verdict reached across a forgetting is not kept."""
 
 
 def redacted(text: str, kind: Kind) -> tuple[str, tuple[Finding, ...]]:
@@ -74,18 +78,20 @@ def redacted(text: str, kind: Kind) -> tuple[str, tuple[Finding, ...]]:
     span. So a short text the redactor returned unchanged, with no finding, is remembered
     for its kind, and the next time only the registry of known secrets is asked about it:
     the pattern rules depend on the text and kind alone, so the earlier verdict stands
-    unless a secret registered since then occurs in it, and then the redactor runs again.
-    While no secret is registered or forgotten (the registry's version), not even that.
-    ``forget_clean_texts`` drops what is remembered (for rules changed at run time).
+    unless a secret registered since then occurs in it (``holds_known``: also split over a
+    command's words), and then the redactor runs again. While no secret is registered or
+    forgotten (the registry's version), not even that. Rules added at run time
+    (``add_secret_names``, ``add_rule``) make it forget everything (``forget_clean_texts``).
     """
     if len(text) <= CLEAN_TEXT_CHARS:
         version = REGISTRY.version
         seen = _clean_texts.get((text, kind))
-        if seen is not None and (seen == version or known_secret_id(text) is None):
+        if seen is not None and (seen == version or not holds_known(text, kind)):
             _clean_texts[text, kind] = version
             return text, ()
+        forgotten = _forgotten
         redaction = redact(text, kind=kind)
-        if not redaction.findings and redaction.text == text:
+        if not redaction.findings and redaction.text == text and forgotten == _forgotten:
             if len(_clean_texts) >= _MAX_CLEAN_TEXTS:
                 _clean_texts.clear()
             _clean_texts[text, kind] = version
@@ -96,7 +102,12 @@ def redacted(text: str, kind: Kind) -> tuple[str, tuple[Finding, ...]]:
 
 def forget_clean_texts() -> None:
     """Forget the texts ``redacted`` remembers as clean: each is redacted afresh once."""
+    global _forgotten
+    _forgotten += 1
     _clean_texts.clear()
+
+
+on_rules_changed(forget_clean_texts)  # a rule added at run time may find what was clean
 
 
 def default_tracer() -> Tracer:

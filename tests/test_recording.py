@@ -66,10 +66,30 @@ def test_a_remembered_text_is_not_searched_again_while_the_registry_is_unchanged
     searched: list[str] = []
     find = REGISTRY.find
     monkeypatch.setattr(REGISTRY, "find", lambda text: searched.append(text) or find(text))
-    with registered_secret(uuid.uuid4(), planted.plant("Unchanged-Registry-41")):
+    with registered_secret(uuid.uuid4(), planted.plant("Still-Registered-58")):
+        with registered_secret(uuid.uuid4(), planted.plant("Unchanged-Registry-41")):
+            redacted("git status --short", "command")
+            searched.clear()
+            redacted("git status --short", "command")
+            assert searched == []  # same registry version: the verdict stands
         redacted("git status --short", "command")
-        searched.clear()
-        redacted("git status --short", "command")
-        assert searched == []  # same registry version: the verdict stands
+        assert searched[:1] == ["git status --short"]  # one forgotten since: searched again
+    searched.clear()
     redacted("git status --short", "command")
-    assert searched == ["git status --short"]  # forgotten since: searched once more
+    assert searched == []  # none registered: nothing to search for
+
+
+def test_a_command_remembered_clean_is_redacted_once_a_secret_split_in_it_is_registered() -> None:
+    """A command can hold a registered value split over words or quotes (``printf %s Abc
+    Def``, ``'Abc''Def'``), which the redactor finds only with the blanks and quotes taken
+    out: the memo's check of a remembered command must look there too."""
+    secret = planted.plant("Split9Kq-Memo4Wz")
+    head, tail = secret[:8], secret[8:]
+    for text in (f"printf %s {head} {tail} > key", f"echo '{head}''{tail}'"):
+        forget_clean_texts()
+        remembered = command_line(text) == text
+        secret_id = uuid.uuid4()
+        with registered_secret(secret_id, secret):
+            recorded = str(command_line(text))
+        leaked = head in recorded or tail in recorded
+        assert remembered and not leaked and f"[REDACTED:secret:{secret_id}]" in recorded

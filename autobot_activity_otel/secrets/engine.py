@@ -117,6 +117,7 @@ def add_rule(
     with _user_lock:
         _user_rules.append(_UserRule(name, compiled, group))
         prefilter.add_literals(literals)
+    rules.rules_changed()
 
 
 _KEYWORD_GATES = (
@@ -299,6 +300,17 @@ def _split_known(text: str) -> Iterator[Candidate]:
         start, end = where[match.start], where[match.end - 1] + 1
         if end - start > match.end - match.start:  # not a plain occurrence: found already
             yield Candidate(start, end, KNOWN, KNOWN_RULE, "", secret=match.secret)
+
+
+def holds_known(text: str, kind: Kind) -> bool:
+    """Whether ``redact`` would find a registered secret in ``text``: an occurrence, or in a
+    command a value split over words or quotes (``_split_known``). For a caller that knows
+    the text is otherwise clean (the recording's memo)."""
+    if not len(REGISTRY):
+        return False  # the common case: no secret registered (a broker's is only around its use)
+    if REGISTRY.find(text):
+        return True
+    return kind in _COMMAND_KINDS and next(_split_known(text), None) is not None
 
 
 def _markers(text: str) -> list[tuple[int, int]]:

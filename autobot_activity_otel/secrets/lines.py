@@ -25,6 +25,7 @@ from autobot_activity_otel.secrets.rules import (
     key_shaped,
     looks_like_code,
     mixed_case_digits,
+    on_rules_changed,
     password_like,
     secret_name,
 )
@@ -168,8 +169,11 @@ def labelled_candidates(text: str) -> Iterator[Candidate]:
 def labels_what_follows(context: str) -> bool:
     """Whether the text before another (a command) ends with a label that makes a bare value
     at the other's start a secret: only then is the other read with it (remembered per
-    command, as the same commands recur)."""
+    command, as the same commands recur; forgotten when names are added)."""
     return label_kind(context.rstrip("\n").rsplit("\n", 1)[-1]) != 0
+
+
+on_rules_changed(labels_what_follows.cache_clear)  # ``printenv <name>`` of a name added later
 
 
 def context_candidates(context: str, text: str) -> Iterator[Candidate]:

@@ -149,6 +149,20 @@ _MISSPELLINGS = word_set(
 )
 """Spellings people use for a secret's name: a key named so holds one all the same."""
 _extra_names: set[str] = set()
+_rule_listeners: list[Callable[[], None]] = []
+
+
+def on_rules_changed(listener: Callable[[], None]) -> None:
+    """Have ``listener`` called each time rules are added at run time (``add_secret_names``,
+    ``add_rule``): for whoever remembers verdicts, which the new rules may overturn (the
+    labels remembered per command, the recording's memo of clean texts)."""
+    _rule_listeners.append(listener)
+
+
+def rules_changed() -> None:
+    """Tell every ``on_rules_changed`` listener that the rules are not what they were."""
+    for listener in _rule_listeners:
+        listener()
 
 
 def add_secret_names(*names: str) -> None:
@@ -156,13 +170,12 @@ def add_secret_names(*names: str) -> None:
     names also anchor the rules (a text holding one is read)."""
     global KEYWORDS
     from autobot_activity_otel.secrets import prefilter
-    from autobot_activity_otel.secrets.lines import labels_what_follows
 
     _extra_names.update(name.lower() for name in names)
     extra = "|".join(re.escape(name) for name in sorted(_extra_names, key=len, reverse=True))
     KEYWORDS = re.compile(f"{_KEYWORDS}|{extra}")
     prefilter.add_literals(names)
-    labels_what_follows.cache_clear()  # ``printenv <name>`` labels its output from now on
+    rules_changed()
 
 
 def names_added_in(lowered: str) -> bool:
