@@ -60,6 +60,9 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 _VERSION = re.compile(r"v?\d+(?:[.:-]\d+)+")
 _FILE_NAME = re.compile(r"[\w.-]+\.[A-Za-z][A-Za-z0-9]{0,4}")
 LABEL_RULE = "labelled-value"
+_CLOSERS = "'\"`}"
+"""What may close a command after the name it prints (``echo "$X"``, ``sh -c 'printenv X'``,
+``${X}``): the name is read as if it ended the line. Not ``)``, which a label's note ends."""
 
 
 _SUFFIX = re.compile(_LABEL_SUFFIX)
@@ -103,7 +106,7 @@ def label_kind(line: str) -> int:
     """0: not a label; 1: names a secret; 2: a command that generates one (hex then counts)."""
     if len(line) > 300:
         return 0
-    body = line[_PROMPT.match(line).end() :].rstrip()  # type: ignore[union-attr]
+    body = line[_PROMPT.match(line).end() :].rstrip().rstrip(_CLOSERS)  # type: ignore[union-attr]
     if not body:
         return 0
     if _PRINTER.match(body) and _PRINTS_SECRET.search(body):
@@ -165,12 +168,18 @@ def labelled_candidates(text: str) -> Iterator[Candidate]:
         position = end + 1
 
 
+def _last_line(context: str) -> str:
+    """The last line of a text that is not blank (a command may end in ``\r\n`` or an
+    indented newline): where a label before the next text stands."""
+    return context.rstrip().rsplit("\n", 1)[-1]
+
+
 @functools.lru_cache(maxsize=1024)
 def labels_what_follows(context: str) -> bool:
     """Whether the text before another (a command) ends with a label that makes a bare value
     at the other's start a secret: only then is the other read with it (remembered per
     command, as the same commands recur; forgotten when names are added)."""
-    return label_kind(context.rstrip("\n").rsplit("\n", 1)[-1]) != 0
+    return label_kind(_last_line(context)) != 0
 
 
 on_rules_changed(labels_what_follows.cache_clear)  # ``printenv <name>`` of a name added later
@@ -179,8 +188,7 @@ on_rules_changed(labels_what_follows.cache_clear)  # ``printenv <name>`` of a na
 def context_candidates(context: str, text: str) -> Iterator[Candidate]:
     """The first line of ``text`` when the text before it (the command that printed it, the
     other stream) ends with a label: ``printenv DB_PASSWORD`` then its output alone."""
-    last = context.rstrip("\n").rsplit("\n", 1)[-1]
-    kind = label_kind(last)
+    kind = label_kind(_last_line(context))
     if kind:
         found = _value_line(text, 0, kind == 2)
         if found is not None:

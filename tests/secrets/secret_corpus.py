@@ -363,6 +363,28 @@ POSITIVES: tuple[Case, ...] = (
         "sk9Lw5Rt7Nm3Pd8Xc4Vb6Ctx",
         context="vault kv get -field=password secret/db",
     ),
+    # the command's last line blank (a CRLF or an indented newline typed after it), or the
+    # name quoted or braced (an agent's ``cd app && echo "$DB_PASSWORD"``, ``sh -c '...'``)
+    _P("Ctx-Crlf-Pw-4471\n", "output", "Ctx-Crlf-Pw-4471", context="printenv DB_PASSWORD\r\n\r\n"),
+    _P("Ctx-Blank-Pw-5582\n", "output", "Ctx-Blank-Pw-5582", context="printenv DB_PASSWORD\n \n"),
+    _P(
+        "Ctx-Quoted-Pw-6693\n",
+        "output",
+        "Ctx-Quoted-Pw-6693",
+        context='cd app && echo "$DB_PASSWORD"',
+    ),
+    _P(
+        "Ctx-Braced-Pw-7704\n",
+        "output",
+        "Ctx-Braced-Pw-7704",
+        context="cd app && echo ${DB_PASSWORD}",
+    ),
+    _P(
+        "Zk3u9XwQ2rT8vLm1Np4sShC\n",
+        "output",
+        "Zk3u9XwQ2rT8vLm1Np4sShC",
+        context="sh -c 'echo $API_TOKEN'",
+    ),
 )
 
 _N = Case
