@@ -107,11 +107,18 @@ def set_input_value(record: ActivityRecord, value: object, secret_rule: str | No
         return
     text, _ = to_text(value)
     if text:
-        digest = fingerprint(text)
-        secret_id = known_secret_id(text) or secret_id_for(digest)
-        finding = Finding(secret_rule, 0, len(text), digest, secret_id)
-        record.findings.append((attr.BROWSER_INPUT_VALUE, finding))
+        record.findings.append((attr.BROWSER_INPUT_VALUE, secret_field_finding(text, secret_rule)))
     record.set(attr.BROWSER_INPUT_VALUE, f"[REDACTED:{secret_rule}]" if text else "")
+
+
+def secret_field_finding(text: str, secret_rule: str) -> Finding:
+    """The finding of a whole value typed into a secret field (``set_input_value``; the
+    exporter's re-check of a sender's span): the registered secret's id when the value
+    holds one, else the stable id derived from its keyed fingerprint."""
+    digest = fingerprint(text)
+    return Finding(
+        secret_rule, 0, len(text), digest, known_secret_id(text) or secret_id_for(digest)
+    )
 
 
 def set_navigation(

@@ -30,12 +30,13 @@ from opentelemetry.sdk.trace import ReadableSpan
 from autobot_activity_exporters.models import ACTIVITY_TABLES, SECRET_USAGE
 from autobot_activity_exporters.spans import snapshot_of
 from autobot_activity_otel import attributes as attr
+from autobot_activity_otel.activities.browser import secret_field_finding, selector_field_rule
 from autobot_activity_otel.attributes import ActivityType
 from autobot_activity_otel.recording import redacted, to_text
 from autobot_activity_otel.secrets import Finding, Kind, redact
 from autobot_activity_otel.secrets.engine import KNOWN_RULE
 from autobot_activity_otel.secrets.lines import labels_what_follows
-from autobot_activity_otel.secrets.rules import URL_REDACTED, secret_name
+from autobot_activity_otel.secrets.rules import MARKER, URL_REDACTED, secret_name
 from autobot_activity_otel.snapshot import ActivitySnapshot, SnapshotEvent
 
 _logger = logging.getLogger(__name__)
@@ -253,6 +254,8 @@ class _Builder:
         for column, attribute, kind, after_command in _COLUMN_PLANS[activity_type]:
             if kind is None:
                 activity[column] = self._number_column(column, attribute)
+            elif attribute == attr.BROWSER_INPUT_VALUE:
+                activity[column] = self._input_value()
             else:
                 context = self._command_labelling_output() if after_command else None
                 activity[column] = self._text(attribute, kind, context)
@@ -284,6 +287,17 @@ class _Builder:
         if findings:
             self.findings.extend((field_name, finding) for finding in findings)
         return text
+
+    def _input_value(self) -> str | None:
+        """A typed value; in a field its selector names as secret (``#password``), only the
+        marker, as the recording keeps it: a sender that did not redact it is not trusted."""
+        value = self.attributes.get(attr.BROWSER_INPUT_VALUE)
+        rule = selector_field_rule(self.attributes.get(attr.BROWSER_SELECTOR))
+        if rule is None or not isinstance(value, str) or not value or MARKER.fullmatch(value):
+            return self._text(attr.BROWSER_INPUT_VALUE, "text")
+        text = to_text(value)[0]
+        self.findings.append((attr.BROWSER_INPUT_VALUE, secret_field_finding(text, rule)))
+        return f"[REDACTED:{rule}]"
 
     def _command_labelling_output(self) -> str | None:
         """What a terminal output is read after: its command, when that ends with a label
@@ -500,7 +514,11 @@ class _Builder:
                 raise InvalidActivity(
                     attr.SECRETS_IDS, "holds a value that is not a UUID"
                 ) from None
+            # a sender's summary is free text like the rest (ours recur: the memo answers)
+            rule = self._scrub(attr.SECRETS_RULES, rule, "text")
+            fingerprint = self._scrub(attr.SECRETS_FINGERPRINTS, fingerprint, "text")
             denial = self._scrub(attr.SECRETS_DENIAL_REASONS, reason, "text") if reason else None
+            field_name = self._scrub(attr.SECRETS_FIELDS, field_name, "text")
             metadata = {"field": field_name} if field_name else {}
             entries.append(_SecretEntry(rule, parsed, fingerprint or None, ok, denial, metadata))
         return entries

@@ -74,3 +74,54 @@ def test_a_secret_registered_between_batches_is_found_in_the_next() -> None:
         unregister_secret(secret_id)
     assert after is not None and LATE not in after.activity["output"]
     assert f"[REDACTED:secret:{secret_id}]" in after.activity["output"]
+
+
+SENT = plant("Sender-Raw-Pw-Kq4411")
+
+
+def _activity(activity_type: str, extra: dict[str, Any]) -> ActivitySnapshot:
+    attributes: dict[str, Any] = {
+        attr.ACTIVITY_TYPE: activity_type,
+        attr.ACTIVITY_ID: str(new_activity_id()),
+        attr.ACTIVITY_ACTION: "type",
+    }
+    attributes.update(extra)
+    return ActivitySnapshot("x", 1, 2, 1_700_000_000_000_000_000, None, attributes)
+
+
+def _stored(snapshot: ActivitySnapshot) -> str:
+    mapped = rows_from_activity(snapshot)
+    assert mapped is not None
+    return repr((mapped.activity, mapped.secret_usage))
+
+
+def test_a_senders_secret_summary_is_read_again() -> None:
+    """Another producer's summary arrays are free text to the service: a rule, field or
+    fingerprint holding a value is stored redacted like every other string."""
+    entry = f"password={SENT}"
+    stored = _stored(
+        _activity(
+            "terminal",
+            {
+                attr.SECRETS_RULES: (entry,),
+                attr.SECRETS_IDS: ("",),
+                attr.SECRETS_FINGERPRINTS: (entry,),
+                attr.SECRETS_FIELDS: (entry,),
+            },
+        )
+    )
+    leaked = SENT in stored
+    assert not leaked
+
+
+@pytest.mark.parametrize("selector", ["input[type=password]", "#password", "[name=otp]"])
+def test_a_senders_value_typed_into_a_secret_field_is_kept_only_as_a_marker(
+    selector: str,
+) -> None:
+    """The recording keeps a secret field's value as a marker; a sender that did not is
+    read by the same selector rule, so the service does what the recording would have."""
+    stored = _stored(
+        _activity("browser", {attr.BROWSER_SELECTOR: selector, attr.BROWSER_INPUT_VALUE: SENT})
+    )
+    leaked = SENT in stored
+    assert not leaked and "[REDACTED:" in stored
