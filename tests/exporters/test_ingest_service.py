@@ -278,6 +278,29 @@ def test_the_service_re_checks_what_a_sender_did_not_redact(
     assert PASSWORD not in row["command"] and "mysql -uroot -p" in row["command"]
 
 
+def test_the_service_keeps_only_a_marker_of_a_senders_value_typed_into_a_password_field(
+    service: ServiceProcess, database: str, tokens: Tokens, spans: SpanCapture
+) -> None:
+    """A sender that typed into ``#password`` and sent the value raw: the service keeps what
+    the recording would have kept, the marker."""
+    spans.clear()
+    span = trace.get_tracer("a-sender").start_span(
+        "browser type",
+        attributes={
+            attr.ACTIVITY_TYPE: "browser",
+            attr.ACTIVITY_ID: str(new_activity_id()),
+            attr.ACTIVITY_ACTION: "type",
+            attr.BROWSER_SELECTOR: "#password",
+            attr.BROWSER_INPUT_VALUE: PASSWORD,
+        },
+    )
+    span.end()
+    assert partial_success(service.post(protobuf_body(spans.all()), tokens.team)) == (0, "")
+    [row] = stored(database).values()
+    leaked = PASSWORD in repr(row)
+    assert not leaked and row["input_value"] == "[REDACTED:password-field]"
+
+
 @pytest.mark.parametrize(
     ("body", "media", "encoding"),
     [
