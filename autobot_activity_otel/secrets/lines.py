@@ -60,6 +60,8 @@ _UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 _VERSION = re.compile(r"v?\d+(?:[.:-]\d+)+")
 _FILE_NAME = re.compile(r"[\w.-]+\.[A-Za-z][A-Za-z0-9]{0,4}")
 LABEL_RULE = "labelled-value"
+MAX_LABEL_LINE = 300
+"""A longer line of output is prose or data, not a label."""
 _CLOSERS = "'\"`}"
 """What may close a command after the name it prints (``echo "$X"``, ``sh -c 'printenv X'``,
 ``${X}``): the name is read as if it ended the line. Not ``)``, which a label's note ends."""
@@ -104,7 +106,7 @@ def _label_start(body: str) -> int:
 
 def label_kind(line: str) -> int:
     """0: not a label; 1: names a secret; 2: a command that generates one (hex then counts)."""
-    if len(line) > 300:
+    if len(line) > MAX_LABEL_LINE:
         return 0
     body = line[_PROMPT.match(line).end() :].rstrip().rstrip(_CLOSERS)  # type: ignore[union-attr]
     if not body:
@@ -169,9 +171,10 @@ def labelled_candidates(text: str) -> Iterator[Candidate]:
 
 
 def _last_line(context: str) -> str:
-    """The last line of a text that is not blank (a command may end in ``\r\n`` or an
-    indented newline): where a label before the next text stands."""
-    return context.rstrip().rsplit("\n", 1)[-1]
+    """The end of the last line of a text that is not blank (a command may end in ``\r\n``
+    or an indented newline): where a label before the next text stands. A long line's last
+    ``MAX_LABEL_LINE`` characters (``cd <long path> && printenv DB_PASSWORD``)."""
+    return context.rstrip().rsplit("\n", 1)[-1][-MAX_LABEL_LINE:]
 
 
 @functools.lru_cache(maxsize=1024)

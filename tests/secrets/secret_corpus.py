@@ -368,6 +368,12 @@ POSITIVES: tuple[Case, ...] = (
     _P("Ctx-Crlf-Pw-4471\n", "output", "Ctx-Crlf-Pw-4471", context="printenv DB_PASSWORD\r\n\r\n"),
     _P("Ctx-Blank-Pw-5582\n", "output", "Ctx-Blank-Pw-5582", context="printenv DB_PASSWORD\n \n"),
     _P(
+        "Ctx-Long-Pw-8815\n",
+        "output",
+        "Ctx-Long-Pw-8815",
+        context=f"cd /srv/{'deploy/' * 45}app && printenv DB_PASSWORD",  # a long chain
+    ),
+    _P(
         "Ctx-Quoted-Pw-6693\n",
         "output",
         "Ctx-Quoted-Pw-6693",
