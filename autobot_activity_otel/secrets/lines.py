@@ -52,8 +52,10 @@ _PRINTER = re.compile(
 )
 _PRINTS_SECRET = re.compile(
     r"(?i:secret|passw|passphrase|token|apikey|api[_-]key|credential|-field|jsonpath"
-    r"|\brand\b|urandom|pwgen|private)"
+    r"|\brand\b|urandom|pwgen|private|\b(?:go)?pass[ \t]+show\b|\bgopass[ \t]+cat\b)"
 )
+"""What says a printer's output is a secret: a secret's name, a field, a generator, a password
+store's read (``pass show``: the password is its first line)."""
 _GENERATOR = re.compile(r"(?i:\brand\b|urandom|pwgen|gen-?pass|mkpasswd)")
 _HEX = re.compile(r"[0-9a-fA-F]+")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")

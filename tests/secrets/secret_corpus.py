@@ -368,6 +368,13 @@ POSITIVES: tuple[Case, ...] = (
     _P("Ctx-Crlf-Pw-4471\n", "output", "Ctx-Crlf-Pw-4471", context="printenv DB_PASSWORD\r\n\r\n"),
     _P("Ctx-Blank-Pw-5582\n", "output", "Ctx-Blank-Pw-5582", context="printenv DB_PASSWORD\n \n"),
     _P(
+        "Ctx-Pass-Show-9926\nurl: db.internal\n",
+        "output",
+        "Ctx-Pass-Show-9926",
+        context="pass show prod/db",
+    ),
+    _P("Ctx-Gopass-Pw-1037\n", "output", "Ctx-Gopass-Pw-1037", context="gopass show -o prod/db"),
+    _P(
         "Ctx-Long-Pw-8815\n",
         "output",
         "Ctx-Long-Pw-8815",
@@ -611,6 +618,7 @@ NEGATIVES: tuple[Case, ...] = (
     _N("7f3c2a9e-1b4d-4e8f-9a6b-2c5d8e1f0a3b\n", "output", context="cat session-id.txt"),
     _N("(no password set)\n", "output", context="printenv DB_PASSWORD"),
     _N("5432\n", "output", context="printenv PGPORT"),
+    _N("prod/db-replica\n", "output", context="pass find db-replica"),
     _N("token-rotation-notes.md\nsession-handling.md\n", "output", context="ls docs"),
     _N("pw useradd bob -m -s /bin/sh", "command"),
     _N("ssh -p 2222 web1 'ss -ltn | grep :8443'", "command"),
