@@ -64,9 +64,10 @@ _FILE_NAME = re.compile(r"[\w.-]+\.[A-Za-z][A-Za-z0-9]{0,4}")
 LABEL_RULE = "labelled-value"
 MAX_LABEL_LINE = 300
 """A longer line of output is prose or data, not a label."""
-_CLOSERS = "'\"`}"
+_CLOSERS = "'\"`};& \t\x00\u2400"
 """What may close a command after the name it prints (``echo "$X"``, ``sh -c 'printenv X'``,
-``${X}``): the name is read as if it ended the line. Not ``)``, which a label's note ends."""
+``${X}``, ``echo $X;``, ``... &``, a NUL, or the mark ``to_text`` puts for one): the name is
+read as if it ended the line. Not ``)``, which a label's note ends."""
 
 
 _SUFFIX = re.compile(_LABEL_SUFFIX)

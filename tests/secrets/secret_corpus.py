@@ -367,6 +367,9 @@ POSITIVES: tuple[Case, ...] = (
     # name quoted or braced (an agent's ``cd app && echo "$DB_PASSWORD"``, ``sh -c '...'``)
     _P("Ctx-Crlf-Pw-4471\n", "output", "Ctx-Crlf-Pw-4471", context="printenv DB_PASSWORD\r\n\r\n"),
     _P("Ctx-Blank-Pw-5582\n", "output", "Ctx-Blank-Pw-5582", context="printenv DB_PASSWORD\n \n"),
+    _P("Ctx-Semi-Pw-2148\n", "output", "Ctx-Semi-Pw-2148", context="echo $SSHPASS;"),
+    _P("Ctx-Amp-Pw-3259\n", "output", "Ctx-Amp-Pw-3259", context="echo $GH_PAT &"),
+    _P("Ctx-Nul-Pw-4360\n", "output", "Ctx-Nul-Pw-4360", context="echo $GH_PAT\x00"),
     _P(
         "Ctx-Pass-Show-9926\nurl: db.internal\n",
         "output",
