@@ -67,7 +67,8 @@ MAX_LABEL_LINE = 300
 _CLOSERS = "'\"`};& \t\x00\u2400"
 """What may close a command after the name it prints (``echo "$X"``, ``sh -c 'printenv X'``,
 ``${X}``, ``echo $X;``, ``... &``, a NUL, or the mark ``to_text`` puts for one): the name is
-read as if it ended the line. Not ``)``, which a label's note ends."""
+read as if it ended the line (a command's only: in output, ``token;`` ends a line of code).
+Not ``)``, which a label's note ends."""
 
 
 _SUFFIX = re.compile(_LABEL_SUFFIX)
@@ -111,7 +112,7 @@ def label_kind(line: str) -> int:
     """0: not a label; 1: names a secret; 2: a command that generates one (hex then counts)."""
     if len(line) > MAX_LABEL_LINE:
         return 0
-    body = line[_PROMPT.match(line).end() :].rstrip().rstrip(_CLOSERS)  # type: ignore[union-attr]
+    body = line[_PROMPT.match(line).end() :].rstrip()  # type: ignore[union-attr]
     if not body:
         return 0
     if _PRINTER.match(body) and _PRINTS_SECRET.search(body):
@@ -175,9 +176,10 @@ def labelled_candidates(text: str) -> Iterator[Candidate]:
 
 def _last_line(context: str) -> str:
     """The end of the last line of a text that is not blank (a command may end in ``\r\n``
-    or an indented newline): where a label before the next text stands. A long line's last
-    ``MAX_LABEL_LINE`` characters (``cd <long path> && printenv DB_PASSWORD``)."""
-    return context.rstrip().rsplit("\n", 1)[-1][-MAX_LABEL_LINE:]
+    or an indented newline), without ``_CLOSERS``: where a label before the next text
+    stands. A long line's last ``MAX_LABEL_LINE`` characters (``cd <long path> && printenv
+    DB_PASSWORD``)."""
+    return context.rstrip().rsplit("\n", 1)[-1].rstrip(_CLOSERS)[-MAX_LABEL_LINE:]
 
 
 @functools.lru_cache(maxsize=1024)
