@@ -13,6 +13,7 @@ from opentelemetry.semconv._incubating.attributes.file_attributes import (
     FILE_SIZE,
 )
 from opentelemetry.semconv._incubating.attributes.process_attributes import (
+    PROCESS_COMMAND_ARGS,
     PROCESS_COMMAND_LINE,
     PROCESS_EXECUTABLE_NAME,
     PROCESS_EXIT_CODE,
@@ -105,6 +106,7 @@ __all__ = [
     "FILE_SIZE",
     "FILE_TYPE",
     "HTTP_RESPONSE_STATUS_CODE",
+    "PROCESS_COMMAND_ARGS",
     "PROCESS_COMMAND_LINE",
     "PROCESS_EXECUTABLE_NAME",
     "PROCESS_EXIT_CODE",

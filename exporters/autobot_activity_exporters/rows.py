@@ -304,6 +304,10 @@ class _Builder:
         """What a terminal output is read after: its command, when that ends with a label
         (``printenv DB_PASSWORD`` prints the value alone, which only the command names)."""
         command = self.attributes.get(attr.PROCESS_COMMAND_LINE)
+        if command is None:  # a sender that gives only the argv (another language's SDK)
+            argv = self.attributes.get(attr.PROCESS_COMMAND_ARGS)
+            if isinstance(argv, list | tuple) and all(isinstance(arg, str) for arg in argv):
+                command = shlex.join(argv)
         if isinstance(command, str) and command and labels_what_follows(command):
             return command
         return None  # a context that labels nothing changes nothing: the memo may answer

@@ -37,6 +37,7 @@ TYPES = {
     attr.ACTIVITY_ORG_ID: "string: a UUID",
     attr.ACTIVITY_TEAM_ID: "string: a UUID",
     attr.SESSION_ID: "string",
+    attr.PROCESS_COMMAND_ARGS: "string[]",
     attr.SECRETS_COUNT: "int",
     attr.SECRETS_RULES: "string[]",
     attr.SECRETS_IDS: 'string[]: UUIDs or ""',

@@ -3,6 +3,7 @@ registered after a text first passed through it."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Any
 
@@ -59,6 +60,18 @@ def test_the_output_is_read_once_after_its_command(redactions: list[str]) -> Non
     assert rows is not None
     assert PASSWORD not in rows.activity["output"] and "[REDACTED" in rows.activity["output"]
     assert redactions.count(f"{PASSWORD}\n") == 1
+
+
+def test_an_output_whose_command_comes_only_as_argv_is_read_after_it() -> None:
+    """A sender in another language may give ``process.command_args`` and no command line:
+    the output is still read after the command the argv spells."""
+    snapshot = terminal("", f"{PASSWORD}\n")
+    attributes = dict(snapshot.attributes)
+    del attributes[attr.PROCESS_COMMAND_LINE]
+    attributes[attr.PROCESS_COMMAND_ARGS] = ("printenv", "DB_PASSWORD")
+    rows = rows_from_activity(dataclasses.replace(snapshot, attributes=attributes))
+    assert rows is not None
+    assert PASSWORD not in rows.activity["output"] and "[REDACTED" in rows.activity["output"]
 
 
 def test_a_secret_registered_between_batches_is_found_in_the_next() -> None:
