@@ -56,6 +56,10 @@ DECLARED_RULE = "declared"
 """Rule name of a secret id the caller says the activity used (``secrets_used=``)."""
 _FINGERPRINT_SUFFIX = ".hmac_sha256"
 _default: tuple[TracerProvider, Tracer] | None = None
+_TYPE_TEXT = {activity_type: activity_type.value for activity_type in attr.ActivityType}
+"""An activity type's text by plain lookup (the enum's ``value`` is a Python property)."""
+_NOT_TEXT = frozenset({int, float, bool, type(None)})
+"""Metadata values with no text in them (counts, flags): nothing for the redactor to read."""
 _METADATA_JSON = json.JSONEncoder(default=str)
 """Encodes a record's metadata as ``json.dumps(default=str)`` does, without building an
 encoder per activity."""
@@ -195,7 +199,8 @@ class ActivityRecord:
         """The failure's exception type, once ``fail`` recorded one."""
         who = attribution or current_attribution()
         attributes: dict[str, AttributeValue] = dict(who.attribute_dict)
-        attributes[attr.ACTIVITY_TYPE] = activity_type.value
+        type_text = _TYPE_TEXT[activity_type]
+        attributes[attr.ACTIVITY_TYPE] = type_text
         attributes[attr.ACTIVITY_ID] = self._id
         self.attributes = attributes
         self._parent = context if context is not None else get_current()
@@ -205,7 +210,7 @@ class ActivityRecord:
         if who.session_id is not None:
             self.set_text(attr.SESSION_ID, who.session_id)
         action = self.set_text(attr.ACTIVITY_ACTION, action) or ""
-        self.name = f"{activity_type.value} {action}" if name is None else self._redacted(name)
+        self.name = f"{type_text} {action}" if name is None else self._redacted(name)
         if who.window_title is not None:
             self.set_text(attr.ACTIVITY_WINDOW_TITLE, who.window_title)
         if who.application is not None:
@@ -333,7 +338,7 @@ class ActivityRecord:
         """Every string in the metadata through the redactor (ids a caller could not parse,
         a PTY's id, a handler's notes): metadata is free text too. Fingerprints are ours."""
         for key, value in list(self.metadata.items()):
-            if key.endswith(_FINGERPRINT_SUFFIX):
+            if type(value) in _NOT_TEXT or key.endswith(_FINGERPRINT_SUFFIX):
                 continue
             self.metadata[key] = self._redact_leaves(f"metadata.{key}", value)
 
