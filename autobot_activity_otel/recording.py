@@ -85,7 +85,9 @@ def redacted(text: str, kind: Kind) -> tuple[str, tuple[Finding, ...]]:
     if len(text) <= CLEAN_TEXT_CHARS:
         version = REGISTRY.version
         seen = _clean_texts.get((text, kind))
-        if seen is not None and (seen == version or known_secret_id(text) is None):
+        if seen == version:
+            return text, ()
+        if seen is not None and known_secret_id(text) is None:
             _clean_texts[text, kind] = version
             return text, ()
         redaction = redact(text, kind=kind)
@@ -248,6 +250,24 @@ class ActivityRecord:
         with the command that printed it (set first) as its context."""
         if value is None:
             return None
+        if (
+            type(value) is str
+            and kind != "output"
+            and len(value) <= self.max_text_chars
+            and _clean_texts.get((value, kind)) == REGISTRY.version
+            and value.isascii()
+            and "\x00" not in value
+        ):
+            text = value  # what ``_redact_text`` returns for a text ``redacted`` remembers
+        else:
+            text = self._redact_text(key, value, kind)
+        self.attributes[key] = text
+        if self._span is not None:
+            self._span.set_attribute(key, text)
+        return text
+
+    def _redact_text(self, key: str, value: object, kind: Kind) -> str:
+        """``value`` as text, capped and redacted, its findings and repairs noted."""
         notes: list[str] = []
         try:
             if type(value) is str and value.isascii() and "\x00" not in value:
@@ -276,19 +296,19 @@ class ActivityRecord:
         except Exception as exc:  # a redactor failure must not leak the text: drop it
             _logger.warning("could not redact %s (%s); value dropped", key, type(exc).__name__)
             text = "[REDACTED:unredactable]"
-        self.attributes[key] = text
-        if self._span is not None:
-            self._span.set_attribute(key, text)
         return text
 
     def _redacted(self, text: str) -> str:
         """A free text that is not an attribute (the span's name), through the redactor."""
         try:
-            clean, findings = redacted(to_text(text)[0][: self.max_text_chars], "text")
+            if type(text) is not str or not text.isascii() or "\x00" in text:
+                text = to_text(text)[0]  # else it would return the text as it is
+            clean, findings = redacted(text[: self.max_text_chars], "text")
         except Exception as exc:
             _logger.warning("could not redact a name (%s); dropped", type(exc).__name__)
             return "[REDACTED:unredactable]"
-        self.findings.extend((SPAN_NAME_FIELD, finding) for finding in findings)
+        if findings:
+            self.findings.extend((SPAN_NAME_FIELD, finding) for finding in findings)
         return clean
 
     def declare_secrets(self, secret_ids: Iterable[uuid.UUID | str] | None) -> None:
