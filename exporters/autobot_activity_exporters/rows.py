@@ -354,7 +354,8 @@ class _Builder:
         placed = _PLACED[activity_type]
         for key, value in self.attributes.items():
             if key not in placed:
-                metadata[self._key(key)] = self._scrub_json(key, value, key)
+                name = key.removeprefix(attr.METADATA_PREFIX) or key  # activity.metadata.api
+                metadata[self._key(name)] = self._scrub_json(key, value, name)
         return metadata
 
     def _scrub_json(self, field_name: str, value: Any, key: object = None) -> Any:
