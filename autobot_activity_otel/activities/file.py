@@ -28,6 +28,8 @@ OPERATIONS = (
 )
 """Every file operation recorded; the seed's six first."""
 DIRECTORY_TYPE = "inode/directory"
+_API = f"{attr.METADATA_PREFIX}api"
+"""The function that did the operation (``os.rename``), in the row's metadata as ``api``."""
 
 
 def check_operation(operation: object) -> str:
@@ -83,8 +85,8 @@ def start_file_activity(
     describe_path(record, path, kind_of_file, implied=implied)
     record.set_text(attr.FILE_NEW_PATH, new_path)
     note_origin(record, path, given, traversal)
-    if api is not None:
-        record.metadata["api"] = api
+    if api is not None:  # one of this package's names: an attribute, no JSON (see attributes)
+        record.set(_API, api)
     return record
 
 

@@ -55,15 +55,15 @@ def roots(instrument: Instrument, tmp_path: Path) -> Roots:
 
 
 def only(spans: SpanCapture) -> dict[str, Any]:
-    """The attributes of the one file activity recorded, with its metadata decoded, and under
-    ``row`` the row the exporter makes of it (the type and extension are derived there)."""
+    """The attributes of the one file activity recorded; under ``row`` the row the exporter
+    makes of it (the type and extension are derived there), under ``metadata`` the row's."""
     found = spans.activities("file")
     assert len(found) == 1, [span.attributes for span in found]
     attributes = dict(found[0].attributes or {})
-    attributes["metadata"] = json.loads(str(attributes.get(attr.ACTIVITY_METADATA, "{}")))
     rows = rows_from_span(found[0])
     assert rows is not None
     attributes["row"] = rows.activity
+    attributes["metadata"] = rows.activity["metadata"]
     return attributes
 
 
@@ -147,7 +147,11 @@ def test_pathlib_writes_and_reads_are_one_activity_each(roots: Roots, spans: Spa
     assert target.write_text("# title") == 7
     created = only(spans)
     assert (created[attr.ACTIVITY_ACTION], created[attr.FILE_SIZE]) == ("create", 7)
-    assert created["metadata"] == {"api": "Path.write_text", "chars_written": 7}
+    assert created["metadata"] == {
+        "api": "Path.write_text",
+        "chars_written": 7,
+        "file.extension": "md",
+    }
     spans.clear()
     target.write_bytes(b"# other")
     assert only(spans)[attr.ACTIVITY_ACTION] == "update"
@@ -471,12 +475,15 @@ async def test_aiofiles_open_is_one_activity_per_file(
             await handle.write("async!")
         async with aiofiles.open(target) as handle:
             assert [line async for line in handle] == ["async!"]
-    found = [(span.attributes or {}) for span in spans.activities("file")]
+    recorded = spans.activities("file")
+    found = [(span.attributes or {}) for span in recorded]
     assert [(a[attr.ACTIVITY_ACTION], a.get(attr.FILE_SIZE), a[attr.USER_ID]) for a in found] == [
         ("create", 6, str(USER)),
         ("read", 6, str(USER)),
     ]
-    assert json.loads(str(found[0][attr.ACTIVITY_METADATA]))["api"] == "aiofiles.open"
+    created = rows_from_span(recorded[0])
+    assert created is not None
+    assert created.activity["metadata"]["api"] == "aiofiles.open"
 
 
 async def test_a_failing_aiofiles_open_propagates(roots: Roots, spans: SpanCapture) -> None:

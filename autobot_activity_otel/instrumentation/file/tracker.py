@@ -85,9 +85,11 @@ class FileOp:
             with Inside():
                 if size is None and self.size_path is not None:
                     size = size_of(self.size_path)
-                self.record.set(attr.FILE_SIZE, size)
-                self.record.metadata.update(self.counts)
-                self.record.end()
+                record = self.record
+                record.set(attr.FILE_SIZE, size)
+                for key, amount in self.counts.items():  # counts: attributes, no JSON
+                    record.set(f"{attr.METADATA_PREFIX}{key}", amount)
+                record.end()
         except Exception as exc:
             _logger.warning("could not end a file activity (%s)", type(exc).__name__)
 
