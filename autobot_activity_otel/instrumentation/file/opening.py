@@ -78,7 +78,7 @@ class _Opening:
             if SCOPE.ignored(written):
                 return False
             mode = mode if isinstance(mode, str) else "r"
-            if not _WRITING.intersection(mode):
+            if _WRITING.isdisjoint(mode):
                 operation = "read"
             elif "x" in mode:
                 operation = "create"
