@@ -156,7 +156,8 @@ def open_wrapper(tracking: FileTracking, api: str) -> Wrapper:
         if candidate is None or not allowed() or _claimed(file):
             return wrapped(*args, **kwargs)
         opening = _Opening(tracking, api, file, candidate)
-        if not opening.plan(_OPEN.get(args, kwargs, "mode")):
+        mode = args[1] if len(args) > 1 else _OPEN.get(args, kwargs, "mode")
+        if not opening.plan(mode):
             return wrapped(*args, **kwargs)
         result = call_recorded(opening, wrapped, args, kwargs)
         op = opening.opened(result)
