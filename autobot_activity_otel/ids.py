@@ -32,6 +32,9 @@ def new_activity_text() -> str:
         start = _offset
         if start >= len(_random):  # 80 random bits (20 hex digits) per id
             _random, start = os.urandom(10 * _RANDOM_IDS).hex(), 0
+            if not _fork_hook:  # registered with the first bits there are to forget
+                os.register_at_fork(after_in_child=_forget_random_bits)
+                _fork_hook.append(True)
         _offset = start + 20
         random = _random[start : start + 20]
         if ms > _last_ms:
@@ -49,6 +52,8 @@ def new_activity_text() -> str:
 
 _VARIANT = {digit: "89ab"[int(digit, 16) & 0x3] for digit in "0123456789abcdef"}
 """RFC 9562 variant ``10``: the first digit of the fourth group is 8, 9, a or b."""
+_fork_hook: list[bool] = []
+"""Whether ``_forget_random_bits`` is registered (once per process, not at import)."""
 _stamp: tuple[int, str] = (-1, "")
 """The last millisecond and its text (``01a231d9-363a-7``): ids come in bursts."""
 
@@ -57,9 +62,6 @@ def _forget_random_bits() -> None:
     """A forked child reads its own random bits, never its parent's."""
     global _random, _offset
     _random, _offset = "", 0
-
-
-os.register_at_fork(after_in_child=_forget_random_bits)
 
 
 def parse_uuid(value: object, what: str) -> uuid.UUID:
