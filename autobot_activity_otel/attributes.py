@@ -47,6 +47,9 @@ ACTIVITY_ID: Final = "activity.id"
 ACTIVITY_ACTION: Final = "activity.action"
 ACTIVITY_METADATA: Final = "activity.metadata"
 """A JSON object (as a string) of redacted extras that have no column of their own."""
+METADATA_PREFIX: Final = "activity.metadata."
+"""``activity.metadata.<key>`` is stored in the row's metadata under ``<key>``: a value of
+this package's own making (an API's name, a count) set without JSON on the caller's thread."""
 
 # Attribution, from ``activity_context``.
 ACTIVITY_ORG_ID: Final = "activity.org.id"

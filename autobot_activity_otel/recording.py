@@ -58,6 +58,10 @@ DECLARED_RULE = "declared"
 """Rule name of a secret id the caller says the activity used (``secrets_used=``)."""
 _FINGERPRINT_SUFFIX = ".hmac_sha256"
 _default: tuple[TracerProvider, Tracer] | None = None
+_TYPE_TEXT = {activity_type: activity_type.value for activity_type in attr.ActivityType}
+"""An activity type's text by plain lookup (the enum's ``value`` is a Python property)."""
+_NOT_TEXT = frozenset({int, float, bool, type(None)})
+"""Metadata values with no text in them (counts, flags): nothing for the redactor to read."""
 _METADATA_JSON = json.JSONEncoder(default=str)
 """Encodes a record's metadata as ``json.dumps(default=str)`` does, without building an
 encoder per activity."""
@@ -86,7 +90,9 @@ def redacted(text: str, kind: Kind) -> tuple[str, tuple[Finding, ...]]:
     if len(text) <= CLEAN_TEXT_CHARS:
         version = REGISTRY.version
         seen = _clean_texts.get((text, kind))
-        if seen is not None and (seen == version or not holds_known(text, kind)):
+        if seen == version:
+            return text, ()
+        if seen is not None and not holds_known(text, kind):
             _clean_texts[text, kind] = version
             return text, ()
         forgotten = _forgotten
@@ -206,7 +212,8 @@ class ActivityRecord:
         """The failure's exception type, once ``fail`` recorded one."""
         who = attribution or current_attribution()
         attributes: dict[str, AttributeValue] = dict(who.attribute_dict)
-        attributes[attr.ACTIVITY_TYPE] = activity_type.value
+        type_text = _TYPE_TEXT[activity_type]
+        attributes[attr.ACTIVITY_TYPE] = type_text
         attributes[attr.ACTIVITY_ID] = self._id
         self.attributes = attributes
         self._parent = context if context is not None else get_current()
@@ -216,7 +223,7 @@ class ActivityRecord:
         if who.session_id is not None:
             self.set_text(attr.SESSION_ID, who.session_id)
         action = self.set_text(attr.ACTIVITY_ACTION, action) or ""
-        self.name = f"{activity_type.value} {action}" if name is None else self._redacted(name)
+        self.name = f"{type_text} {action}" if name is None else self._redacted(name)
         if who.window_title is not None:
             self.set_text(attr.ACTIVITY_WINDOW_TITLE, who.window_title)
         if who.application is not None:
@@ -254,6 +261,24 @@ class ActivityRecord:
         with the command that printed it (set first) as its context."""
         if value is None:
             return None
+        if (
+            type(value) is str
+            and kind != "output"
+            and len(value) <= self.max_text_chars
+            and _clean_texts.get((value, kind)) == REGISTRY.version
+            and value.isascii()
+            and "\x00" not in value
+        ):
+            text = value  # what ``_redact_text`` returns for a text ``redacted`` remembers
+        else:
+            text = self._redact_text(key, value, kind)
+        self.attributes[key] = text
+        if self._span is not None:
+            self._span.set_attribute(key, text)
+        return text
+
+    def _redact_text(self, key: str, value: object, kind: Kind) -> str:
+        """``value`` as text, capped and redacted, its findings and repairs noted."""
         notes: list[str] = []
         try:
             if type(value) is str and value.isascii() and "\x00" not in value:
@@ -282,19 +307,19 @@ class ActivityRecord:
         except Exception as exc:  # a redactor failure must not leak the text: drop it
             _logger.warning("could not redact %s (%s); value dropped", key, type(exc).__name__)
             text = "[REDACTED:unredactable]"
-        self.attributes[key] = text
-        if self._span is not None:
-            self._span.set_attribute(key, text)
         return text
 
     def _redacted(self, text: str) -> str:
         """A free text that is not an attribute (the span's name), through the redactor."""
         try:
-            clean, findings = redacted(to_text(text)[0][: self.max_text_chars], "text")
+            if type(text) is not str or not text.isascii() or "\x00" in text:
+                text = to_text(text)[0]  # else it would return the text as it is
+            clean, findings = redacted(text[: self.max_text_chars], "text")
         except Exception as exc:
             _logger.warning("could not redact a name (%s); dropped", type(exc).__name__)
             return "[REDACTED:unredactable]"
-        self.findings.extend((SPAN_NAME_FIELD, finding) for finding in findings)
+        if findings:
+            self.findings.extend((SPAN_NAME_FIELD, finding) for finding in findings)
         return clean
 
     def declare_secrets(self, secret_ids: Iterable[uuid.UUID | str] | None) -> None:
@@ -344,7 +369,7 @@ class ActivityRecord:
         """Every string in the metadata through the redactor (ids a caller could not parse,
         a PTY's id, a handler's notes): metadata is free text too. Fingerprints are ours."""
         for key, value in list(self.metadata.items()):
-            if key.endswith(_FINGERPRINT_SUFFIX):
+            if type(value) in _NOT_TEXT or key.endswith(_FINGERPRINT_SUFFIX):
                 continue
             self.metadata[key] = self._redact_leaves(f"metadata.{key}", value)
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import os
 import threading
 import uuid
 
 import pytest
 
 from autobot_activity_otel import activity_context, current_attribution
-from autobot_activity_otel.ids import new_activity_id
+from autobot_activity_otel.ids import new_activity_id, new_activity_text
 
 USER, OTHER = uuid.UUID(int=1), uuid.UUID(int=2)
 
@@ -20,6 +21,22 @@ def test_ids_are_uuid7_unique_and_time_ordered():
     assert all(activity_id.version == 7 for activity_id in ids)
     assert len(set(ids)) == len(ids)
     assert ids == sorted(ids)
+
+
+def test_a_forked_child_draws_its_own_random_bits():
+    new_activity_text()  # the parent holds unused random bits now
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next id, then out without pytest's teardown
+        os.write(write, new_activity_text().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    child = os.read(read, 64).decode()
+    os.close(read)
+    parent = new_activity_text()  # the bits a child sharing the parent's would have used
+    assert len(child) == 36
+    assert child[-12:] != parent[-12:]
 
 
 def test_nested_contexts_inherit_and_restore():

@@ -28,6 +28,8 @@ OPERATIONS = (
 )
 """Every file operation recorded; the seed's six first."""
 DIRECTORY_TYPE = "inode/directory"
+_API = f"{attr.METADATA_PREFIX}api"
+"""The function that did the operation (``os.rename``), in the row's metadata as ``api``."""
 
 
 def check_operation(operation: object) -> str:
@@ -68,36 +70,47 @@ def start_file_activity(
     attribution: Attribution | None = None,
     api: str | None = None,
     tracer: Tracer | None = None,
+    implied: bool = True,
 ) -> ActivityRecord:
     """A file activity with its paths (redacted), type and extension set.
 
     ``given`` is the path as the caller wrote it, kept in the metadata when it differs from
     the recorded one; ``kind_of_file`` overrides the type the suffix implies; ``api`` names
-    the function that did the operation (``os.rename``), for the metadata.
+    the function that did the operation (``os.rename``), for the metadata; ``implied``: see
+    ``describe_path``.
     """
     record = start_activity(
         attr.ActivityType.FILE, operation, attribution=attribution, tracer=tracer
     )
-    describe_path(record, path, kind_of_file)
+    describe_path(record, path, kind_of_file, implied=implied)
     record.set_text(attr.FILE_NEW_PATH, new_path)
     note_origin(record, path, given, traversal)
-    if api is not None:
-        record.metadata["api"] = api
+    if api is not None:  # one of this package's names: an attribute, no JSON (see attributes)
+        record.set(_API, api)
     return record
 
 
-def describe_path(record: ActivityRecord, path: str, kind_of_file: str | None = None) -> None:
-    """Set the path (redacted), and the type and extension it implies."""
+def describe_path(
+    record: ActivityRecord, path: str, kind_of_file: str | None = None, *, implied: bool = True
+) -> None:
+    """Set the path (redacted), and the type and extension it implies.
+
+    With ``implied`` False the span leaves out what the path implies (the type, unless
+    ``kind_of_file`` says it, and the extension): the row builder derives both from the
+    stored path, so the file instrumentation does not spend the caller's time on them.
+    """
     recorded = record.set_text(attr.FILE_PATH, path) or ""
+    if kind_of_file == DIRECTORY_TYPE:
+        record.set(attr.FILE_TYPE, DIRECTORY_TYPE)
+        return
+    if kind_of_file is not None:
+        record.set_text(attr.FILE_TYPE, kind_of_file)
+    if not implied:
+        return
     # Type and extension come from the redacted path: nothing there is left to redact.
     if kind_of_file is None:
         record.set(attr.FILE_TYPE, file_type(recorded))
-    elif kind_of_file == DIRECTORY_TYPE:
-        record.set(attr.FILE_TYPE, DIRECTORY_TYPE)
-    else:
-        record.set_text(attr.FILE_TYPE, kind_of_file)
-    if kind_of_file != DIRECTORY_TYPE:
-        record.set(attr.FILE_EXTENSION, extension(recorded))
+    record.set(attr.FILE_EXTENSION, extension(recorded))
 
 
 def note_origin(record: ActivityRecord, path: str, given: str | None, traversal: bool) -> None:

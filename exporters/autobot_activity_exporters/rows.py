@@ -31,6 +31,7 @@ from autobot_activity_exporters.models import ACTIVITY_TABLES, SECRET_USAGE
 from autobot_activity_exporters.spans import snapshot_of
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.activities.browser import secret_field_finding, selector_field_rule
+from autobot_activity_otel.activities.file import DIRECTORY_TYPE, extension, file_type
 from autobot_activity_otel.attributes import ActivityType
 from autobot_activity_otel.recording import redacted, to_text
 from autobot_activity_otel.secrets import Finding, Kind, redact
@@ -259,6 +260,8 @@ class _Builder:
             else:
                 context = self._command_labelling_output() if after_command else None
                 activity[column] = self._text(attribute, kind, context)
+        if activity_type is ActivityType.FILE:
+            _implied_file_facts(self.attributes, activity, metadata)
         secret_usage = self._secret_usage(activity_type, activity_id, common)
         if activity_type in _SECRETS_USED_TYPES and not secret_usage:
             activity["secrets_used"] = []
@@ -416,7 +419,8 @@ class _Builder:
         placed = _PLACED[activity_type]
         for key, value in self.attributes.items():
             if key not in placed:
-                metadata[self._key(key)] = self._scrub_json(key, value, key)
+                name = key.removeprefix(attr.METADATA_PREFIX) or key  # activity.metadata.api
+                metadata[self._key(name)] = self._scrub_json(key, value, name)
         return metadata
 
     def _scrub_json(self, field_name: str, value: Any, key: object = None) -> Any:
@@ -544,6 +548,21 @@ class _SecretEntry(NamedTuple):
     granted: bool
     denial_reason: str | None
     metadata: Row
+
+
+def _implied_file_facts(attributes: Mapping[str, Any], activity: Row, metadata: Row) -> None:
+    """The media type and extension a file's path implies, when its span left them out: the
+    file instrumentation does not spend the caller's time on them, and they follow from the
+    stored (already redacted) path exactly as the instrumentation derived them on the span."""
+    path = activity["path"]
+    if not path:
+        return
+    if attr.FILE_TYPE not in attributes:
+        activity["file_type"] = file_type(path)
+    if attr.FILE_EXTENSION not in attributes and activity["file_type"] != DIRECTORY_TYPE:
+        suffix = extension(path)
+        if suffix is not None:
+            metadata[attr.FILE_EXTENSION] = suffix
 
 
 def _label(key: object) -> str | None:

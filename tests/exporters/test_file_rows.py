@@ -69,8 +69,17 @@ def test_each_operation_is_one_row(root: Path, activity_db: ActivityDB, spans: S
         ("rmdir", f"{base}/sub", None, None),
     ]
     assert {(row["user_id"], row["session_id"]) for row in rows} == {(USER, "rows")}
-    assert rows[1]["file_type"] == "text/plain"
+    # The type and extension the path implies: derived when the row is built, and stored.
+    assert (rows[1]["file_type"], rows[1]["metadata"]["file.extension"]) == ("text/plain", "txt")
     assert rows[0]["file_type"] == "inode/directory"
+    assert "file.extension" not in rows[0]["metadata"]
+    # The API and the counts: attributes of their own on the span, in the stored metadata.
+    assert [
+        (row["metadata"]["api"], row["metadata"].get("chars_written")) for row in rows[1:3]
+    ] == [
+        ("Path.write_text", 5),
+        ("open", 6),
+    ]
     assert all(row["trace_id"] for row in rows)
 
 

@@ -27,6 +27,7 @@ from support.instrumentors import Instrument, OwnProvider
 from support.planted import plant
 from support.spans import SpanCapture
 
+from autobot_activity_exporters.rows import rows_from_span
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel import recording
 from autobot_activity_otel.context import activity_context
@@ -54,11 +55,15 @@ def roots(instrument: Instrument, tmp_path: Path) -> Roots:
 
 
 def only(spans: SpanCapture) -> dict[str, Any]:
-    """The attributes of the one file activity recorded, with its metadata decoded."""
+    """The attributes of the one file activity recorded; under ``row`` the row the exporter
+    makes of it (the type and extension are derived there), under ``metadata`` the row's."""
     found = spans.activities("file")
     assert len(found) == 1, [span.attributes for span in found]
     attributes = dict(found[0].attributes or {})
-    attributes["metadata"] = json.loads(str(attributes.get(attr.ACTIVITY_METADATA, "{}")))
+    rows = rows_from_span(found[0])
+    assert rows is not None
+    attributes["row"] = rows.activity
+    attributes["metadata"] = rows.activity["metadata"]
     return attributes
 
 
@@ -76,8 +81,9 @@ def test_open_for_writing_a_new_file_is_a_create_with_the_size_written(
     assert found[attr.ACTIVITY_ACTION] == "create"
     assert found[attr.FILE_PATH] == real(target)
     assert found[attr.FILE_SIZE] == 11
-    assert found[attr.FILE_TYPE] == "text/plain"
-    assert found[attr.FILE_EXTENSION] == "txt"
+    assert attr.FILE_TYPE not in found  # left to the row, off the caller's thread
+    assert found["row"]["file_type"] == "text/plain"
+    assert found["row"]["metadata"][attr.FILE_EXTENSION] == "txt"
     assert found[attr.USER_ID] == str(USER)
     assert found[attr.SESSION_ID] == "s-1"
     assert found["metadata"]["chars_written"] == 11
@@ -109,7 +115,10 @@ def test_exclusive_creation_and_io_open_are_recorded(roots: Roots, spans: SpanCa
     with io.open(roots.root / "new.json", "x") as handle:  # noqa: UP020 - io.open is wrapped too
         handle.write("{}")
     found = only(spans)
-    assert (found[attr.ACTIVITY_ACTION], found[attr.FILE_TYPE]) == ("create", "application/json")
+    assert (found[attr.ACTIVITY_ACTION], found["row"]["file_type"]) == (
+        "create",
+        "application/json",
+    )
     assert found["metadata"]["api"] == "io.open"
 
 
@@ -138,14 +147,18 @@ def test_pathlib_writes_and_reads_are_one_activity_each(roots: Roots, spans: Spa
     assert target.write_text("# title") == 7
     created = only(spans)
     assert (created[attr.ACTIVITY_ACTION], created[attr.FILE_SIZE]) == ("create", 7)
-    assert created["metadata"] == {"api": "Path.write_text", "chars_written": 7}
+    assert created["metadata"] == {
+        "api": "Path.write_text",
+        "chars_written": 7,
+        "file.extension": "md",
+    }
     spans.clear()
     target.write_bytes(b"# other")
     assert only(spans)[attr.ACTIVITY_ACTION] == "update"
     spans.clear()
     assert target.read_text() == "# other"
     read = only(spans)
-    assert (read[attr.ACTIVITY_ACTION], read[attr.FILE_TYPE]) == ("read", "text/markdown")
+    assert (read[attr.ACTIVITY_ACTION], read["row"]["file_type"]) == ("read", "text/markdown")
     spans.clear()
     assert target.read_bytes() == b"# other"
     assert only(spans)["metadata"]["bytes_read"] == 7
@@ -219,7 +232,7 @@ def test_shutil_move_into_a_directory_is_one_move_to_the_real_destination(
     found = only(spans)
     assert found[attr.ACTIVITY_ACTION] == "move"
     assert found[attr.FILE_NEW_PATH] == real(roots.root / "archive" / "doc.pdf")
-    assert (found[attr.FILE_TYPE], found[attr.FILE_SIZE]) == ("application/pdf", 4)
+    assert (found["row"]["file_type"], found[attr.FILE_SIZE]) == ("application/pdf", 4)
 
 
 def test_moving_a_file_in_from_outside_the_roots_is_recorded(
@@ -253,6 +266,7 @@ def test_directory_trees_are_one_activity_each(roots: Roots, spans: SpanCapture)
     made = only(spans)
     assert made[attr.ACTIVITY_ACTION] == "mkdir"
     assert made[attr.FILE_TYPE] == "inode/directory"
+    assert attr.FILE_EXTENSION not in made["row"]["metadata"]
     assert made["metadata"]["recursive"] is True
     (roots.root / "a" / "b" / "c" / "f.txt").write_text("f")
     spans.clear()
@@ -461,12 +475,15 @@ async def test_aiofiles_open_is_one_activity_per_file(
             await handle.write("async!")
         async with aiofiles.open(target) as handle:
             assert [line async for line in handle] == ["async!"]
-    found = [(span.attributes or {}) for span in spans.activities("file")]
+    recorded = spans.activities("file")
+    found = [(span.attributes or {}) for span in recorded]
     assert [(a[attr.ACTIVITY_ACTION], a.get(attr.FILE_SIZE), a[attr.USER_ID]) for a in found] == [
         ("create", 6, str(USER)),
         ("read", 6, str(USER)),
     ]
-    assert json.loads(str(found[0][attr.ACTIVITY_METADATA]))["api"] == "aiofiles.open"
+    created = rows_from_span(recorded[0])
+    assert created is not None
+    assert created.activity["metadata"]["api"] == "aiofiles.open"
 
 
 async def test_a_failing_aiofiles_open_propagates(roots: Roots, spans: SpanCapture) -> None:

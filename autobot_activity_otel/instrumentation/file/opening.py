@@ -18,7 +18,7 @@ import wrapt
 
 from autobot_activity_otel.activities.file import describe_path, note_origin
 from autobot_activity_otel.arguments import parameters
-from autobot_activity_otel.instrumentation.file.scope import SCOPE, fd_path
+from autobot_activity_otel.instrumentation.file.scope import SCOPE, fd_path, normalised
 from autobot_activity_otel.instrumentation.file.tracker import FileOp, FileTracking
 from autobot_activity_otel.instrumentation.kit import (
     Wrapper,
@@ -49,6 +49,8 @@ _claimed_fds: set[int] = set()
 
 
 def _claimed(file: object) -> bool:
+    if type(file) is str:  # the usual call, answered first
+        return False
     return isinstance(file, Claimed) or (type(file) is int and file in _claimed_fds)
 
 
@@ -63,7 +65,7 @@ class _Opening:
         self.api = api
         self.file = file
         self.candidate = candidate
-        self.written = os.path.normpath(candidate)
+        self.written = normalised(candidate)
         self.op: FileOp | None = None
 
     def plan(self, mode: object) -> bool:
@@ -76,7 +78,7 @@ class _Opening:
             if SCOPE.ignored(written):
                 return False
             mode = mode if isinstance(mode, str) else "r"
-            if not _WRITING.intersection(mode):
+            if _WRITING.isdisjoint(mode):
                 operation = "read"
             elif "x" in mode:
                 operation = "create"
@@ -113,12 +115,14 @@ class _Opening:
         real = None if opened is None or type(file) is int else fd_path(opened.fileno())
         if real is None:
             real = os.path.realpath(candidate)
+        if real == candidate and type(file) is str and file == real:
+            return True  # the usual case: recorded as given, which ``plan`` found not ignored
         target = SCOPE.target(candidate, real, file)
         if target is None:
             op.discard()
             return False
         if target.path != self.written:
-            describe_path(op.record, target.path)
+            describe_path(op.record, target.path, implied=False)
         note_origin(op.record, target.path, target.given, target.traversal)
         op.size_path = target.path
         return True
@@ -152,7 +156,8 @@ def open_wrapper(tracking: FileTracking, api: str) -> Wrapper:
         if candidate is None or not allowed() or _claimed(file):
             return wrapped(*args, **kwargs)
         opening = _Opening(tracking, api, file, candidate)
-        if not opening.plan(_OPEN.get(args, kwargs, "mode")):
+        mode = args[1] if len(args) > 1 else _OPEN.get(args, kwargs, "mode")
+        if not opening.plan(mode):
             return wrapped(*args, **kwargs)
         result = call_recorded(opening, wrapped, args, kwargs)
         op = opening.opened(result)
@@ -253,7 +258,7 @@ class TrackedFile(wrapt.ObjectProxy[Any]):
     def __del__(self) -> None:
         """Never closed: flush what was written, so the size is right, and end the activity."""
         op = getattr(self, "_self_op", None)
-        if op is None:
+        if op is None or not op.pending:  # closed: ended already
             return
         try:
             if not self.__wrapped__.closed:

@@ -17,6 +17,8 @@ from autobot_activity_otel import settings
 
 _SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
 _FD_DIR = "/proc/self/fd/" if sys.platform.startswith("linux") else None
+_POSIX = os.sep == "/" and os.altsep is None
+"""Paths are absolute exactly when they start with ``/``, and join with one ``/``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +90,7 @@ class Scope:
         if text.startswith(prefixes):
             return text
         if text[:1] != "/":
-            if os.path.isabs(text):  # not POSIX
+            if not _POSIX and os.path.isabs(text):
                 text = os.path.normpath(text)
             else:
                 text = _join(text, dir_fd)
@@ -158,7 +160,19 @@ def _join(relative: str, dir_fd: int | None) -> str | None:
             base = os.getcwd()
         except OSError:  # the working directory was removed
             return None
-    return None if base is None else os.path.join(base, relative)
+    if base is None:
+        return None
+    if _POSIX:  # what ``os.path.join`` returns for a relative path, without its checks
+        return f"{base}{relative}" if base.endswith("/") else f"{base}/{relative}"
+    return os.path.join(base, relative)
+
+
+def normalised(path: str) -> str:
+    """An absolute path without ``.`` or ``..`` components or doubled or trailing
+    separators; ``normpath`` runs only when one of these may be there."""
+    if _POSIX and "/." not in path and "//" not in path and not path.endswith("/"):
+        return path
+    return os.path.normpath(path)
 
 
 def given_text(path: object) -> str:

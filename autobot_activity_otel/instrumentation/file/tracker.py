@@ -42,13 +42,13 @@ def _is_dir(mode: int) -> bool:
 class FileOp:
     """A tracked operation in flight, ended once; every method swallows its own failures."""
 
-    __slots__ = ("_open", "counts", "record", "size_path")
+    __slots__ = ("counts", "pending", "record", "size_path")
 
     def __init__(self, record: ActivityRecord, *, size_path: str | None = None) -> None:
         self.record = record
         self.size_path = size_path
         self.counts: dict[str, int] = {}
-        self._open = [True]
+        self.pending = [True]
         """Emptied by whichever of ``end`` or ``discard`` comes first (``list.pop`` is atomic:
         a close and a garbage collection on two threads end the activity once, lock-free)."""
 
@@ -70,9 +70,11 @@ class FileOp:
 
     def _claim(self) -> bool:
         """True for the one caller that ends (or discards) the activity."""
+        if not self.pending:  # ended already
+            return False
         try:
-            return self._open.pop()
-        except IndexError:
+            return self.pending.pop()
+        except IndexError:  # another thread claimed it since the test above
             return False
 
     def end(self, size: int | None = None) -> None:
@@ -83,9 +85,11 @@ class FileOp:
             with Inside():
                 if size is None and self.size_path is not None:
                     size = size_of(self.size_path)
-                self.record.set(attr.FILE_SIZE, size)
-                self.record.metadata.update(self.counts)
-                self.record.end()
+                record = self.record
+                record.set(attr.FILE_SIZE, size)
+                for key, amount in self.counts.items():  # counts: attributes, no JSON
+                    record.set(f"{attr.METADATA_PREFIX}{key}", amount)
+                record.end()
         except Exception as exc:
             _logger.warning("could not end a file activity (%s)", type(exc).__name__)
 
@@ -238,6 +242,7 @@ class FileTracking:
             kind_of_file=kind_of_file,
             api=api,
             tracer=self.tracer,
+            implied=False,
         )
 
     def record_failure(self, api: str, target: Target, exc: BaseException) -> None:
