@@ -70,6 +70,10 @@ CLEAN_TEXT_CHARS = 256
 _MAX_CLEAN_TEXTS = 4096
 _clean_texts: dict[tuple[str, str], int] = {}
 """Short texts found clean, by kind, with the registry's version when last found clean."""
+_older_clean_texts: dict[tuple[str, str], int] = {}
+"""The generation before, once ``_clean_texts`` filled: still asked, so what was seen last
+(an activity's texts, which the row builder reads again soon after, in this process's
+shipper) outlives a fill, and memory stays bounded at two generations."""
 _forgotten = 0
 """How many times the memo was forgotten: a verdict reached across a forgetting is not kept."""
 
@@ -92,18 +96,26 @@ def redacted(text: str, kind: Kind) -> tuple[str, tuple[Finding, ...]]:
         seen = _clean_texts.get((text, kind))
         if seen == version:
             return text, ()
-        if seen is not None and not holds_known(text, kind):
-            _clean_texts[text, kind] = version
+        if seen is None:
+            seen = _older_clean_texts.get((text, kind))
+        if seen is not None and (seen == version or not holds_known(text, kind)):
+            _remember_clean(text, kind, version)
             return text, ()
         forgotten = _forgotten
         redaction = redact(text, kind=kind)
         if not redaction.findings and redaction.text == text and forgotten == _forgotten:
-            if len(_clean_texts) >= _MAX_CLEAN_TEXTS:
-                _clean_texts.clear()
-            _clean_texts[text, kind] = version
+            _remember_clean(text, kind, version)
         return redaction.text, redaction.findings
     redaction = redact(text, kind=kind)
     return redaction.text, redaction.findings
+
+
+def _remember_clean(text: str, kind: Kind, version: int) -> None:
+    if len(_clean_texts) >= _MAX_CLEAN_TEXTS:  # the full generation becomes the older one
+        _older_clean_texts.clear()
+        _older_clean_texts.update(_clean_texts)
+        _clean_texts.clear()
+    _clean_texts[text, kind] = version
 
 
 def forget_clean_texts() -> None:
@@ -111,6 +123,7 @@ def forget_clean_texts() -> None:
     global _forgotten
     _forgotten += 1
     _clean_texts.clear()
+    _older_clean_texts.clear()
 
 
 on_rules_changed(forget_clean_texts)  # a rule added at run time may find what was clean

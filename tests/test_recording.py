@@ -8,6 +8,7 @@ import pytest
 from support import planted
 
 from autobot_activity_otel import attributes as attr
+from autobot_activity_otel import recording
 from autobot_activity_otel.attributes import ActivityType
 from autobot_activity_otel.recording import (
     ActivityRecord,
@@ -57,6 +58,48 @@ def test_remembered_texts_are_per_kind_and_bounded_in_length() -> None:
     long = "x" * 10_000
     redacted(long, "text")
     assert (long, "text") not in _clean_texts
+
+
+def test_a_text_outlives_one_fill_of_the_memo_and_is_bounded_by_two(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """What was seen last is still remembered after the memo fills (the row builder reads an
+    activity's texts again soon after), and memory stays bounded at two fills."""
+    forget_clean_texts()
+    monkeypatch.setattr(recording, "_MAX_CLEAN_TEXTS", 100)
+    redacted("ls -la /srv/first", "command")
+    for index in range(150):  # one fill and then some: the first is in the older generation
+        redacted(f"ls -la /srv/{index}", "command")
+    assert ("ls -la /srv/first", "command") not in _clean_texts
+    redactions: list[str] = []
+    real = recording.redact
+    monkeypatch.setattr(
+        recording, "redact", lambda text, **kw: redactions.append(text) or real(text, **kw)
+    )
+    assert redacted("ls -la /srv/first", "command") == ("ls -la /srv/first", ())
+    assert redactions == [] and ("ls -la /srv/first", "command") in _clean_texts
+    for index in range(300):  # two more fills: the first is forgotten, redacted afresh
+        redacted(f"ls -la /srv/again/{index}", "command")
+    assert len(_clean_texts) + len(recording._older_clean_texts) <= 200
+    redactions.clear()
+    redacted("ls -la /srv/first", "command")
+    assert redactions == ["ls -la /srv/first"]
+
+
+def test_a_text_in_the_older_generation_is_redacted_once_it_holds_a_registered_secret(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    secret = planted.plant("Older-Generation-Registered-63")
+    text = f"deploy --token-file /run/{secret}"
+    forget_clean_texts()
+    monkeypatch.setattr(recording, "_MAX_CLEAN_TEXTS", 10)
+    assert redacted(text, "command") == (text, ())
+    for index in range(12):
+        redacted(f"echo {index}", "command")
+    assert (text, "command") not in _clean_texts  # only the older generation holds it
+    with registered_secret(uuid.uuid4(), secret):
+        recorded, findings = redacted(text, "command")
+    assert secret not in recorded and findings
 
 
 def test_a_remembered_text_is_not_searched_again_while_the_registry_is_unchanged(

@@ -258,8 +258,7 @@ class _Builder:
             elif attribute == attr.BROWSER_INPUT_VALUE:
                 activity[column] = self._input_value()
             else:
-                context = self._command_labelling_output() if after_command else None
-                activity[column] = self._text(attribute, kind, context)
+                activity[column] = self._text(attribute, kind, after_command)
         if activity_type is ActivityType.FILE:
             _implied_file_facts(self.attributes, activity, metadata)
         secret_usage = self._secret_usage(activity_type, activity_id, common)
@@ -358,12 +357,15 @@ class _Builder:
             },
         }
 
-    def _text(self, attribute: str, kind: Kind, context: str | None = None) -> str | None:
+    def _text(self, attribute: str, kind: Kind, after_command: bool = False) -> str | None:
+        """A text column, redacted again; one read after its command (an output) is given
+        the command as context, looked at only when there is such a text."""
         value = self.attributes.get(attribute)
         if value is None:
             return None
         if not isinstance(value, str):
             raise InvalidActivity(attribute, "is not a string")
+        context = self._command_labelling_output() if after_command else None
         return self._scrub(attribute, value, kind, context)
 
     def _uuid(
