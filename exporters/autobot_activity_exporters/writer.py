@@ -8,6 +8,7 @@ in the same transaction (``integrity.chain``; docs/integrity.md).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import json
@@ -97,13 +98,33 @@ async def write_batch(
     grouped = group_by_table(batch)
     if not grouped:
         return None
-    pending = None
-    if lane is not None:
-        pending = lane.prepare({table.name: rows for table, rows in grouped.items()})
-    else:
+    if lane is None:
         for rows in grouped.values():
             for row in rows:
                 row["chain_id"] = row["chain_sequence"] = None
+        await _insert(connection, grouped)
+        return None
+    tables = {table.name: rows for table, rows in grouped.items()}
+    lane.stamp(tables)
+    # The rows travel while their digests are computed: the hashing fills the time the
+    # client would spend waiting for the database.
+    inserting = asyncio.ensure_future(_insert(connection, grouped))
+    try:
+        pending = await lane.seal(tables)
+    except BaseException:
+        inserting.cancel()
+        await asyncio.wait([inserting])  # the connection is never left to a task of its own
+        if not inserting.cancelled():
+            inserting.exception()  # seen: the hashing's error is the one raised
+        raise
+    await inserting
+    await connection.execute(insert(CHAIN), pending.entry)
+    if pending.checkpoint is not None:
+        await connection.execute(insert(CHECKPOINTS), pending.checkpoint)
+    return pending
+
+
+async def _insert(connection: AsyncConnection, grouped: dict[Table, list[Row]]) -> None:
     if connection.dialect.name == "postgresql" and connection.dialect.driver == "asyncpg":
         await _copy_and_insert(connection, grouped)
     else:
@@ -111,11 +132,6 @@ async def write_batch(
             await connection.execute(
                 insert_ignoring_duplicates(table, connection.dialect.name), rows
             )
-    if pending is not None:
-        await connection.execute(insert(CHAIN), pending.entry)
-        if pending.checkpoint is not None:
-            await connection.execute(insert(CHECKPOINTS), pending.checkpoint)
-    return pending
 
 
 async def _copy_and_insert(connection: AsyncConnection, grouped: dict[Table, list[Row]]) -> None:

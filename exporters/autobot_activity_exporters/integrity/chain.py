@@ -11,6 +11,7 @@ ingest service's requests) each take a chain of their own from a pool.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 import os
@@ -33,6 +34,8 @@ DEFAULT_EVERY_BATCHES = 100
 DEFAULT_EVERY_SECONDS = 60.0
 ORIGIN_PREFIX = "autobot-activity/chain/"
 """A checkpoint note's origin line: this prefix and the chain id."""
+_HASHED_AT_ONCE = 32
+"""Rows digested between two turns of the event loop (a fraction of a millisecond)."""
 
 
 def checkpoint_body(chain_id: uuid.UUID, sequence: int, head: bytes, at: datetime) -> str:
@@ -117,23 +120,28 @@ class Lane:
     checkpointed: int = 0
     checkpointed_at: float = field(default_factory=time.monotonic)
 
-    def prepare(self, tables: Mapping[str, Sequence[dict[str, Any]]]) -> Pending:
-        """Stamp the rows with the next sequence and build its entry (the rows' dicts are
-        changed in place: they gain ``chain_id`` and ``chain_sequence``)."""
+    def stamp(self, tables: Mapping[str, Sequence[dict[str, Any]]]) -> None:
+        """Stamp the rows with the chain and its next sequence (the rows' dicts are changed
+        in place: they gain ``chain_id`` and ``chain_sequence``)."""
         sequence = self.sequence + 1
-        items: dict[bytes, bytes] = {}  # (code, id) -> item: a repeated id keeps its first row
-        first: datetime | None = None
-        last: datetime | None = None
-        for name, rows in tables.items():
-            form = canonical.FORMS[name]
+        for rows in tables.values():
             for row in rows:
                 row["chain_id"], row["chain_sequence"] = self.chain_id, sequence
-                item = form.item(row)
-                items.setdefault(item[: canonical.KEY_SIZE], item)
-                moment = row["timestamp"]
-                first = moment if first is None or moment < first else first
-                last = moment if last is None or moment > last else last
-        assert first is not None and last is not None, "a batch has rows"
+
+    async def seal(self, tables: Mapping[str, Sequence[dict[str, Any]]]) -> Pending:
+        """The stamped rows' entry (and a checkpoint when one is due). The digests are
+        computed a few dozen rows at a time, the event loop getting a turn in between: the
+        rows' own write, started before, goes on meanwhile."""
+        items: dict[bytes, bytes] = {}  # (code, id) -> item: a repeated id keeps its first row
+        for name, rows in tables.items():
+            form = canonical.FORMS[name]
+            for start in range(0, len(rows), _HASHED_AT_ONCE):
+                await asyncio.sleep(0)
+                for item in form.items(rows[start : start + _HASHED_AT_ONCE]):
+                    items.setdefault(item[: canonical.KEY_SIZE], item)
+        times = [row["timestamp"] for rows in tables.values() for row in rows]
+        first, last = min(times), max(times)
+        sequence = self.sequence + 1
         manifest = canonical.manifest(items.values())
         batch = canonical.batch_hash(manifest)
         now = datetime.now(UTC)
