@@ -12,6 +12,7 @@ writer stores it, its ``str()``. docs/integrity.md states the rule with examples
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -256,8 +257,8 @@ def _adapter(kind: type, encode: Encoder) -> Adapter | None:
     if kind is datetime and encode is not document:
         return _time
     if kind is dict or kind is list or kind is tuple:
-        return lambda item: item if _flat(item) else _raw(encode(item))
-    return lambda item: _raw(encode(item))
+        return functools.partial(_container, encode)
+    return functools.partial(_text, encode)
 
 
 def _float(item: float) -> Any:
@@ -275,10 +276,16 @@ def _time(item: datetime) -> Any:
     return _raw('"' + timestamp(item) + '"')
 
 
-def _flat(item: Any) -> bool:
-    """A list or object of plain values only: msgspec writes it as the rule does (and
-    refuses an object with a key that is not a string)."""
-    return _NATIVE.issuperset(map(type, item.values() if item.__class__ is dict else item))
+def _container(encode: Encoder, item: Any) -> Any:
+    """A list or object of plain values only goes as it is: msgspec writes it as the rule
+    does (and refuses an object with a key that is not a string); others take their text."""
+    if _NATIVE.issuperset(map(type, item.values() if item.__class__ is dict else item)):
+        return item
+    return _raw(encode(item))
+
+
+def _text(encode: Encoder, item: Any) -> msgspec.Raw:
+    return _raw(encode(item))
 
 
 def _raw(text: str) -> msgspec.Raw:

@@ -11,7 +11,6 @@ ingest service's requests) each take a chain of their own from a pool.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import logging
 import os
@@ -34,8 +33,6 @@ DEFAULT_EVERY_BATCHES = 100
 DEFAULT_EVERY_SECONDS = 60.0
 ORIGIN_PREFIX = "autobot-activity/chain/"
 """A checkpoint note's origin line: this prefix and the chain id."""
-_HASHED_AT_ONCE = 32
-"""Rows digested between two turns of the event loop (a fraction of a millisecond)."""
 
 
 def checkpoint_body(chain_id: uuid.UUID, sequence: int, head: bytes, at: datetime) -> str:
@@ -128,17 +125,12 @@ class Lane:
             for row in rows:
                 row["chain_id"], row["chain_sequence"] = self.chain_id, sequence
 
-    async def seal(self, tables: Mapping[str, Sequence[dict[str, Any]]]) -> Pending:
-        """The stamped rows' entry (and a checkpoint when one is due). The digests are
-        computed a few dozen rows at a time, the event loop getting a turn in between: the
-        rows' own write, started before, goes on meanwhile."""
+    def seal(self, tables: Mapping[str, Sequence[dict[str, Any]]]) -> Pending:
+        """The stamped rows' entry (and a checkpoint when one is due)."""
         items: dict[bytes, bytes] = {}  # (code, id) -> item: a repeated id keeps its first row
         for name, rows in tables.items():
-            form = canonical.FORMS[name]
-            for start in range(0, len(rows), _HASHED_AT_ONCE):
-                await asyncio.sleep(0)
-                for item in form.items(rows[start : start + _HASHED_AT_ONCE]):
-                    items.setdefault(item[: canonical.KEY_SIZE], item)
+            for item in canonical.FORMS[name].items(rows):
+                items.setdefault(item[: canonical.KEY_SIZE], item)
         times = [row["timestamp"] for rows in tables.values() for row in rows]
         first, last = min(times), max(times)
         sequence = self.sequence + 1
