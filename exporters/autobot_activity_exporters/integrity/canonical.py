@@ -8,6 +8,11 @@ fraction digits and ``Z``. Numbers: an integral value (integer or float) as its 
 decimal digits, any other float in ECMAScript's shortest round-trip form. Inside a JSON
 document column (``metadata``, ``coordinates``) a value JSON cannot hold is taken as the
 writer stores it, its ``str()``. docs/integrity.md states the rule with examples.
+
+``value``, ``document`` and ``RowForm.text`` write the rule out. ``RowForm.encoded``, which
+the writer and verify hash, gives the same bytes mostly from msgspec's C encoder: it hands
+msgspec only values msgspec writes as the rule does, and the rule's text for any other
+(tests compare the two over edge cases and generated rows).
 """
 
 from __future__ import annotations

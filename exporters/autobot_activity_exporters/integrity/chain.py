@@ -2,8 +2,8 @@
 
 Every committed batch becomes the next entry of one chain (docs/integrity.md). A writer
 keeps its chains' heads in memory and never reads the chain table (the append-only role
-may not): an entry is prepared before the transaction and the head moves only once the
-commit returned. A transaction that failed before its commit changes nothing; one whose
+may not): an entry is built inside the batch's transaction and the head moves only once
+the commit returned. A transaction that failed before its commit changes nothing; one whose
 commit failed may or may not have landed, so that chain is closed there and the next batch
 starts a new chain (both outcomes verify). Concurrent transactions of one writer (the
 ingest service's requests) each take a chain of their own from a pool.
@@ -126,7 +126,8 @@ class Lane:
                 row["chain_id"], row["chain_sequence"] = self.chain_id, sequence
 
     def seal(self, tables: Mapping[str, Sequence[dict[str, Any]]]) -> Pending:
-        """The stamped rows' entry (and a checkpoint when one is due)."""
+        """The stamped rows' entry (and a checkpoint when one is due): their digests, the
+        manifest and the entry's hash, linked to the head."""
         items: dict[bytes, bytes] = {}  # (code, id) -> item: a repeated id keeps its first row
         for name, rows in tables.items():
             for item in canonical.FORMS[name].items(rows):
