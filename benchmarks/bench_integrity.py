@@ -157,14 +157,15 @@ METHOD = """
 they are mapped to rows beforehand too, and only the database write is timed: the batch
 writer in one transaction per 512 rows (COPY into a staging table, then `INSERT … SELECT …
 ON CONFLICT DO NOTHING`, what a `db=` write does), against `commit_batch` (the same, plus
-each row's canonical SHA-256, the manifest, the chain entry in the same transaction, an
-Ed25519-signed checkpoint every 10 batches in the database and appended, fsynced, to a
-file, and a closing checkpoint). "Spans mapped and written" also times the span → rows
-mapping (with its redaction re-check), as the exporter and the ingest service do it. Seven
-rounds alternate without and with, on fresh ids; medians. Then `verify` walks everything
-written (server-side cursors, every digest, link and signature), seven times; median. Its
-memory: the peak of Python allocations (tracemalloc) during a verify after the first round
-of writes, against one after all of them.
+each row's canonical SHA-256, computed while the database runs the `INSERT … SELECT`, the
+manifest, the chain entry in the same transaction, an Ed25519-signed checkpoint every 10
+batches in the database and appended, fsynced, to a file, and a closing checkpoint).
+"Spans mapped and written" also times the span → rows mapping (with its redaction
+re-check), as the exporter and the ingest service do it. Seven rounds alternate without and
+with, on fresh ids; medians. Then `verify` walks everything written (server-side cursors,
+every digest, link and signature), seven times; median. Its memory: the peak of Python
+allocations (tracemalloc) during a verify after the first round of writes, against one
+after all of them.
 """
 
 if __name__ == "__main__":

@@ -8,13 +8,14 @@ in the same transaction (``integrity.chain``; docs/integrity.md).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import json
 import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import JSON, Insert, Table, insert, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -24,6 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from autobot_activity_exporters.integrity.chain import Chains, Lane, Pending
 from autobot_activity_exporters.models import CHAIN, CHECKPOINTS, SECRET_USAGE, TABLES
 from autobot_activity_exporters.rows import ActivityRows, Row
+
+T = TypeVar("T")
 
 
 def group_by_table(batch: Iterable[ActivityRows]) -> dict[Table, list[Row]]:
@@ -86,52 +89,75 @@ async def close_chains(engine: AsyncEngine, chains: Chains) -> None:
 async def write_batch(
     connection: AsyncConnection, batch: Iterable[ActivityRows], lane: Lane | None = None
 ) -> Pending | None:
-    """Insert every row of the batch through ``connection``, in its current transaction;
-    with a ``lane``, also the batch's chain entry (and a checkpoint when one is due).
-
-    On PostgreSQL with asyncpg the rows are bulk-copied (``COPY``) into a temporary table
-    and moved with one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` per table; elsewhere
-    an executemany ``INSERT`` that ignores duplicates. Without a lane (``db=``) the rows'
-    chain columns stay empty: the exporter's write of the same activity covers them.
+    """Insert every row of the batch through ``connection``, in its current transaction
+    (``_insert``); with a ``lane``, also the batch's chain entry (and a checkpoint when one
+    is due). Without a lane (``db=``) the rows' chain columns stay empty: the exporter's
+    write of the same activity covers them.
     """
     grouped = group_by_table(batch)
     if not grouped:
         return None
-    pending = None
-    if lane is not None:
-        pending = lane.prepare({table.name: rows for table, rows in grouped.items()})
-    else:
+    if lane is None:
         for rows in grouped.values():
             for row in rows:
                 row["chain_id"] = row["chain_sequence"] = None
-    if connection.dialect.name == "postgresql" and connection.dialect.driver == "asyncpg":
-        await _copy_and_insert(connection, grouped)
-    else:
-        for table, rows in grouped.items():
-            await connection.execute(
-                insert_ignoring_duplicates(table, connection.dialect.name), rows
-            )
-    if pending is not None:
-        await connection.execute(insert(CHAIN), pending.entry)
-        if pending.checkpoint is not None:
-            await connection.execute(insert(CHECKPOINTS), pending.checkpoint)
+        await _insert(connection, grouped, lambda: None)
+        return None
+    tables = {table.name: rows for table, rows in grouped.items()}
+    lane.stamp(tables)
+    pending = await _insert(connection, grouped, lambda: lane.seal(tables))
+    await connection.execute(insert(CHAIN), pending.entry)
+    if pending.checkpoint is not None:
+        await connection.execute(insert(CHECKPOINTS), pending.checkpoint)
     return pending
 
 
-async def _copy_and_insert(connection: AsyncConnection, grouped: dict[Table, list[Row]]) -> None:
-    # The first statement goes through SQLAlchemy: the asyncpg adapter opens its transaction
-    # lazily, and the COPY on the raw connection must happen inside it.
-    plans = [(_plan(table), rows) for table, rows in grouped.items()]
-    for plan, _rows in plans:
-        await connection.execute(text(plan.create))
-    raw = (await connection.get_raw_connection()).driver_connection
-    assert raw is not None, "an open connection has its driver's connection"
-    for plan, rows in plans:
-        await raw.copy_records_to_table(
-            plan.staging, records=plan.records(rows), columns=plan.columns
-        )
-    for plan, _rows in plans:  # through SQLAlchemy, so a refusal is reported as its error
-        await connection.execute(text(plan.move))
+async def _insert(
+    connection: AsyncConnection,
+    grouped: dict[Table, list[Row]],
+    meanwhile: Callable[[], T],
+) -> T:
+    """Insert the rows; ``meanwhile`` runs while the database carries out the last statement
+    (the chain's hashing fills the time the writer would spend waiting), its result returned.
+
+    On PostgreSQL with asyncpg the rows are bulk-copied (``COPY``) into a temporary table
+    and moved with one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` per table (``_plan``);
+    elsewhere an executemany ``INSERT`` that ignores duplicates.
+    """
+    dialect = connection.dialect
+    statements: list[tuple[Any, list[Row] | None]]  # each with its parameters
+    if dialect.name == "postgresql" and dialect.driver == "asyncpg":
+        plans = [(_plan(table), rows) for table, rows in grouped.items()]
+        # The first statement goes through SQLAlchemy: the asyncpg adapter opens its
+        # transaction lazily, and the COPY on the raw connection must happen inside it.
+        for plan, _rows in plans:
+            await connection.execute(text(plan.create))
+        raw = (await connection.get_raw_connection()).driver_connection
+        assert raw is not None, "an open connection has its driver's connection"
+        for plan, rows in plans:
+            await raw.copy_records_to_table(
+                plan.staging, records=plan.records(rows), columns=plan.columns
+            )
+        # the moves go through SQLAlchemy, so a refusal is reported as its error
+        statements = [(text(plan.move), None) for plan, _rows in plans]
+    else:
+        statements = [
+            (insert_ignoring_duplicates(table, dialect.name), rows)
+            for table, rows in grouped.items()
+        ]
+    for statement, parameters in statements[:-1]:
+        await connection.execute(statement, parameters)
+    statement, parameters = statements[-1]
+    last = asyncio.ensure_future(connection.execute(statement, parameters))
+    try:
+        await asyncio.sleep(0)  # its turn: the statement is sent
+        result = meanwhile()
+    except BaseException:  # cancelled, say: so is the statement, as if it were awaited here
+        last.cancel()
+        await asyncio.gather(last, return_exceptions=True)  # never left running on its own
+        raise
+    await last
+    return result
 
 
 @dataclass(frozen=True)

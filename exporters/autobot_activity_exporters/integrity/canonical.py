@@ -8,25 +8,36 @@ fraction digits and ``Z``. Numbers: an integral value (integer or float) as its 
 decimal digits, any other float in ECMAScript's shortest round-trip form. Inside a JSON
 document column (``metadata``, ``coordinates``) a value JSON cannot hold is taken as the
 writer stores it, its ``str()``. docs/integrity.md states the rule with examples.
+
+``value``, ``document`` and ``RowForm.text`` write the rule out. ``RowForm.encoded``, which
+the writer and verify hash, gives the same bytes mostly from msgspec's C encoder: it hands
+msgspec only values msgspec writes as the rule does, and the rule's text for any other
+(tests compare the two over edge cases and generated rows).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
+import operator
+import struct
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 from sqlalchemy import JSON, Table
 
 from autobot_activity_exporters.models import ACTIVITY_TABLES, CHAIN_COLUMNS, SECRET_USAGE
 
 Encoder = Callable[[Any], str]
+Adapter = Callable[[Any], Any]
+"""A column value made into what msgspec encodes as the rule does (itself, or raw text)."""
 
 TABLE_CODES: dict[str, int] = {
     table.name: code
@@ -42,6 +53,7 @@ ITEM_SIZE = KEY_SIZE + 8 + DIGEST_SIZE
 """A manifest item: table code, the row's id (16 bytes), its time (microseconds since the
 Unix epoch, signed 64-bit big-endian: retention may remove it by time), its SHA-256."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 
 _string: Callable[[str], str] = json.encoder.encode_basestring
 """JSON string escaping (C-accelerated): exactly RFC 8785's minimal escapes."""
@@ -166,68 +178,138 @@ class RowForm:
         self.columns: list[tuple[str, str, Encoder]] = [
             (name, _string(name) + ":", _encoder(table.c[name].type)) for name in names
         ]
+        self._values = operator.itemgetter(*names)
+        # msgspec writes a struct's fields in the order declared: the canonical key order
+        self._struct = msgspec.defstruct(
+            f"Canonical_{table.name}", [str(name) for name in names], gc=False
+        )
+        self._plans: dict[tuple[type, ...], tuple[tuple[int, Adapter], ...]] = {}
 
     def text(self, row: Mapping[Any, Any]) -> str:
         """The row's canonical JSON."""
         return "{" + ",".join([p + encode(row[name]) for name, p, encode in self.columns]) + "}"
 
+    def encoded(self, row: Mapping[Any, Any]) -> bytes:
+        """The row's canonical JSON in UTF-8: ``text``'s bytes, mostly encoded in C."""
+        values = self._values(row)
+        kinds = tuple(map(type, values))
+        plan = self._plans.get(kinds)
+        if plan is None:
+            plan = self._plan(kinds)
+        if plan:
+            values = list(values)
+            for index, adapt in plan:
+                values[index] = adapt(values[index])
+        try:
+            data = _MSGSPEC(self._struct(*values))
+        except (TypeError, ValueError, OverflowError):  # a lone surrogate, say
+            return self.text(row).encode("utf-8", "surrogatepass")
+        if not data.isascii() and (b"\xee" in data or b"\xef" in data):
+            # a character in U+E000-U+FFFF: msgspec sorts keys by code point, the rule by
+            # UTF-16 code unit, which differ when one of them is beyond U+FFFF
+            return self.text(row).encode("utf-8", "surrogatepass")
+        return data
+
+    def _plan(self, kinds: tuple[type, ...]) -> tuple[tuple[int, Adapter], ...]:
+        """Which columns of a row with these value types need adapting, and how."""
+        encoders = [encode for _name, _prefix, encode in self.columns]
+        plan = tuple(
+            (index, adapt)
+            for index, (encode, kind) in enumerate(zip(encoders, kinds, strict=True))
+            if (adapt := _adapter(kind, encode)) is not None
+        )
+        if len(self._plans) < _PLANS_KEPT:
+            self._plans[kinds] = plan
+        return plan
+
     def digest(self, row: Mapping[Any, Any]) -> bytes:
         """SHA-256 of the row's canonical JSON in UTF-8."""
-        return hashlib.sha256(self.text(row).encode("utf-8", "surrogatepass")).digest()
+        return hashlib.sha256(self.encoded(row)).digest()
 
     def item(self, row: Mapping[Any, Any]) -> bytes:
         """The row's manifest item: table code, id, time, digest."""
-        return (
-            bytes((self.code,))
-            + _uuid(row["id"]).bytes
-            + micros(row["timestamp"]).to_bytes(8, "big", signed=True)
-            + self.digest(row)
-        )
+        return self.items([row])[0]
+
+    def items(self, rows: Iterable[Mapping[Any, Any]]) -> list[bytes]:
+        """The rows' manifest items, in their order."""
+        pack, code, encoded, sha256 = _ITEM.pack, self.code, self.encoded, hashlib.sha256
+        return [
+            pack(
+                code,
+                _uuid(row["id"]).bytes,
+                micros(row["timestamp"]),
+                sha256(encoded(row)).digest(),
+            )
+            for row in rows
+        ]
+
+
+_MSGSPEC = msgspec.json.Encoder(order="deterministic").encode
+"""msgspec's JSON with every dict's keys sorted (by code point)."""
+_PLANS_KEPT = 64
+"""Value-type combinations remembered per table (a handful occur)."""
+_NATIVE: frozenset[type] = frozenset({str, int, bool, type(None), uuid.UUID})
+"""Types msgspec encodes as the rule does, in a typed column and in a document alike (a
+string with a lone surrogate makes msgspec raise, and the row is encoded by the rule)."""
+
+
+def _adapter(kind: type, encode: Encoder) -> Adapter | None:
+    """How a column's value of this type reaches msgspec (None: as it is)."""
+    if kind in _NATIVE:
+        return None
+    if kind is float:
+        return _float
+    if kind is datetime and encode is not document:
+        return _time
+    if kind is dict or kind is list or kind is tuple:
+        return functools.partial(_container, encode)
+    return functools.partial(_text, encode)
+
+
+def _float(item: float) -> Any:
+    """msgspec writes a non-integral float from 1e-5 up in fixed notation with its shortest
+    round-trip digits, as ECMAScript does; other floats take the rule's text."""
+    if 1e-5 <= abs(item) < 1e16 and not item.is_integer():
+        return item
+    return _raw(number(item))
+
+
+def _time(item: datetime) -> Any:
+    """msgspec writes a UTC time with a fraction as the rule does; any other takes its text."""
+    if item.tzinfo is UTC and item.microsecond:
+        return item
+    return _raw('"' + timestamp(item) + '"')
+
+
+def _container(encode: Encoder, item: Any) -> Any:
+    """A list or object of plain values only goes as it is: msgspec writes it as the rule
+    does (and refuses an object with a key that is not a string); others take their text."""
+    if _NATIVE.issuperset(map(type, item.values() if item.__class__ is dict else item)):
+        return item
+    return _raw(encode(item))
+
+
+def _text(encode: Encoder, item: Any) -> msgspec.Raw:
+    return _raw(encode(item))
+
+
+def _raw(text: str) -> msgspec.Raw:
+    return msgspec.Raw(text.encode("utf-8", "surrogatepass"))
+
+
+_ITEM = struct.Struct(f">B16sq{DIGEST_SIZE}s")
+"""A manifest item's layout (``ITEM_SIZE`` bytes)."""
 
 
 def micros(moment: datetime) -> int:
     """Microseconds since the Unix epoch (naive times taken as UTC)."""
     aware = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-    delta = aware - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return (aware - _EPOCH) // _MICROSECOND
 
 
 def _encoder(kind: Any) -> Encoder:
-    """The column type's encoder: ``value``'s rules, with the column's usual type first."""
-    if isinstance(kind, JSON):
-        return document
-    return _FAST.get(_python_type(kind), value)  # type: ignore[arg-type]
-
-
-def _fast_text(item: Any) -> str:
-    return _string(item) if item.__class__ is str else value(item)
-
-
-def _fast_uuid(item: Any) -> str:
-    return '"' + str(item) + '"' if item.__class__ is uuid.UUID else value(item)
-
-
-def _fast_int(item: Any) -> str:
-    return str(item) if item.__class__ is int else value(item)
-
-
-def _fast_time(item: Any) -> str:
-    return '"' + timestamp(item) + '"' if item.__class__ is datetime else value(item)
-
-
-_FAST: dict[type, Encoder] = {
-    str: _fast_text,
-    uuid.UUID: _fast_uuid,
-    int: _fast_int,
-    datetime: _fast_time,
-}
-
-
-def _python_type(kind: Any) -> type | None:
-    try:
-        return kind.python_type  # type: ignore[no-any-return]
-    except NotImplementedError:
-        return None
+    """The column type's encoder: a JSON document's rules, or a typed value's."""
+    return document if isinstance(kind, JSON) else value
 
 
 def _uuid(item: Any) -> uuid.UUID:
@@ -254,12 +336,7 @@ class Item:
     digest: bytes
 
     def encode(self) -> bytes:
-        return (
-            bytes((TABLE_CODES[self.table],))
-            + self.id.bytes
-            + self.micros.to_bytes(8, "big", signed=True)
-            + self.digest
-        )
+        return _ITEM.pack(TABLE_CODES[self.table], self.id.bytes, self.micros, self.digest)
 
 
 def manifest_items(blob: bytes) -> Iterable[Item]:

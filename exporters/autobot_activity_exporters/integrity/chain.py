@@ -2,8 +2,8 @@
 
 Every committed batch becomes the next entry of one chain (docs/integrity.md). A writer
 keeps its chains' heads in memory and never reads the chain table (the append-only role
-may not): an entry is prepared before the transaction and the head moves only once the
-commit returned. A transaction that failed before its commit changes nothing; one whose
+may not): an entry is built inside the batch's transaction and the head moves only once
+the commit returned. A transaction that failed before its commit changes nothing; one whose
 commit failed may or may not have landed, so that chain is closed there and the next batch
 starts a new chain (both outcomes verify). Concurrent transactions of one writer (the
 ingest service's requests) each take a chain of their own from a pool.
@@ -117,23 +117,24 @@ class Lane:
     checkpointed: int = 0
     checkpointed_at: float = field(default_factory=time.monotonic)
 
-    def prepare(self, tables: Mapping[str, Sequence[dict[str, Any]]]) -> Pending:
-        """Stamp the rows with the next sequence and build its entry (the rows' dicts are
-        changed in place: they gain ``chain_id`` and ``chain_sequence``)."""
+    def stamp(self, tables: Mapping[str, Sequence[dict[str, Any]]]) -> None:
+        """Stamp the rows with the chain and its next sequence (the rows' dicts are changed
+        in place: they gain ``chain_id`` and ``chain_sequence``)."""
         sequence = self.sequence + 1
-        items: dict[bytes, bytes] = {}  # (code, id) -> item: a repeated id keeps its first row
-        first: datetime | None = None
-        last: datetime | None = None
-        for name, rows in tables.items():
-            form = canonical.FORMS[name]
+        for rows in tables.values():
             for row in rows:
                 row["chain_id"], row["chain_sequence"] = self.chain_id, sequence
-                item = form.item(row)
+
+    def seal(self, tables: Mapping[str, Sequence[dict[str, Any]]]) -> Pending:
+        """The stamped rows' entry (and a checkpoint when one is due): their digests, the
+        manifest and the entry's hash, linked to the head."""
+        items: dict[bytes, bytes] = {}  # (code, id) -> item: a repeated id keeps its first row
+        for name, rows in tables.items():
+            for item in canonical.FORMS[name].items(rows):
                 items.setdefault(item[: canonical.KEY_SIZE], item)
-                moment = row["timestamp"]
-                first = moment if first is None or moment < first else first
-                last = moment if last is None or moment > last else last
-        assert first is not None and last is not None, "a batch has rows"
+        times = [row["timestamp"] for rows in tables.values() for row in rows]
+        first, last = min(times), max(times)
+        sequence = self.sequence + 1
         manifest = canonical.manifest(items.values())
         batch = canonical.batch_hash(manifest)
         now = datetime.now(UTC)
