@@ -142,7 +142,7 @@ def _rows(draw: st.DrawFn) -> tuple[canonical.RowForm, dict[str, Any]]:
     return form, row
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_rows())
 def test_the_fast_encoding_is_the_rule_byte_for_byte(case: tuple[canonical.RowForm, Any]) -> None:
     form, row = case
