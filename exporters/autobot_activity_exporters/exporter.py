@@ -11,6 +11,7 @@ one durable path (see docs/reliability.md).
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Sequence
 from datetime import timedelta
@@ -29,7 +30,7 @@ from autobot_activity_exporters.direct import register as register_direct_writer
 from autobot_activity_exporters.endpoint import resolve_endpoint
 from autobot_activity_exporters.journal import DatabaseDestination, Destination, Journal
 from autobot_activity_exporters.retention import RetentionSchedule
-from autobot_activity_exporters.spans import snapshot_of
+from autobot_activity_exporters.spans import attributes_of, frame_of
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel import settings
 from autobot_activity_otel.instrumentation.file.scope import ignore_path
@@ -105,9 +106,8 @@ class ActivitySpanExporter(SpanExporter):
             return SpanExportResult.FAILURE
         kept = True
         for span in spans:
-            attributes = span.attributes
-            if attributes is not None and attr.ACTIVITY_TYPE in attributes:
-                kept = self.journal.append(snapshot_of(span)) and kept
+            if attr.ACTIVITY_TYPE in attributes_of(span):  # framed as the span processor does
+                kept = self.journal.append_encoded(functools.partial(frame_of, span)) and kept
         return SpanExportResult.SUCCESS if kept else SpanExportResult.FAILURE
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
