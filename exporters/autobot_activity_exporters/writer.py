@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from autobot_activity_exporters.integrity.chain import Chains, Lane, Pending
 from autobot_activity_exporters.models import CHAIN, CHECKPOINTS, SECRET_USAGE, TABLES
+from autobot_activity_exporters.partitions import PartitionsAhead
 from autobot_activity_exporters.rows import ActivityRows, Row
 
 T = TypeVar("T")
@@ -84,6 +85,23 @@ async def close_chains(engine: AsyncEngine, chains: Chains) -> None:
     async with engine.begin() as connection:
         await connection.execute(insert(CHECKPOINTS), [checkpoint for _lane, checkpoint in closing])
     chains.checkpoints_committed(closing)
+
+
+class ChainedWriter:
+    """One writer's commits (the journal's destination, the ingest service): its chains, and
+    this month's partitions made before its first batch of the month."""
+
+    def __init__(self) -> None:
+        self.chains = Chains()
+        self._partitions = PartitionsAhead()
+
+    async def commit(self, engine: AsyncEngine, batch: Iterable[ActivityRows]) -> None:
+        await self._partitions.ensure(engine)
+        await commit_batch(engine, batch, self.chains)
+
+    async def close(self, engine: AsyncEngine) -> None:
+        """Checkpoint the heads that moved (at shutdown)."""
+        await close_chains(engine, self.chains)
 
 
 async def write_batch(

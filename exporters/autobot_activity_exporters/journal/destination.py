@@ -23,12 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from autobot_activity_exporters import rows as row_mapping
 from autobot_activity_exporters.database import create_engine, safe_url
 from autobot_activity_exporters.delivery import deliver
-from autobot_activity_exporters.integrity.chain import Chains
-from autobot_activity_exporters.partitions import PartitionsAhead
 from autobot_activity_exporters.retention import RetentionSchedule
 from autobot_activity_exporters.rows import ActivityRows, InvalidActivity
 from autobot_activity_exporters.schema import upgrade
-from autobot_activity_exporters.writer import close_chains, commit_batch
+from autobot_activity_exporters.writer import ChainedWriter
 from autobot_activity_otel.snapshot import ActivitySnapshot
 
 _logger = logging.getLogger(__name__)
@@ -89,9 +87,8 @@ class DatabaseDestination:
         self._connect_timeout = connect_timeout
         self._retention = retention
         self._engine: AsyncEngine | None = None
-        self._chains = Chains()
+        self._writer = ChainedWriter()
         self._schema_ready = False
-        self._partitions = PartitionsAhead()
         self._pid = os.getpid()
 
     @property
@@ -139,7 +136,7 @@ class DatabaseDestination:
         if self._engine is not None and self._pid == os.getpid():
             try:
                 with suppress_instrumentation():
-                    await close_chains(self._engine, self._chains)
+                    await self._writer.close(self._engine)
             except Exception as exc:  # the rows are committed; only the last checkpoint is lost
                 _logger.warning("closing checkpoint not written (%s)", type(exc).__name__)
             await self._engine.dispose()
@@ -156,8 +153,7 @@ class DatabaseDestination:
             if self._create_schema and not self._schema_ready:
                 await upgrade(self._engine)
                 self._schema_ready = True
-            await self._partitions.ensure(self._engine)
-            await commit_batch(self._engine, batch, self._chains)
+            await self._writer.commit(self._engine, batch)
             if self._retention is not None:
                 self._retention.poke(self.database_url)
 

@@ -30,14 +30,12 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from autobot_activity_exporters.delivery import deliver, describe
-from autobot_activity_exporters.integrity.chain import Chains
-from autobot_activity_exporters.partitions import PartitionsAhead
 from autobot_activity_exporters.rows import ActivityRows, InvalidActivity, rows_from_fields
 from autobot_activity_exporters.schema import SchemaNotCurrent, require_current
 from autobot_activity_exporters.service.metrics import ServiceMetrics
 from autobot_activity_exporters.service.otlp import ActivitySpans, events_of, span_ids
 from autobot_activity_exporters.service.tokens import IngestToken
-from autobot_activity_exporters.writer import close_chains, commit_batch
+from autobot_activity_exporters.writer import ChainedWriter
 from autobot_activity_otel import attributes as attr
 
 _logger = logging.getLogger(__name__)
@@ -147,11 +145,10 @@ class Ingestor:
     def __init__(self, engine: AsyncEngine, metrics: ServiceMetrics) -> None:
         self.engine = engine
         self.metrics = metrics
-        self.chains = Chains()
+        self.writer = ChainedWriter()
         self._schema_checked = False
         self._waiting: list[_Waiting] = []
         self._committer: asyncio.Task[None] | None = None
-        self._partitions = PartitionsAhead()
 
     async def ingest(self, request: ExportTraceServiceRequest, token: IngestToken) -> Outcome:
         """Store what the token may append; raises ``StoreUnavailable`` if nothing can be."""
@@ -267,14 +264,13 @@ class Ingestor:
         self.metrics.write_seconds.observe(time.perf_counter() - started)
 
     async def _write(self, batch: list[ActivityRows]) -> None:
-        await self._partitions.ensure(self.engine)
-        await commit_batch(self.engine, batch, self.chains)
+        await self.writer.commit(self.engine, batch)
 
     async def close(self) -> None:
         """Checkpoint the chains' heads (at shutdown); a failure is logged, not raised."""
         try:
             with suppress_instrumentation():
-                await close_chains(self.engine, self.chains)
+                await self.writer.close(self.engine)
         except Exception as exc:
             _logger.warning("closing checkpoint not written (%s)", describe(exc))
 
