@@ -74,6 +74,18 @@ def test_a_short_code_counts_where_it_stands_alone_not_inside_a_run_of_hex(
     ]
 
 
+def test_a_case_check_reads_a_short_code_by_the_same_rule() -> None:
+    """The adversarial corpus's per-case check: the same code inside digests, ids and a
+    timestamp is chance; in an output or a JSON field it is a leak; a long value counts
+    anywhere."""
+    code = "480215"
+    chance = f"manifest \\x9a{code}ff01 id 01a2{code}-0688 at 2026-12-01T12:52:01.{code}+00:00"
+    assert not planted.found_in(chance, [code])
+    assert planted.found_in(f"your code is {code}.", [code])
+    assert planted.found_in(json.dumps({"pin": code}), [code])
+    assert planted.found_in("ab01Long-Planted-Value-77ff", ["Long-Planted-Value-77"])
+
+
 def test_a_sqlite_database_is_archived_string_by_string(tmp_path: Path) -> None:
     """Rows are read back, not grepped: a long value can straddle SQLite's overflow pages."""
     long_value = marker() + "x" * 9000

@@ -162,7 +162,7 @@ def _where(case: Case, result: Outcome) -> list[str]:
         places["spans"] = "\n".join(_span_strings(result.spans[case.name]))
     places["logs"] = result.logs
     places["durable storage"] = result.durable
-    found = [place for place, text in places.items() if any(form in text for form in forms)]
+    found = [place for place, text in places.items() if planted.found_in(text, forms)]
     if case.keystrokes:
         for place, text in places.items():
             if any(case.secret in field for field in _replayed(text)):

@@ -238,11 +238,11 @@ def find_leaks(roots: Iterable[Path], planted: Sequence[str]) -> list[str]:
             forms.setdefault(form, index)
     if not forms:
         return []
-    hexlike = sorted(form for form in forms if _HEX_RUN.fullmatch(form) and len(form) < 16)
+    hexlike = sorted(form for form in forms if _alone_only(form))
     rest = sorted(set(forms) - set(hexlike))
     branches = [_trie(rest)] if rest else []
     if hexlike:
-        branches.append(rb"(?<![0-9A-Fa-f.])(?:" + _trie(hexlike) + rb")(?![0-9A-Fa-f])")
+        branches.append(_STANDING_ALONE % _trie(hexlike))
     pattern = re.compile(b"|".join(branches))
     overlap = max(map(len, forms))
     leaks = []
@@ -253,6 +253,25 @@ def find_leaks(roots: Iterable[Path], planted: Sequence[str]) -> list[str]:
 
 
 _HEX_RUN = re.compile(rb"[0-9A-Fa-f]+")
+_STANDING_ALONE = rb"(?<![0-9A-Fa-f.])(?:%b)(?![0-9A-Fa-f])"
+
+
+def _alone_only(form: bytes) -> bool:
+    """A short form of hex digits only counts where it stands alone (see ``find_leaks``)."""
+    return len(form) < 16 and _HEX_RUN.fullmatch(form) is not None
+
+
+def found_in(text: str, forms: Iterable[str]) -> bool:
+    """Whether any form is in ``text``, by ``find_leaks``'s rule (a per-case check)."""
+    data = text.encode("utf-8", "surrogatepass")
+    for form in forms:
+        needle = form.encode("utf-8", "surrogatepass")
+        if _alone_only(needle):
+            if re.search(_STANDING_ALONE % re.escape(needle), data):
+                return True
+        elif needle in data:
+            return True
+    return False
 
 
 def _trie(needles: Sequence[bytes]) -> bytes:
