@@ -139,8 +139,9 @@ def bare_secret(value: str, generated: bool) -> bool:
     return key_shaped(value) or (password_like(value) and entropy(value) >= 2.5)
 
 
-def _value_line(text: str, at: int, generated: bool) -> Candidate | None:
-    """The first non-blank line from ``at`` (at most one blank line between), if bare."""
+def _value_line(text: str, at: int, generated: bool, named: bool = False) -> Candidate | None:
+    """The first non-blank line from ``at`` (at most one blank line between), if bare: shaped
+    like a secret, or, ``named`` (the command printed a secret it names), any value."""
     for _ in range(3):
         end = text.find("\n", at)
         end = len(text) if end < 0 else end
@@ -149,7 +150,9 @@ def _value_line(text: str, at: int, generated: bool) -> Candidate | None:
         if value and len(set(value)) == 1 and value[0] in "-=_*~#":
             value = ""  # an underline under the label
         if value:
-            if " " in value or "\t" in value or not bare_secret(value, generated):
+            if " " in value or "\t" in value:
+                return None
+            if not (_printed_secret(value) if named else bare_secret(value, generated)):
                 return None
             start = at + line.index(value)
             return Candidate(start, start + len(value), ASSIGNMENT, LABEL_RULE, value)
@@ -157,6 +160,13 @@ def _value_line(text: str, at: int, generated: bool) -> Candidate | None:
             return None
         at = end + 1
     return None
+
+
+def _printed_secret(value: str) -> bool:
+    """What a command that prints a secret it names (``printenv DB_PASSWORD``, ``vault kv get
+    -field=password``) printed: the secret, whatever its shape (a low-entropy password, a
+    PIN), unless evidently none (``true``, a variable's name, a path, under 4 characters)."""
+    return 4 <= len(value) <= 4096 and not is_plain_value(value)
 
 
 def labelled_candidates(text: str) -> Iterator[Candidate]:
@@ -198,7 +208,7 @@ def context_candidates(context: str, text: str) -> Iterator[Candidate]:
     other stream) ends with a label: ``printenv DB_PASSWORD`` then its output alone."""
     kind = label_kind(_last_line(context))
     if kind:
-        found = _value_line(text, 0, kind == 2)
+        found = _value_line(text, 0, kind == 2, named=True)
         if found is not None:
             yield found
 

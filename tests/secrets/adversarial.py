@@ -510,6 +510,20 @@ def _output() -> Iterator[None]:
             secret,
             output(f"{secret}\n", run=run),
         )
+    # a low-entropy value that only the command names: no shape to go by
+    for number, (run, secret) in enumerate(
+        [
+            ("printenv DB_PASSWORD", "sunflower1987"),
+            ("vault kv get -field=password secret/db", "letmein2024"),
+            ("kubectl get secret db -o jsonpath='{.data.password}' | base64 -d", "73915046"),
+        ]
+    ):
+        case(
+            "output",
+            f"plain-value-named-by-command-{number}",
+            secret,
+            output(f"{secret}\n", run=run),
+        )
     # PuTTY keys
     for number in range(2):
         lines = [tok(f"ppk{number}-{line}", 64) for line in range(3)]
