@@ -16,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -336,13 +337,15 @@ async def owner_url(activity_db: ActivityDB) -> AsyncIterator[str]:
 
 @pytest.mark.parametrize("activity_db", ["postgresql"], indirect=True)
 async def test_the_owner_writes_reads_nothing_without_a_viewer_and_prunes_as_system(
-    owner_url: str, spans: SpanCapture
+    owner_url: str, spans: SpanCapture, tmp_path: Path
 ) -> None:
     engine = create_engine(owner_url)
     try:
         assert await upgrade(engine) == head_revision()
         recorded = record_everyone()
-        exporter = ActivitySpanExporter(owner_url, timeout=30)
+        exporter = ActivitySpanExporter(  # its own journal: activity_db's shipper ships elsewhere
+            owner_url, timeout=30, journal_dir=tmp_path / "owner-journal"
+        )
         try:
             assert exporter.export(spans.activities()) is SpanExportResult.SUCCESS
         finally:
