@@ -17,7 +17,7 @@ import textwrap
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -383,35 +383,46 @@ def test_a_child_forked_while_the_parent_ships_ships_its_own_records(setup: Setu
     assert len(setup.ids()) == 2
 
 
+def children_holding(holds: Callable[[str], bool], work: Callable[[], None], forks: int) -> int:
+    """How many of ``forks`` children, forked while a thread repeats ``work``, started with a
+    descriptor whose path ``holds`` says is one they must not have."""
+    stop = threading.Event()
+
+    def repeat() -> None:
+        while not stop.is_set():
+            work()
+
+    thread = threading.Thread(target=repeat, daemon=True)
+    thread.start()
+    leaks = 0
+    try:
+        for _ in range(forks):
+            pid = os.fork()
+            if pid == 0:
+                copies = 0
+                for name in os.listdir("/proc/self/fd"):
+                    with contextlib.suppress(OSError):
+                        copies += holds(os.readlink(f"/proc/self/fd/{name}"))
+                os._exit(1 if copies else 0)
+            leaks += os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    finally:
+        stop.set()
+        thread.join(5)
+    return leaks
+
+
 def test_no_fork_leaves_a_child_a_copy_of_the_drain_lock(setup: Setup) -> None:
     """A thread takes and drops the drain lock as fast as it can while the main thread
     forks: no child may hold a descriptor of drain.lock (it would keep the lock for the
     child's life), whenever between opening and closing it the fork fell."""
     directory = JournalDirectory(setup.folder)
     directory.ensure()
-    stop = threading.Event()
 
-    def drain_passes() -> None:
-        while not stop.is_set():
-            with directory.draining():
-                pass
+    def drain_pass() -> None:
+        with directory.draining():
+            pass
 
-    thread = threading.Thread(target=drain_passes, daemon=True)
-    thread.start()
-    leaks = 0
-    try:
-        for _ in range(100):
-            pid = os.fork()
-            if pid == 0:
-                copies = 0
-                for name in os.listdir("/proc/self/fd"):
-                    with contextlib.suppress(OSError):
-                        copies += os.readlink(f"/proc/self/fd/{name}").endswith("/drain.lock")
-                os._exit(1 if copies else 0)
-            leaks += os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-    finally:
-        stop.set()
-        thread.join(5)
+    leaks = children_holding(lambda path: path.endswith("/drain.lock"), drain_pass, 100)
     assert leaks == 0, f"{leaks} of 100 children kept a copy of drain.lock"
 
 
@@ -420,29 +431,14 @@ def test_no_fork_leaves_a_child_a_copy_of_a_segment_being_opened(setup: Setup) -
     main thread forks: no child may hold a descriptor of a segment it does not know it has
     (its copy would keep the segment locked, so undrainable, for the child's life)."""
     writer = SegmentWriter(JournalDirectory(setup.folder), segment_bytes=1)
-    stop = threading.Event()
 
-    def appends() -> None:
-        while not stop.is_set():
-            writer.append(b"x")
-            time.sleep(0.0005)  # a few thousand segments in all, not tens of thousands
+    def append() -> None:
+        writer.append(b"x")
+        time.sleep(0.0005)  # a few thousand segments in all, not tens of thousands
 
-    thread = threading.Thread(target=appends, daemon=True)
-    thread.start()
-    leaks = 0
     try:
-        for _ in range(40):
-            pid = os.fork()
-            if pid == 0:
-                copies = 0
-                for name in os.listdir("/proc/self/fd"):
-                    with contextlib.suppress(OSError):
-                        copies += SEGMENT_SUFFIX in os.readlink(f"/proc/self/fd/{name}")
-                os._exit(1 if copies else 0)
-            leaks += os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        leaks = children_holding(lambda path: SEGMENT_SUFFIX in path, append, 40)
     finally:
-        stop.set()
-        thread.join(5)
         writer.close()
     assert leaks == 0, f"{leaks} of 40 children kept a copy of a segment"
 
