@@ -137,6 +137,21 @@ def terminal_spans(spans: SpanCapture, count: int = 1, **context: Any) -> list[R
     return spans.activities()
 
 
+def stored_once_each(url: str, report: dict[str, Any], session: str) -> dict[uuid.UUID, Any]:
+    """The rows of an application's terminal, file and browser activities: exactly one each,
+    attributed to its user and session and to the token's org and team."""
+    sent = {uuid.UUID(key): value for key, value in report["activities"].items()}
+    assert {"terminal", "file", "browser"} <= set(sent.values())
+    rows = stored(url)
+    assert set(rows) == set(sent)  # exactly one row each (stored() refuses a second)
+    for activity_id, activity_type in sent.items():
+        row = rows[activity_id]
+        assert row["table"] == f"{activity_type}_activities"
+        assert (row["user_id"], row["session_id"]) == (USER, session)
+        assert (row["org_id"], row["team_id"]) == (ORG, TEAM)  # the org from the token
+    return rows
+
+
 def ids_of(spans: list[ReadableSpan]) -> set[uuid.UUID]:
     return {uuid.UUID(str((span.attributes or {})[attr.ACTIVITY_ID])) for span in spans}
 
@@ -173,15 +188,7 @@ def test_an_application_sends_terminal_file_and_browser_activities(
         )
     assert report["environment_has_database_url"] is False
     assert report["child_saw_token"] is False and report["child_saw_database_url"] is False
-    sent = {uuid.UUID(key): value for key, value in report["activities"].items()}
-    assert {"terminal", "file", "browser"} <= set(sent.values())
-    rows = stored(database)
-    assert set(rows) == set(sent)  # exactly one row each (stored() refuses a second)
-    for activity_id, activity_type in sent.items():
-        row = rows[activity_id]
-        assert row["table"] == f"{activity_type}_activities"
-        assert (row["user_id"], row["session_id"]) == (USER, "chat-7")
-        assert (row["org_id"], row["team_id"]) == (ORG, TEAM)  # the org from the token
+    rows = stored_once_each(database, report, "chat-7")
     assert any(row.get("command") == "env" for row in rows.values())
 
 
@@ -763,15 +770,7 @@ def test_a_configured_application_sends_terminal_file_and_browser_activities(
     assert report["environment_has_database_url"] is False
     assert report["child_saw_database_url"] is False
     assert report["drivers_imported"] == []
-    sent = {uuid.UUID(key): value for key, value in report["activities"].items()}
-    assert {"terminal", "file", "browser"} <= set(sent.values())
-    rows = stored(database)
-    assert set(rows) == set(sent)  # exactly one row each (stored() refuses a second)
-    for activity_id, activity_type in sent.items():
-        row = rows[activity_id]
-        assert row["table"] == f"{activity_type}_activities"
-        assert (row["user_id"], row["session_id"]) == (USER, "chat-8")
-        assert (row["org_id"], row["team_id"]) == (ORG, TEAM)  # the org from the token
+    stored_once_each(database, report, "chat-8")
     assert journal_pending(tmp_path) == 0
 
 
