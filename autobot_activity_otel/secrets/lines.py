@@ -192,21 +192,27 @@ def _last_line(context: str) -> str:
     return context.rstrip().rsplit("\n", 1)[-1].rstrip(_CLOSERS)[-MAX_LABEL_LINE:]
 
 
-@functools.lru_cache(maxsize=1024)
+_last_line_kind = functools.lru_cache(maxsize=1024)(label_kind)
+"""``label_kind`` of a text's last line, remembered per line (at most ``MAX_LABEL_LINE``
+characters), as the same commands recur; forgotten when names are added."""
+on_rules_changed(_last_line_kind.cache_clear)  # ``printenv <name>`` of a name added later
+
+
+def _context_kind(context: str) -> int:
+    """``label_kind`` of the label a text (a command, the other stream) ends with."""
+    return _last_line_kind(_last_line(context))
+
+
 def labels_what_follows(context: str) -> bool:
     """Whether the text before another (a command) ends with a label that makes a bare value
-    at the other's start a secret: only then is the other read with it (remembered per
-    command, as the same commands recur; forgotten when names are added)."""
-    return label_kind(_last_line(context)) != 0
-
-
-on_rules_changed(labels_what_follows.cache_clear)  # ``printenv <name>`` of a name added later
+    at the other's start a secret: only then is the other read with it."""
+    return _context_kind(context) != 0
 
 
 def context_candidates(context: str, text: str) -> Iterator[Candidate]:
     """The first line of ``text`` when the text before it (the command that printed it, the
     other stream) ends with a label: ``printenv DB_PASSWORD`` then its output alone."""
-    kind = label_kind(_last_line(context))
+    kind = _context_kind(context)
     if kind:
         found = _value_line(text, 0, kind == 2, named=True)
         if found is not None:
