@@ -6,6 +6,7 @@ field value and a navigation the same way because both go through these helpers.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from typing import Final
@@ -83,6 +84,12 @@ def selector_field_rule(selector: object) -> str | None:
     cannot be asked: a value typed there is kept only as a marker."""
     if not isinstance(selector, str) or not selector:
         return None
+    return _selector_rule(selector)
+
+
+@functools.lru_cache(maxsize=1024)
+def _selector_rule(selector: str) -> str | None:
+    """``selector_field_rule`` answered once per selector: a page's few selectors recur."""
     if _PASSWORD_TYPE.search(selector):
         return PASSWORD_FIELD
     for match in _SELECTOR_HINTS.finditer(selector):

@@ -295,7 +295,7 @@ class _Builder:
         marker, as the recording keeps it: a sender that did not redact it is not trusted."""
         value = self.attributes.get(attr.BROWSER_INPUT_VALUE)
         selector = self.attributes.get(attr.BROWSER_SELECTOR)
-        rule = _selector_rule(selector) if value and isinstance(selector, str) else None
+        rule = selector_field_rule(selector) if value else None
         if rule is None or not isinstance(value, str) or MARKER.fullmatch(value):
             return self._text(attr.BROWSER_INPUT_VALUE, "text")
         text = to_text(value)[0]
@@ -581,10 +581,6 @@ def _marker(finding: Finding) -> str:
     if finding.rule == KNOWN_RULE:
         return f"[REDACTED:secret:{finding.secret_id}]"
     return URL_REDACTED if finding.rule.startswith("url-") else f"[REDACTED:{finding.rule}]"
-
-
-_selector_rule = functools.lru_cache(maxsize=1024)(selector_field_rule)
-"""``selector_field_rule`` answered once per selector: a page's few selectors recur."""
 
 
 @functools.lru_cache(maxsize=1024)
