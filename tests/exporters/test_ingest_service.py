@@ -836,8 +836,9 @@ def test_a_span_claiming_another_org_is_rejected_said_once_and_not_sent_again(
     assert set(rows) == set(made[3:])  # the rest of the request is stored
     assert {row["org_id"] for row in rows.values()} == {ORG}
     assert journal_pending(tmp_path) == 0  # acknowledged: not retried forever
+    # said once, whether the three arrived in one request or (a slow machine) in several
     [said] = [line for line in log.splitlines() if "rejected by the ingest service" in line]
-    assert "3 activities" in said and "org other than the token's" in said
+    assert "org other than the token's" in said
     values = _samples(requests.get(f"{service.url}/metrics", timeout=10).text)
     assert values['autobot_activity_ingest_spans_rejected_total{reason="other_org"}'] == 3
 

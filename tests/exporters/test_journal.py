@@ -454,6 +454,41 @@ def fill(journal: Journal) -> None:
         assert journal.append(filler)
 
 
+class Rejecting:
+    """A destination that takes every batch and rejects its first activity, saying so with
+    counts in the reason, as the ingest service's ``partial_success`` does."""
+
+    description = "a rejecting destination"
+
+    def __init__(self) -> None:
+        self.batches = 0
+
+    async def send(self, batch: list[ActivitySnapshot]) -> list[Refusal | Rejected]:
+        self.batches += 1
+        return [Rejected(1, f"{self.batches} activity spans rejected: 1 name another org")]
+
+    async def close(self) -> None:
+        pass
+
+
+def test_rejections_in_several_batches_are_counted_each_and_said_once(
+    setup: Setup, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One cause is said once, whatever the counts in the reason of each batch (a request
+    split in two by timing once made the warning appear twice)."""
+    destination = Rejecting()
+    journal = Journal(destination, directory=setup.folder, meter_provider=setup.meters)
+    setup.journals.append(journal)
+    with caplog.at_level(logging.WARNING):
+        for command in ("first", "second", "third"):
+            assert journal.append(snapshot(command))
+            assert journal.flush(10)
+    assert destination.batches == 3
+    assert setup.counters()[("autobot_activity.dropped", "rejected")] == 3
+    assert caplog.text.count("rejected by a rejecting destination, not retried") == 1
+    assert journal.status().pending == 0
+
+
 @pytest.mark.leaves_journal  # the activities wait for a database that is not there
 def test_a_full_journal_under_drop_counts_and_says_each_drop_once(
     setup: Setup, caplog: pytest.LogCaptureFixture

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -49,6 +50,9 @@ RETRY_MAX_SECONDS = 5.0
 """Back-off after failures: 0.25 s doubling to 5 s, each wait jittered between half and all."""
 RETRY_AFTER_MAX_SECONDS = 60.0
 """The longest wait a destination's ``retry_after`` may impose."""
+_COUNTS = re.compile(r"\d+")
+"""The counts in a destination's reason for rejecting ("2 activity spans rejected: 2 name
+an org ..."): one cause whatever the counts, so it is warned about once, not once per batch."""
 
 
 class DeliveryTimeout(TimeoutError):
@@ -264,7 +268,7 @@ class Shipper:
     def _count_rejected(self, rejected: Rejected) -> None:
         self.reporter.dropped(rejected.count, "rejected")
         self.reporter.warn(
-            f"rejected {rejected.reason}",
+            f"rejected {_COUNTS.sub('#', rejected.reason)}",
             "%d activities rejected by %s, not retried: %s",
             rejected.count,
             self.destination.description,
