@@ -30,7 +30,9 @@ import functools
 import re
 from collections.abc import Iterator
 
+from autobot_activity_otel.secrets import rules
 from autobot_activity_otel.secrets.commands import last_pipeline
+from autobot_activity_otel.secrets.prefilter import ascii_lower
 from autobot_activity_otel.secrets.rules import (
     ASSIGNMENT,
     MARKER,
@@ -143,12 +145,21 @@ _TEMPLATE_FIELD = re.compile(
 ``{.data.password}``), the key of ``{{index .data "api-key"}}``; not a ``range`` or ``if``'s."""
 
 
+def _prints_values(body: str) -> bool:
+    """Whether a command line prints a secret's values alone, one a line (``VALUES``). Read
+    past substring tests and the keywords without which no name is read as a secret's
+    (``rules.KEYWORDS``, as for assignments): a terminal row's command is read for each row."""
+    extraction = "grep" in body or "sed" in body or "awk" in body or "cut" in body
+    template = "{{" in body or "{." in body
+    if not (extraction or template) or rules.KEYWORDS.search(ascii_lower(body)) is None:
+        return False
+    return (template and _prints_secret_field(body)) or (extraction and _extracts_secret(body))
+
+
 def _prints_secret_field(body: str) -> bool:
     """Whether a command's formatting flag prints a secret-named field (``kubectl get secret
     db -o go-template='{{.data.password}}'``, ``docker inspect -f '{{.Config.Labels.token}}'``):
     the output is the value alone, whatever the command."""
-    if "{{" not in body and "{." not in body:
-        return False
     flag = _FORMAT_FLAG.search(body)
     if flag is None:
         return False
@@ -256,8 +267,6 @@ def _extracts_secret(body: str) -> bool:
     that names the key (``grep -oP '(?<=password=).*'``, ``sed -n 's/^DB_PASSWORD=//p'``,
     ``awk -F= '/^API_KEY/{print $2}'``), or a projection (``cut -f2``, ``awk '{print $2}'``,
     ``sed 's/.*=//'``) of the lines a ``grep`` of the key selected."""
-    if not ("grep" in body or "sed" in body or "awk" in body or "cut" in body):
-        return False  # the common case, at the cost of four substring tests
     if _EXTRACTOR.search(body) is None:
         return False
     selected = projected = False
@@ -298,7 +307,7 @@ def label_kind(line: str) -> int:
     body = line[_PROMPT.match(line).end() :].rstrip()  # type: ignore[union-attr]
     if not body:
         return 0
-    if _prints_secret_field(body) or _extracts_secret(body):
+    if _prints_values(body):
         return VALUES
     if _PRINTER.match(body) and _PRINTS_SECRET.search(body):
         return 2 if _GENERATOR.search(body) else 1
