@@ -197,6 +197,9 @@ _AWK_FIELD = re.compile(r"\bprint[ \t]*\(?[ \t]*\$(?:NF|[2-9]|[1-9][0-9])\b")
 """``print $2``, ``print $NF``: a field after the first, where ``KEY=value`` keeps its value."""
 _LATER_FIELDS = frozenset("23456789")
 """``cut -f2``, ``-f2-``: a field after the first (``-f1`` prints the key)."""
+_PROJECTIONS = ("\\K", "(?<=", "REDACTED", "print", "-f", "--fields")
+"""What a call printing a value alone holds, but for ``sed``'s ``s`` command: ``grep -o``'s
+cut (or the marker the command's redaction left there), awk's ``print``, cut's field."""
 _REGEX_ESCAPE = re.compile(r"\\.")
 _PATTERN_NAME = re.compile(r"[A-Za-z_][\w-]*")
 
@@ -269,6 +272,8 @@ def _extracts_secret(body: str) -> bool:
     ``sed 's/.*=//'``) of the lines a ``grep`` of the key selected."""
     if _EXTRACTOR.search(body) is None:
         return False
+    if not any(mark in body for mark in _PROJECTIONS) and _SED_SUBSTITUTE.search(body) is None:
+        return False  # no call can print a value alone (``grep -i password``): spare the parse
     selected = projected = False
     for call in _calls(body):
         script = call.script
