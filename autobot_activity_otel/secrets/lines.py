@@ -146,9 +146,9 @@ _TEMPLATE_FIELD = re.compile(
 
 
 def _prints_values(body: str) -> bool:
-    """Whether a command line prints a secret's values alone, one a line (``VALUES``). Read
-    past substring tests and the keywords without which no name is read as a secret's
-    (``rules.KEYWORDS``, as for assignments): a terminal row's command is read for each row."""
+    """Whether a command line prints a secret's values alone, one a line (``VALUES``). Every
+    terminal row's command comes here, so cheap tests go first: a tool's name or a brace, then
+    ``rules.KEYWORDS``, without one of which no name is read as a secret's (as for assignments)."""
     extraction = "grep" in body or "sed" in body or "awk" in body or "cut" in body
     template = "{{" in body or "{." in body
     if not (extraction or template) or rules.KEYWORDS.search(ascii_lower(body)) is None:
