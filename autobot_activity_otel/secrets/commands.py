@@ -195,6 +195,21 @@ def shell_words(text: str) -> list[list[Word]]:
     return [words for _, words, _ in _segments(text, 0) if words]
 
 
+_SEQUENCE = frozenset({";", "&&", "||", "&", "\n", ";;"})
+
+
+def last_pipeline(text: str) -> list[list[Word]]:
+    """The words of each command of the last pipeline in ``text`` (after its last ``;``,
+    ``&&``, ``||``, ``&``): the commands whose output ends the text."""
+    pipeline: list[list[Word]] = []
+    for before, words, _ in _segments(text, 0):
+        if before in _SEQUENCE:
+            pipeline = []
+        if words:
+            pipeline.append(words)
+    return pipeline
+
+
 def _basename(raw: str) -> str:
     return raw.rsplit("/", 1)[-1].strip("'\"")
 

@@ -524,6 +524,44 @@ def _output() -> Iterator[None]:
             secret,
             output(f"{secret}\n", run=run),
         )
+    # values alone, one a line, printed by an extraction or a template that names their key
+    for number, (run, style) in enumerate(
+        [
+            ("grep -oP '(?<=password=).*' config.ini", "pw"),
+            ("grep -Po 'token:\\s*\\K\\S+' app.yml", "tok"),
+            ("sed -n 's/^DB_PASSWORD=//p' .env", "pw"),
+            ("awk -F= '/^API_KEY/{print $2}' .env", "tok"),
+            ('cut -d= -f2 <<< "$(grep SECRET .env)"', "pw"),
+            ("cd app && grep -i db_password .env | cut -d= -f2-", "pw"),
+            ("docker inspect -f '{{index .Config.Labels \"db_password\"}}' app", "pw"),
+            ("podman inspect app --format '{{.Config.Labels.api_token}}' | tee t", "tok"),
+            ("kubectl get secret db -o go-template='{{index .data \"api-key\"}}'", "b64"),
+            ("kubectl get secret db -o template --template={{.data.token}}", "b64"),
+        ]
+    ):
+        tag = f"extract{number}"
+        secret = {
+            "pw": pw(tag),
+            "tok": tok(tag),
+            "b64": base64.b64encode(tok(tag, 24).encode()).decode(),
+        }[style]
+        case("output", f"extracted-{number}", secret, output(f"{secret}\n", run=run))
+    # several matches: the value on a later line is as much a value as the first
+    first, second = pw("extract-many-1"), pw("extract-many-2")
+    case(
+        "output",
+        "extracted-several",
+        second,
+        output(f"{first}\n{second}\n", run="grep -oP '(?<=password=).*' a.ini"),
+        forms=(first,),
+    )
+    secret = pw("extract-prompt")
+    case(
+        "output",
+        "extracted-after-prompt",
+        secret,
+        output(f"$ sed -n 's/^DB_PASSWORD=//p' .env\n{secret}\n$ "),
+    )
     # PuTTY keys
     for number in range(2):
         lines = [tok(f"ppk{number}-{line}", 64) for line in range(3)]

@@ -401,6 +401,107 @@ POSITIVES: tuple[Case, ...] = (
         "Zk3u9XwQ2rT8vLm1Np4sShC",
         context="sh -c 'echo $API_TOKEN'",
     ),
+    # an extraction whose pattern names a secret's key prints the values alone, one a line
+    _P(
+        "Xtr-Look-Pw-1101\n",
+        "output",
+        "Xtr-Look-Pw-1101",
+        context="grep -oP '(?<=password=).*' a.ini",
+    ),
+    _P(
+        "Xtr-Keep-Tk-2202\n",
+        "output",
+        "Xtr-Keep-Tk-2202",
+        context="grep -Po 'token:\\s*\\K\\S+' app.yml",
+    ),
+    _P(
+        "Xtr-Sed-Pw-3303\n", "output", "Xtr-Sed-Pw-3303", context="sed -n 's/^DB_PASSWORD=//p' .env"
+    ),
+    _P(
+        "sunflower1987\n",
+        "output",
+        "sunflower1987",
+        context="sed -En 's/.*passwd: *(.*)/\\1/p' db.yml",
+    ),
+    _P(
+        "Xtr-Awk-Key-4404\n",
+        "output",
+        "Xtr-Awk-Key-4404",
+        context="awk -F= '/^API_KEY/{print $2}' .env",
+    ),
+    _P(  # an error message among the values is passed over, not an end
+        "grep: b.ini: No such file or directory\nXtr-After-Err-1717\n",
+        "output",
+        "Xtr-After-Err-1717",
+        context="grep -oP '(?<=password=).*' a.ini b.ini",
+    ),
+    _P(  # the command as recording stores it, its pattern's tail taken for a value
+        "Xtr-Stored-Pw-1616\n",
+        "output",
+        "Xtr-Stored-Pw-1616",
+        context="grep -oP 'password=[REDACTED:assignment]' app.ini",
+    ),
+    _P(
+        "Xtr-Cut-Sec-5505\n",
+        "output",
+        "Xtr-Cut-Sec-5505",
+        context='cut -d= -f2 <<< "$(grep SECRET .env)"',
+    ),
+    _P(
+        "Xtr-Pipe-Pw-6606\n",
+        "output",
+        "Xtr-Pipe-Pw-6606",
+        context="grep -i db_password .env | cut -d= -f2- | tr -d '\"'",
+    ),
+    _P(
+        "Xtr-Pipe-Cs-7707\n",
+        "output",
+        "Xtr-Pipe-Cs-7707",
+        context="grep client_secret app.ini | awk -F' = ' '{print $2}'",
+    ),
+    _P(  # several matches: every line is a value, not only the first
+        "Xtr-First-Pw-8808\nXtr-Second-Pw-9909\n",
+        "output",
+        "Xtr-Second-Pw-9909",
+        context="grep -oP '(?<=password=).*' app.ini",
+    ),
+    # a Go template or JSONPath printing a secret-named field, whatever the command
+    _P(
+        "WHRyLURvY2tlci1QdzEx\n",
+        "output",
+        "WHRyLURvY2tlci1QdzEx",
+        context="docker inspect -f '{{index .Config.Labels \"db_password\"}}' app",
+    ),
+    _P(
+        "letmein2024\n",
+        "output",
+        "letmein2024",
+        context="cd k8s && kubectl get secret db -o jsonpath='{.data.password}' | base64 -d",
+    ),
+    _P(
+        "WHRyLUdvVHBsLVB3MTI=\n",
+        "output",
+        "WHRyLUdvVHBsLVB3MTI=",
+        context="kubectl get secret db -o go-template='{{.data.password}}'",
+    ),
+    _P(
+        "WHRyLUluZGV4LUtleTEz\n",
+        "output",
+        "WHRyLUluZGV4LUtleTEz",
+        context="kubectl get secret db -o go-template='{{index .data \"api-key\"}}'",
+    ),
+    _P(
+        "WHRyLVRwbC1UazE0\n",
+        "output",
+        "WHRyLVRwbC1UazE0",
+        context="kubectl get secret db -o template --template={{.data.token}}",
+    ),
+    _P(
+        "Xtr-Podman-Tk-1515\n",
+        "output",
+        "Xtr-Podman-Tk-1515",
+        context="podman inspect app --format '{{.Config.Labels.api_token}}' | tee t.txt",
+    ),
 )
 
 _N = Case
@@ -629,6 +730,28 @@ NEGATIVES: tuple[Case, ...] = (
     _N('ETag: "33a64df551425fcc55e4d42a148795d9f25f89d4"\n', "output", context="curl -I x.io"),
     _N("session\n", "output", context="echo $SESSION_KIND"),
     _N("code=python&lang=en\n", "output", context="echo $QUERY"),
+    # --- extractions and templates that name no secret, or print no value -----------------------
+    _N("error:Timeout42\nerror:Refused7\n", "output", context="grep -o 'error.*' log"),
+    _N("1234\n", "output", context="grep -c password auth.log"),
+    _N("line-One-7x\nline-Two-8y\n", "output", context="sed -n '1,10p' file"),
+    _N("Val-Two-x9\nVal-Three-y8\n", "output", context="awk '{print $2}' file"),
+    _N("1.2.3-rc1\n", "output", context="grep -oP '(?<=version=).*' setup.cfg"),
+    _N("db-Primary-01\n", "output", context="awk -F= '/^HOST/{print $2}' .env"),
+    _N("Host-Name-7x\n", "output", context="grep -i password app.ini | cut -d' ' -f1"),
+    _N("Host-Db-01x\n", "output", context="sed 's/password=.*/password=***/' app.ini"),
+    _N("Db-Host-01x\n", "output", context="grep -v password .env | cut -d= -f2"),
+    _N("  password: {{ .Values.db.password }}\nRelName2xQ\n", "output"),  # no formatting flag
+    _N(  # the extraction feeds a variable; what prints is the next command
+        "Deployed-OK\n",
+        "output",
+        context="X=$(grep DB_PASSWORD .env | cut -d= -f2) && ./deploy.sh",
+    ),
+    _N(
+        "web-7f9c4d-x2kqz\n",
+        "output",
+        context="kubectl get pods -o go-template='{{.metadata.name}}'",
+    ),
+    _N("3f786850e387550fdab836ed7e6dc881\n", "output", context="docker inspect -f '{{.Id}}' app"),
 )
 
 CORPUS: tuple[Case, ...] = POSITIVES + NEGATIVES

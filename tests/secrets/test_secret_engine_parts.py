@@ -217,6 +217,16 @@ def test_a_name_added_later_makes_a_command_label_its_output_in_the_rows() -> No
     assert output() == "[REDACTED:labelled-value]\n"
 
 
+def test_a_name_added_later_makes_an_extraction_of_it_print_a_secret() -> None:
+    """An extraction is read only past the keywords a secret's name needs: the rules' own,
+    which an added name joins (``grep -oP '(?<=ZORBLEVAL=).*'`` then prints a secret)."""
+    secret = planted.plant("Zb4-Extracted-Later-63")
+    command = "grep -oP '(?<=ZORBLEVAL=).*' app.ini"
+    assert redact(f"{secret}\n", "output", context=command).text == f"{secret}\n"
+    add_secret_names("ZORBLEVAL")
+    assert redact(f"{secret}\n", "output", context=command).text == "[REDACTED:labelled-value]\n"
+
+
 # --- own secrets --------------------------------------------------------------------------------
 
 
