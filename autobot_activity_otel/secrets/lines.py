@@ -77,6 +77,13 @@ Not ``)``, which a label's note ends."""
 
 _SUFFIX = re.compile(_LABEL_SUFFIX)
 _SUFFIX_CHARS = " \t:=aeirswAEIRSW"
+_FOLDED_SUFFIX_CHARS = "\u0130\u0131\u017f"
+"""The letters other than ASCII that ``is``/``are``/``was`` match under IGNORECASE (İ ı ſ)."""
+_LONGEST_NAME = 81
+"""``[A-Za-z_][\\w.-]{1,80}``: the longest name a label ends with (a keyword is shorter)."""
+_NAME_RUN = re.compile(rf"[\w.-]{{0,{_LONGEST_NAME + 1}}}")
+"""The name characters before a place, read on the reversed text (``[\\w.-]`` as ``_LABEL``
+reads it, Unicode letters included), as far as a name can reach and one more."""
 _LEAD_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
 """``[\\w.-]`` in ASCII: what a name, or a keyword but for its one space, is made of."""
 _SPACED_LAST = frozenset({"key", "keys", "secret", "secrets", "code", "codes"})
@@ -84,32 +91,49 @@ _SPACED_LAST = frozenset({"key", "keys", "secret", "secrets", "code", "codes"})
 
 
 def _label_start(body: str) -> int:
-    """An index of an ASCII ``body`` before which ``_LABEL`` cannot match (``len(body)``
-    when it matches nowhere), so its search skips the positions that cannot hold a label.
+    """An index of ``body`` before which ``_LABEL`` cannot match (``len(body)`` when it
+    matches nowhere), so its search skips the positions that cannot hold a label.
 
     ``_LABEL.search`` tries every position, each with the name's backtracking: a sixth of an
-    ingested terminal row's cost. A match ends in ``_SUFFIX`` (blanks, one parenthesis,
-    is/are/was, ``:``/``=``) right after a name or keyword of ``[\\w.-]`` (a keyword may hold
-    one space, before its last word), so it starts no earlier than the run of those
-    characters before a place where ``_SUFFIX`` matches; the search from there (``pos``
-    keeps ``\\b`` reading the character before) finds the same leftmost match. ASCII only:
-    under IGNORECASE ``[A-Za-z]`` also matches a few other letters.
+    ingested terminal row's cost, and milliseconds for a line ending in a long word
+    (``token`` then 250 letters: every position of the word was a start, each tried 80
+    times). A match ends in ``_SUFFIX`` (blanks, one parenthesis, is/are/was, ``:``/``=``)
+    right after a name or keyword of ``[\\w.-]`` (a keyword may hold one space, before its
+    last word) of at most ``_LONGEST_NAME`` characters, so it starts no earlier than the run
+    of those characters before a place where ``_SUFFIX`` matches, nor that many before it;
+    the search from there (``pos`` keeps ``\\b`` reading the character before) finds the
+    same leftmost match.
     """
     end = len(body)
-    earliest = len(body.rstrip(_SUFFIX_CHARS))  # no suffix can start before ``earliest``
-    if earliest and body[earliest - 1] == ")":
+    plain = body.isascii()
+    earliest = len(body.rstrip(_SUFFIX_CHARS if plain else _SUFFIX_CHARS + _FOLDED_SUFFIX_CHARS))
+    if earliest and body[earliest - 1] == ")":  # no suffix can start before ``earliest``
         opening = body.rfind("(", max(0, earliest - 42), earliest - 1)
         if opening >= 0:
             earliest = len(body[:opening].rstrip(" \t"))
+    reverse = None if plain else body[::-1]
     start = end
     for suffix in range(max(earliest, 1), end + 1):
-        if body[suffix - 1] not in _LEAD_CHARS or _SUFFIX.match(body, suffix) is None:
+        if (plain and body[suffix - 1] not in _LEAD_CHARS) or _SUFFIX.match(body, suffix) is None:
             continue
-        lead = len(body[:suffix].rstrip(_LEAD_CHARS))
+        lead = _run_start(body, suffix, reverse)
+        if lead == suffix:
+            continue  # no name before this place
         if lead and body[lead - 1] == " " and body[lead:suffix].lower() in _SPACED_LAST:
-            lead = len(body[: lead - 1].rstrip(_LEAD_CHARS))  # ``api key``: a keyword's space
-        start = min(start, lead)
+            lead = _run_start(body, lead - 1, reverse)  # ``api key``: a keyword's space
+        start = min(start, max(lead, suffix - _LONGEST_NAME))
     return start
+
+
+def _run_start(body: str, at: int, reverse: str | None) -> int:
+    """Where the run of name characters that ends at ``at`` starts, or a place further back
+    than a name can start. ``reverse``: the body reversed, when it is not ASCII (where
+    ``_LEAD_CHARS`` does not say what ``[\\w.-]`` matches)."""
+    if reverse is None:
+        floor = max(0, at - _LONGEST_NAME - 1)
+        return floor + len(body[floor:at].rstrip(_LEAD_CHARS))
+    position = len(body) - at
+    return at - (_NAME_RUN.match(reverse, position).end() - position)  # type: ignore[union-attr]
 
 
 VALUES = 3
@@ -128,7 +152,7 @@ def label_kind(line: str) -> int:
         return VALUES
     if _PRINTER.match(body) and _PRINTS_SECRET.search(body):
         return 2 if _GENERATOR.search(body) else 1
-    label = _LABEL.search(body, _label_start(body)) if body.isascii() else _LABEL.search(body)
+    label = _LABEL.search(body, _label_start(body))
     if label is None:
         return 0
     name = label.group(1)
