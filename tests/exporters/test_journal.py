@@ -5,7 +5,6 @@ policies, fork, start-up and the ``journal`` commands. Destinations are real SQL
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fcntl
 import json
 import logging
@@ -17,7 +16,7 @@ import textwrap
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -39,7 +38,6 @@ from autobot_activity_exporters.journal import format as journal_format
 from autobot_activity_exporters.journal.destination import Refusal, Rejected
 from autobot_activity_exporters.journal.directory import SEGMENT_SUFFIX
 from autobot_activity_exporters.journal.shipper import RETRY_AFTER_MAX_SECONDS, pause_after
-from autobot_activity_exporters.journal.writer import SegmentWriter
 from autobot_activity_exporters.schema import upgrade
 from autobot_activity_exporters.spans import attributes_of, frame_of, snapshot_of
 from autobot_activity_otel import admission
@@ -49,6 +47,7 @@ from autobot_activity_otel.recording import ActivityRecord
 from autobot_activity_otel.snapshot import ActivitySnapshot, SnapshotEvent, StatusCode
 
 ROOT = Path(__file__).resolve().parents[2]
+FORK_PROBE = ROOT / "tests" / "support" / "fork_probe.py"
 
 
 def snapshot(command: str = "ls", **raw: object) -> ActivitySnapshot:
@@ -383,46 +382,23 @@ def test_a_child_forked_while_the_parent_ships_ships_its_own_records(setup: Setu
     assert len(setup.ids()) == 2
 
 
-def children_holding(holds: Callable[[str], bool], work: Callable[[], None], forks: int) -> int:
-    """How many of ``forks`` children, forked while a thread repeats ``work``, started with a
-    descriptor whose path ``holds`` says is one they must not have."""
-    stop = threading.Event()
-
-    def repeat() -> None:
-        while not stop.is_set():
-            work()
-
-    thread = threading.Thread(target=repeat, daemon=True)
-    thread.start()
-    leaks = 0
-    try:
-        for _ in range(forks):
-            pid = os.fork()
-            if pid == 0:
-                copies = 0
-                for name in os.listdir("/proc/self/fd"):
-                    with contextlib.suppress(OSError):
-                        copies += holds(os.readlink(f"/proc/self/fd/{name}"))
-                os._exit(1 if copies else 0)
-            leaks += os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-    finally:
-        stop.set()
-        thread.join(5)
-    return leaks
+def children_holding(kind: str, folder: Path, forks: int) -> int:
+    """``support/fork_probe.py``'s count of children that kept what they must not have."""
+    probe = subprocess.run(
+        [sys.executable, str(FORK_PROBE), kind, str(folder), str(forks)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert probe.returncode == 0, probe.stderr[-2000:]
+    return int(probe.stdout)
 
 
 def test_no_fork_leaves_a_child_a_copy_of_the_drain_lock(setup: Setup) -> None:
     """A thread takes and drops the drain lock as fast as it can while the main thread
     forks: no child may hold a descriptor of drain.lock (it would keep the lock for the
     child's life), whenever between opening and closing it the fork fell."""
-    directory = JournalDirectory(setup.folder)
-    directory.ensure()
-
-    def drain_pass() -> None:
-        with directory.draining():
-            pass
-
-    leaks = children_holding(lambda path: path.endswith("/drain.lock"), drain_pass, 100)
+    leaks = children_holding("drain-lock", setup.folder, 100)
     assert leaks == 0, f"{leaks} of 100 children kept a copy of drain.lock"
 
 
@@ -430,17 +406,8 @@ def test_no_fork_leaves_a_child_a_copy_of_a_segment_being_opened(setup: Setup) -
     """A thread appends with segments so small that each append opens a new one, while the
     main thread forks: no child may hold a descriptor of a segment it does not know it has
     (its copy would keep the segment locked, so undrainable, for the child's life)."""
-    writer = SegmentWriter(JournalDirectory(setup.folder), segment_bytes=1)
-
-    def append() -> None:
-        writer.append(b"x")
-        time.sleep(0.0005)  # a few thousand segments in all, not tens of thousands
-
-    try:
-        leaks = children_holding(lambda path: SEGMENT_SUFFIX in path, append, 40)
-    finally:
-        writer.close()
-    assert leaks == 0, f"{leaks} of 40 children kept a copy of a segment"
+    leaks = children_holding("segment", setup.folder, 100)
+    assert leaks == 0, f"{leaks} of 100 children kept a copy of a segment"
 
 
 # --- the cap and the overflow policies ---
