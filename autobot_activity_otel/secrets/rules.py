@@ -585,12 +585,24 @@ _SQL_ACCOUNT = re.compile(r"(?i:\b(?:user|role|login|grant|set)\b)")
 
 
 def sql_candidates(text: str) -> Iterator[Candidate]:
-    """``CREATE USER ... IDENTIFIED BY 'x'``, ``ALTER ROLE ... PASSWORD 'x'``."""
+    """``CREATE USER ... IDENTIFIED BY 'x'``, ``ALTER ROLE ... PASSWORD 'x'``: a match counts
+    when an account word stands before it on its line, that is when the line's first one
+    ends before it (a match starts a word). Each line is searched once, not once per match:
+    a 64 KB line of ``identified by`` took 3 s."""
+    line_end = -1
+    account_end = 0
     for match in _SQL_PASSWORD.finditer(text):
+        if match.start() > line_end:
+            line_start = text.rfind("\n", 0, match.start()) + 1
+            line_end = text.find("\n", match.start())
+            line_end = len(text) if line_end < 0 else line_end
+            account = _SQL_ACCOUNT.search(text, line_start, line_end)
+            account_end = len(text) + 1 if account is None else account.end()
+        if account_end > match.start():
+            continue
         group = next(n for n in (1, 2, 3) if match.group(n) is not None)
         value = match.group(group)
-        line = text[text.rfind("\n", 0, match.start()) + 1 : match.start()]
-        if _SQL_ACCOUNT.search(line) and not is_plain_value(value):
+        if not is_plain_value(value):
             yield Candidate(match.start(group), match.end(group), ASSIGNMENT, "sql-password", value)
 
 
