@@ -14,6 +14,7 @@ A command that prints values alone (``grep -oP '(?<=password=).*'``, a template 
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 from collections.abc import Iterator
@@ -411,16 +412,27 @@ _COOKIE_JAR = re.compile(
 )
 
 
+_NEWLINE = re.compile("\n")
+
+
+def _after_lines(newlines: list[int], start: int, count: int, size: int) -> int:
+    """Where the ``count`` lines from ``start`` (a line's start) end, by the text's
+    ``newlines``: looked up, not walked, since each ``Private-Lines`` header (up to 999
+    lines) counts again the lines the one before it counted."""
+    if count == 0 or start >= size:
+        return start
+    last = bisect.bisect_left(newlines, start) + count - 1
+    return newlines[last] + 1 if last < len(newlines) else size
+
+
 def key_file_candidates(text: str) -> Iterator[Candidate]:
     """PuTTY ``.ppk`` private lines and MAC; values of a Netscape cookie file (``cookies.txt``)."""
+    newlines: list[int] | None = None
     for match in _PPK_LINES.finditer(text):
         start = match.end() + 1
-        stop = start
-        for _ in range(int(match.group(1))):
-            if stop >= len(text):
-                break
-            end = text.find("\n", stop)
-            stop = len(text) if end < 0 else end + 1
+        if newlines is None:
+            newlines = [newline.start() for newline in _NEWLINE.finditer(text)]
+        stop = _after_lines(newlines, start, int(match.group(1)), len(text))
         body = text[start:stop].rstrip()
         if body:
             yield Candidate(start, start + len(body), ASSIGNMENT, "putty-private-key", body)

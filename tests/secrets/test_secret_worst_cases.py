@@ -6,10 +6,18 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import pytest
 
 from autobot_activity_otel.secrets import rules
+from autobot_activity_otel.secrets.lines import key_file_candidates
+
+_ENGINE = str(Path(rules.__file__).parent)
+TraceFunction = Callable[[FrameType, str, Any], Any]
 
 
 class _Counting:
@@ -34,3 +42,32 @@ def test_a_line_of_sql_phrases_is_searched_for_an_account_word_once(
     size = len(text)
     assert [candidate.rule for candidate in rules.sql_candidates(text)] == ["sql-password"]
     assert account.read <= size
+
+
+def _steps(call: Callable[[], object]) -> int:
+    """The lines of the engine's own code that ``call`` runs: its work, counted, not timed."""
+    count = 0
+
+    def line(frame: FrameType, event: str, arg: object) -> TraceFunction:
+        nonlocal count
+        count += event == "line"
+        return line
+
+    def enter(frame: FrameType, event: str, arg: object) -> TraceFunction | None:
+        return line if frame.f_code.co_filename.startswith(_ENGINE) else None
+
+    previous = sys.gettrace()
+    sys.settrace(enter)
+    try:
+        call()
+    finally:
+        sys.settrace(previous)
+    return count
+
+
+def test_the_private_lines_of_each_putty_header_are_looked_up_not_walked() -> None:
+    """Each ``Private-Lines: 999`` header walked the 999 lines after it, one ``find`` each,
+    though the next header's lines are mostly the same ones."""
+    text = "PuTTY-User-Key-File-2: ssh-rsa\n" + "Private-Lines: 999\n" * 300
+    lines = text.count("\n")
+    assert _steps(lambda: list(key_file_candidates(text))) <= 20 * lines
