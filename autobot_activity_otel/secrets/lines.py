@@ -40,8 +40,11 @@ from autobot_activity_otel.secrets.tools import word_set
 
 _PROMPT = re.compile(r"[ \t]*(?:[\w.@~:/()\[\]-]{0,80}[$#%>][ \t]+)?")
 """A shell prompt before a command (``user@host:~$ ``, ``# ``, ``> ``)."""
-_LABEL_SUFFIX = r"[ \t]*(?:\([^()\n]{0,40}\))?[ \t]*(?i:is|are|was)?[ \t]*[:=]?[ \t]*\Z"
-"""What may follow a label's name to the end of the line (``(again)``, ``is``, ``:``)."""
+_LABEL_SUFFIX = r"[ \t]*+(?:\([^()\n]{0,40}\))?[ \t]*+(?i:is|are|was)?[ \t]*+[:=]?[ \t]*+\Z"
+"""What may follow a label's name to the end of the line (``(again)``, ``is``, ``:``). Blank
+runs are possessive (``*+``), here and in the other patterns below where what follows a run
+cannot start with a blank: giving one back never makes a match, and trying every split of a
+run between adjacent runs is cubic here (``x``, 290 blanks, ``s``: 6 s a line)."""
 _LABEL = re.compile(
     r"(?i:\b(?:api[ _-]?keys?|access[ _-]?keys?|secret[ _-]?keys?|private[ _-]?keys?"
     r"|client[ _-]?secrets?|passwords?|passphrases?|passcodes?|pins?|otp|tokens?|secrets?"
@@ -338,8 +341,9 @@ def nested_candidates(text: str) -> Iterator[Candidate]:
 
 
 _NAME_VALUE = re.compile(
-    r"(?i:\b(?:name|key)[\"']?[ \t]*[:=][ \t]*)[\"']?([A-Za-z_][\w.-]{1,80})[\"']?[ \t]*,?[ \t]*"
-    r"(?:\n[ \t]*)?(?:-[ \t]+)?(?i:[\"']?value[\"']?[ \t]*[:=][ \t]*)[\"']?([^\"'\s,}<>]{1,1024})"
+    r"(?i:\b(?:name|key)[\"']?[ \t]*+[:=][ \t]*+)[\"']?([A-Za-z_][\w.-]{1,80})[\"']?[ \t]*+,?"
+    r"[ \t]*+(?:\n[ \t]*+)?(?:-[ \t]++)?(?i:[\"']?value[\"']?[ \t]*+[:=][ \t]*+)[\"']?"
+    r"([^\"'\s,}<>]{1,1024})"
 )
 """``name: DB_PASSWORD`` / ``value: ...`` (Kubernetes env, ECS task definitions) and .NET's
 ``<add key="ApiKey" value="..."/>``."""
@@ -363,8 +367,8 @@ def element_candidates(text: str) -> Iterator[Candidate]:
 
 
 _NEUTRAL = re.compile(
-    r"(?m)^[ \t]*(?:export[ \t]+)?[\"']?([A-Za-z_][\w.-]{0,80})[\"']?[ \t]*[=:][ \t]*[\"']?"
-    r"([A-Za-z0-9+/_.-]{20,1024}={0,2})[\"']?[ \t]*,?[ \t]*$"
+    r"(?m)^[ \t]*+(?:export[ \t]++)?[\"']?([A-Za-z_][\w.-]{0,80})[\"']?[ \t]*+[=:][ \t]*+[\"']?"
+    r"([A-Za-z0-9+/_.-]{20,1024}={0,2})[\"']?[ \t]*+,?[ \t]*+$"
     r"|<([A-Za-z_][\w.-]{0,80})>([A-Za-z0-9+/_.-]{20,1024}={0,2})</"
 )
 _NOT_SECRET_PARTS = word_set(
