@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from autobot_activity_otel.secrets import lines, rules
+from autobot_activity_otel.secrets import lines, prefilter, rules
 from autobot_activity_otel.secrets.lines import key_file_candidates
 
 _ENGINE = str(Path(rules.__file__).parent)
@@ -86,3 +86,18 @@ def test_the_blank_runs_of_line_patterns_are_possessive(pattern: re.Pattern[str]
     ``s`` took 6 s; a ``name: DB_PASSWORD`` or ``A=<token>`` line ending in 8,000 blanks and
     a letter took 9 s and 1 s."""
     assert _GREEDY_BLANKS.search(pattern.pattern) is None
+
+
+@pytest.mark.parametrize("head", ["x ", "a" * 2000], ids=["blank", "long-word"])
+def test_a_line_of_pgpass_like_tails_is_read_once_by_the_plain_scan(head: str) -> None:
+    """Without Hyperscan, each ``.pgpass``-like tail past its line's first colon read the
+    rest of the line for another anchor, and each tail there the line up to it (8 KB of
+    ``:1:b:c:d`` after a long word took 18 s)."""
+    text = head + ":1:b:c:d" * 300
+    lowered = prefilter.ascii_lower(text)
+    hyperscan = prefilter.use_hyperscan(False)
+    try:
+        steps = _steps(lambda: prefilter.anchor_ends(text, lowered))
+    finally:
+        prefilter.use_hyperscan(hyperscan)
+    assert steps <= len(text)
