@@ -219,6 +219,8 @@ class VendorRule:
     prefixes: tuple[str, ...]
     pattern: re.Pattern[str]
     check: Callable[[str], bool] | None = None
+    finder: Callable[[re.Pattern[str], str], Iterator[re.Match[str]]] | None = None
+    """Finds the pattern's matches where ``finditer`` would cost too much (same matches)."""
 
 
 def mixed_case_digits(value: str) -> bool:
@@ -227,6 +229,31 @@ def mixed_case_digits(value: str) -> bool:
         and any(c.isupper() for c in value)
         and any(c.islower() for c in value)
     )
+
+
+_JWT_HEAD = re.compile(r"\beyJ")
+_JWT_SEGMENT = re.compile(r"[\w-]*+")
+_JWT_FIRST = 4096
+"""The longest first segment ``VENDOR_RULES``' jwt pattern takes (``[\\w-]{8,4096}``)."""
+
+
+def _jwt_matches(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
+    """``pattern.finditer(text)`` for the jwt pattern, where a failed start skips the others
+    that must fail too. Every ``eyJ`` at a word's edge is a start, and a start reads its
+    first segment to the ``.`` (or 4,096 characters): 64 KB of ``-eyJ`` took 1 s. Starts in
+    one segment share its end and all that follows it, so when one fails the next that can
+    match is where the segment is short enough, if ``.eyJ`` ends it, else past its end."""
+    position = 0
+    while (head := _JWT_HEAD.search(text, position)) is not None:
+        start = head.start()
+        match = pattern.match(text, start)
+        if match is not None:
+            yield match
+            position = match.end()
+            continue
+        end = _JWT_SEGMENT.match(text, head.end()).end()  # type: ignore[union-attr]
+        too_long = end - head.end() > _JWT_FIRST and text.startswith(".eyJ", end)
+        position = max(start + 1, end - _JWT_FIRST - 3) if too_long else end
 
 
 VENDOR_RULES: tuple[VendorRule, ...] = (
@@ -274,6 +301,7 @@ VENDOR_RULES: tuple[VendorRule, ...] = (
         "jwt",
         ("eyJ",),
         re.compile(r"\beyJ[\w-]{8,4096}\.eyJ[\w-]{8,8192}\.[\w-]{0,4096}"),
+        finder=_jwt_matches,
     ),
     VendorRule(
         "aws-secret-access-key",
@@ -295,7 +323,10 @@ def vendor_candidates(text: str) -> Iterator[Candidate]:
     """Vendor token formats, each regex run only when one of its prefixes is in the text."""
     present = [rule for prefix, rule in _PREFIXES if prefix in text]
     for rule in dict.fromkeys(present):
-        for match in rule.pattern.finditer(text):
+        matches = (
+            rule.pattern.finditer(text) if rule.finder is None else rule.finder(rule.pattern, text)
+        )
+        for match in matches:
             group = 1 if rule.pattern.groups else 0
             value = match.group(group)
             if rule.check is None or rule.check(value):

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -132,3 +132,15 @@ def test_a_cookie_header_s_pairs_are_matched_where_they_start_not_searched_for(
     text = "Cookie: theme=dark; lang=en; " + "a" * 8000 + "\nCookie: " + "b" * 8000
     assert list(rules.cookie_candidates(text)) == []
     assert pair.calls <= 6
+
+
+@pytest.mark.parametrize("tail", ["", ".eyJ" + "b" * 10 + ".c"], ids=["no-second", "long-first"])
+def test_a_jwt_is_tried_once_per_first_segment_not_at_every_eyj_in_it(tail: str) -> None:
+    """Each ``eyJ`` after a ``-`` starts a match that read the first segment to its end (64
+    KB of ``-eyJ`` took 1 s); the starts that share a segment fail or match together."""
+    jwt = next(rule for rule in rules.VENDOR_RULES if rule.name == "jwt")
+    text = "-eyJ" * 4000 + tail
+    pattern = _MatchOnly(jwt.pattern)
+    found = [match.span() for match in rules._jwt_matches(cast("re.Pattern[str]", pattern), text)]
+    assert found == [match.span() for match in jwt.pattern.finditer(text)]
+    assert pattern.calls <= 2
