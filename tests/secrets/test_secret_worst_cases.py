@@ -69,12 +69,12 @@ def test_the_private_lines_of_each_putty_header_are_looked_up_not_walked() -> No
     """Each ``Private-Lines: 999`` header walked the 999 lines after it, one ``find`` each,
     though the next header's lines are mostly the same ones."""
     text = "PuTTY-User-Key-File-2: ssh-rsa\n" + "Private-Lines: 999\n" * 300
-    lines = text.count("\n")
-    assert _steps(lambda: list(key_file_candidates(text))) <= 20 * lines
+    line_count = text.count("\n")
+    assert _steps(lambda: list(key_file_candidates(text))) <= 20 * line_count
 
 
 _GREEDY_BLANKS = re.compile(r"\[ \\t\][*+](?!\+)")
-"""``[ \t]*`` or ``[ \t]+`` in a pattern's text, not possessive."""
+"""``[ \\t]*`` or ``[ \\t]+`` in a pattern's text, not possessive."""
 
 
 LINE_PATTERNS = {
@@ -88,7 +88,7 @@ LINE_PATTERNS = {
 
 @pytest.mark.parametrize("pattern", LINE_PATTERNS.values(), ids=LINE_PATTERNS.keys())
 def test_the_blank_runs_of_line_patterns_are_possessive(pattern: re.Pattern[str]) -> None:
-    """Blank runs with only optional items between them (``[ \t]*,?[ \t]*$``) were tried at
+    """Blank runs with only optional items between them (``[ \\t]*,?[ \\t]*$``) were tried at
     every split of a long run of blanks that a letter ends: as a label, ``x``, 290 blanks and
     ``s`` took 6 s; a ``name: DB_PASSWORD`` or ``A=<token>`` line ending in 8,000 blanks and
     a letter took 9 s and 1 s; a template's ``{{`` and 270 blanks 3 ms a line."""
