@@ -33,11 +33,13 @@ _FORMAT_FLAG = re.compile(
 """A formatting flag whose argument is a Go template or JSONPath (``-o go-template=``,
 ``--format``, ``--template=``, ``-o jsonpath=``)."""
 _TEMPLATE_FIELD = re.compile(
-    r"\{\{?-?[ \t]*\(?[ \t]*(?:index[ \t]+[^\s\"{}]+[ \t]+\"([^\"{}]{1,80})"
+    r"\{\{?-?[ \t]*+\(?[ \t]*+(?:index[ \t]++[^\s\"{}]+[ \t]++\"([^\"{}]{1,80})"
     r"|\$?\.(?:[\w-]{1,80}(?:\[[^\]\s]{0,40}\])?\.){0,8}([\w-]{1,80}))"
 )
 """What a template's action prints: the last field of ``{{.data.password}}`` (or JSONPath's
-``{.data.password}``), the key of ``{{index .data "api-key"}}``; not a ``range`` or ``if``'s."""
+``{.data.password}``), the key of ``{{index .data "api-key"}}``; not a ``range`` or ``if``'s.
+Blank runs are possessive, as in ``lines``: what follows one never starts with a blank, and
+two runs split every way took 3 ms a line (``{{``, 270 blanks)."""
 
 
 def prints_values(body: str) -> bool:
@@ -88,7 +90,7 @@ _SED_SUBSTITUTE = re.compile(
     r"\bs([^\w\s\\])(?:\\.|(?!\1)[^\\])*\1((?:\\.|(?!\1)[^\\])*)\1([gpiIM0-9]*)"
 )
 """``s/pattern/replacement/flags``: what comes before the replacement selects the line."""
-_AWK_FIELD = re.compile(r"\bprint[ \t]*\(?[ \t]*\$(?:NF|[2-9]|[1-9][0-9])\b")
+_AWK_FIELD = re.compile(r"\bprint[ \t]*+\(?[ \t]*+\$(?:NF|[2-9]|[1-9][0-9])\b")
 """``print $2``, ``print $NF``: a field after the first, where ``KEY=value`` keeps its value."""
 _LATER_FIELDS = frozenset("23456789")
 """``cut -f2``, ``-f2-``: a field after the first (``-f1`` prints the key)."""

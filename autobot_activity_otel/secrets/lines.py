@@ -14,6 +14,7 @@ A command that prints values alone (``grep -oP '(?<=password=).*'``, a template 
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 from collections.abc import Iterator
@@ -39,8 +40,11 @@ from autobot_activity_otel.secrets.tools import word_set
 
 _PROMPT = re.compile(r"[ \t]*(?:[\w.@~:/()\[\]-]{0,80}[$#%>][ \t]+)?")
 """A shell prompt before a command (``user@host:~$ ``, ``# ``, ``> ``)."""
-_LABEL_SUFFIX = r"[ \t]*(?:\([^()\n]{0,40}\))?[ \t]*(?i:is|are|was)?[ \t]*[:=]?[ \t]*\Z"
-"""What may follow a label's name to the end of the line (``(again)``, ``is``, ``:``)."""
+_LABEL_SUFFIX = r"[ \t]*+(?:\([^()\n]{0,40}\))?[ \t]*+(?i:is|are|was)?[ \t]*+[:=]?[ \t]*+\Z"
+"""What may follow a label's name to the end of the line (``(again)``, ``is``, ``:``). Blank
+runs are possessive (``*+``), here and in the other patterns below where what follows a run
+cannot start with a blank: giving one back never makes a match, and trying every split of a
+run between adjacent runs is cubic here (``x``, 290 blanks, ``s``: 6 s a line)."""
 _LABEL = re.compile(
     r"(?i:\b(?:api[ _-]?keys?|access[ _-]?keys?|secret[ _-]?keys?|private[ _-]?keys?"
     r"|client[ _-]?secrets?|passwords?|passphrases?|passcodes?|pins?|otp|tokens?|secrets?"
@@ -337,8 +341,9 @@ def nested_candidates(text: str) -> Iterator[Candidate]:
 
 
 _NAME_VALUE = re.compile(
-    r"(?i:\b(?:name|key)[\"']?[ \t]*[:=][ \t]*)[\"']?([A-Za-z_][\w.-]{1,80})[\"']?[ \t]*,?[ \t]*"
-    r"(?:\n[ \t]*)?(?:-[ \t]+)?(?i:[\"']?value[\"']?[ \t]*[:=][ \t]*)[\"']?([^\"'\s,}<>]{1,1024})"
+    r"(?i:\b(?:name|key)[\"']?[ \t]*+[:=][ \t]*+)[\"']?([A-Za-z_][\w.-]{1,80})[\"']?[ \t]*+,?"
+    r"[ \t]*+(?:\n[ \t]*+)?(?:-[ \t]++)?(?i:[\"']?value[\"']?[ \t]*+[:=][ \t]*+)[\"']?"
+    r"([^\"'\s,}<>]{1,1024})"
 )
 """``name: DB_PASSWORD`` / ``value: ...`` (Kubernetes env, ECS task definitions) and .NET's
 ``<add key="ApiKey" value="..."/>``."""
@@ -362,8 +367,8 @@ def element_candidates(text: str) -> Iterator[Candidate]:
 
 
 _NEUTRAL = re.compile(
-    r"(?m)^[ \t]*(?:export[ \t]+)?[\"']?([A-Za-z_][\w.-]{0,80})[\"']?[ \t]*[=:][ \t]*[\"']?"
-    r"([A-Za-z0-9+/_.-]{20,1024}={0,2})[\"']?[ \t]*,?[ \t]*$"
+    r"(?m)^[ \t]*+(?:export[ \t]++)?[\"']?([A-Za-z_][\w.-]{0,80})[\"']?[ \t]*+[=:][ \t]*+[\"']?"
+    r"([A-Za-z0-9+/_.-]{20,1024}={0,2})[\"']?[ \t]*+,?[ \t]*+$"
     r"|<([A-Za-z_][\w.-]{0,80})>([A-Za-z0-9+/_.-]{20,1024}={0,2})</"
 )
 _NOT_SECRET_PARTS = word_set(
@@ -411,16 +416,27 @@ _COOKIE_JAR = re.compile(
 )
 
 
+_NEWLINE = re.compile("\n")
+
+
+def _after_lines(newlines: list[int], start: int, count: int, size: int) -> int:
+    """Where the ``count`` lines from ``start`` (a line's start) end, by the text's
+    ``newlines``: looked up, not walked, since each ``Private-Lines`` header (up to 999
+    lines) counts again the lines the one before it counted."""
+    if count == 0 or start >= size:
+        return start
+    last = bisect.bisect_left(newlines, start) + count - 1
+    return newlines[last] + 1 if last < len(newlines) else size
+
+
 def key_file_candidates(text: str) -> Iterator[Candidate]:
     """PuTTY ``.ppk`` private lines and MAC; values of a Netscape cookie file (``cookies.txt``)."""
+    newlines: list[int] | None = None
     for match in _PPK_LINES.finditer(text):
         start = match.end() + 1
-        stop = start
-        for _ in range(int(match.group(1))):
-            if stop >= len(text):
-                break
-            end = text.find("\n", stop)
-            stop = len(text) if end < 0 else end + 1
+        if newlines is None:
+            newlines = [newline.start() for newline in _NEWLINE.finditer(text)]
+        stop = _after_lines(newlines, start, int(match.group(1)), len(text))
         body = text[start:stop].rstrip()
         if body:
             yield Candidate(start, start + len(body), ASSIGNMENT, "putty-private-key", body)

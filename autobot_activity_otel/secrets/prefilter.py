@@ -229,18 +229,25 @@ class _Anchors:
             self.database.scan(data, lambda *hit: add(hit[2]), scratch=self._scratch())
             return ends
         found: list[int] = []
-        for match in self.python.finditer(lowered):
+        position = 0
+        while (match := self.python.search(lowered, position)) is not None:
             if match.lastgroup is None or _pgpass_line(lowered, match.start()):
                 found.append(match.end())
-            else:  # a .pgpass-like tail on another line: the rest of that line may anchor
-                found.extend(self._rest_of_line(lowered, match.start() + 1))
+                position = match.end()
+                continue
+            stop = lowered.find("\n", match.start())
+            stop = len(lowered) if stop < 0 else stop
+            found.extend(self._rest_of_line(lowered, match.start() + 1, stop))
+            position = stop  # the line is selected or holds no other anchor
         return found
 
-    def _rest_of_line(self, lowered: str, start: int) -> list[int]:
-        stop = lowered.find("\n", start)
-        stop = len(lowered) if stop < 0 else stop
+    def _rest_of_line(self, lowered: str, start: int, stop: int) -> list[int]:
+        """The end of an anchor after a ``.pgpass``-like tail that is not at its line's first
+        colon (another anchor it overlaps may select the line), if any: a tail after it is
+        past that colon too. Once per line: each tail read the rest of its line again, and
+        the line up to it, a cubic cost (8 KB of ``:1:b:c:d`` after a long word took 18 s)."""
         while (match := self.python.search(lowered, start, stop)) is not None:
-            if match.lastgroup is None or _pgpass_line(lowered, match.start()):
+            if match.lastgroup is None:
                 return [match.end()]
             start = match.start() + 1
         return []

@@ -219,6 +219,8 @@ class VendorRule:
     prefixes: tuple[str, ...]
     pattern: re.Pattern[str]
     check: Callable[[str], bool] | None = None
+    finder: Callable[[re.Pattern[str], str], Iterator[re.Match[str]]] | None = None
+    """Finds the pattern's matches where ``finditer`` would cost too much (same matches)."""
 
 
 def mixed_case_digits(value: str) -> bool:
@@ -227,6 +229,31 @@ def mixed_case_digits(value: str) -> bool:
         and any(c.isupper() for c in value)
         and any(c.islower() for c in value)
     )
+
+
+_JWT_HEAD = re.compile(r"\beyJ")
+_JWT_SEGMENT = re.compile(r"[\w-]*+")
+_JWT_FIRST = 4096
+"""The longest first segment ``VENDOR_RULES``' jwt pattern takes (``[\\w-]{8,4096}``)."""
+
+
+def _jwt_matches(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
+    """``pattern.finditer(text)`` for the jwt pattern, where a failed start skips the others
+    that must fail too. Every ``eyJ`` at a word's edge is a start, and a start reads its
+    first segment to the ``.`` (or 4,096 characters): 64 KB of ``-eyJ`` took 1 s. Starts in
+    one segment share its end and all that follows it, so when one fails the next that can
+    match is where the segment is short enough, if ``.eyJ`` ends it, else past its end."""
+    position = 0
+    while (head := _JWT_HEAD.search(text, position)) is not None:
+        start = head.start()
+        match = pattern.match(text, start)
+        if match is not None:
+            yield match
+            position = match.end()
+            continue
+        end = _JWT_SEGMENT.match(text, head.end()).end()  # type: ignore[union-attr]
+        too_long = end - head.end() > _JWT_FIRST and text.startswith(".eyJ", end)
+        position = max(start + 1, end - _JWT_FIRST - 3) if too_long else end
 
 
 VENDOR_RULES: tuple[VendorRule, ...] = (
@@ -274,6 +301,7 @@ VENDOR_RULES: tuple[VendorRule, ...] = (
         "jwt",
         ("eyJ",),
         re.compile(r"\beyJ[\w-]{8,4096}\.eyJ[\w-]{8,8192}\.[\w-]{0,4096}"),
+        finder=_jwt_matches,
     ),
     VendorRule(
         "aws-secret-access-key",
@@ -295,7 +323,10 @@ def vendor_candidates(text: str) -> Iterator[Candidate]:
     """Vendor token formats, each regex run only when one of its prefixes is in the text."""
     present = [rule for prefix, rule in _PREFIXES if prefix in text]
     for rule in dict.fromkeys(present):
-        for match in rule.pattern.finditer(text):
+        matches = (
+            rule.pattern.finditer(text) if rule.finder is None else rule.finder(rule.pattern, text)
+        )
+        for match in matches:
             group = 1 if rule.pattern.groups else 0
             value = match.group(group)
             if rule.check is None or rule.check(value):
@@ -395,16 +426,25 @@ _COOKIE_ATTRIBUTES = word_set(
 _SESSION_COOKIE = re.compile(r"(?i:sess|sid|token|auth|jwt|login|remember|csrf|xsrf|secret|key)")
 
 
+def _adjacent_pairs(text: str, start: int, end: int) -> Iterator[re.Match[str]]:
+    """A header's pairs from ``start``, each just after the ``;`` that ends the one before, up
+    to the first that is not: what ``finditer`` finds up to its first gap, but each pair is
+    matched where it must start, not searched for (a search read a long value without ``=``
+    from every position: 64 KB of such headers took 1.7 s)."""
+    at = start
+    while (pair := _COOKIE_PAIR.match(text, at, end)) is not None:
+        yield pair
+        if _COOKIE_PAIR.match(text, pair.end(), end) is not None:
+            return  # a value cut at its longest, the next pair in it: not after a ``;``
+        at = pair.end() + 1  # the ``;`` between pairs
+
+
 def cookie_candidates(text: str) -> Iterator[Candidate]:
     """Values of ``Cookie:`` and ``Set-Cookie:`` headers (curl -v, a HAR, a log line): every
     value of a request's cookies, the first pair of a response's (its attributes are not)."""
     for header in _COOKIE_HEADER.finditer(text):
         response = header.group(1).lower() == "set-cookie"
-        at = header.start(2)
-        for pair in _COOKIE_PAIR.finditer(text, at, header.end(2)):
-            if pair.start() != at:
-                break
-            at = pair.end() + 1  # the ``;`` between pairs
+        for pair in _adjacent_pairs(text, header.start(2), header.end(2)):
             name, value = pair.group(1), pair.group(2).strip().strip('"')
             if name.lower() in _COOKIE_ATTRIBUTES:
                 continue
@@ -585,12 +625,24 @@ _SQL_ACCOUNT = re.compile(r"(?i:\b(?:user|role|login|grant|set)\b)")
 
 
 def sql_candidates(text: str) -> Iterator[Candidate]:
-    """``CREATE USER ... IDENTIFIED BY 'x'``, ``ALTER ROLE ... PASSWORD 'x'``."""
+    """``CREATE USER ... IDENTIFIED BY 'x'``, ``ALTER ROLE ... PASSWORD 'x'``: a match counts
+    when an account word stands before it on its line, that is when the line's first one
+    ends before it (a match starts a word). Each line is searched once, not once per match:
+    a 64 KB line of ``identified by`` took 3 s."""
+    line_end = -1
+    account_end = 0
     for match in _SQL_PASSWORD.finditer(text):
+        if match.start() > line_end:
+            line_start = text.rfind("\n", 0, match.start()) + 1
+            line_end = text.find("\n", match.start())
+            line_end = len(text) if line_end < 0 else line_end
+            account = _SQL_ACCOUNT.search(text, line_start, line_end)
+            account_end = len(text) + 1 if account is None else account.end()
+        if account_end > match.start():
+            continue
         group = next(n for n in (1, 2, 3) if match.group(n) is not None)
         value = match.group(group)
-        line = text[text.rfind("\n", 0, match.start()) + 1 : match.start()]
-        if _SQL_ACCOUNT.search(line) and not is_plain_value(value):
+        if not is_plain_value(value):
             yield Candidate(match.start(group), match.end(group), ASSIGNMENT, "sql-password", value)
 
 

@@ -1,0 +1,146 @@
+"""Adversarial inputs cost the engine work in proportion to their length: each test bounds
+the work a rule does on an input shaped to multiply it (the characters a search reads, the
+lines a loop walks), never a time. The timings are in docs/secrets.md ("Worst cases")."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Any, cast
+
+import pytest
+
+from autobot_activity_otel.secrets import extractions, lines, prefilter, rules
+from autobot_activity_otel.secrets.lines import key_file_candidates
+
+_ENGINE = str(Path(rules.__file__).parent)
+TraceFunction = Callable[[FrameType, str, Any], Any]
+
+
+class _Counting:
+    """A compiled pattern that adds up the characters its searches read."""
+
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        self.pattern = pattern
+        self.read = 0
+
+    def search(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
+        self.read += min(endpos, len(string)) - pos
+        return self.pattern.search(string, pos, endpos)
+
+
+def test_a_line_of_sql_phrases_is_searched_for_an_account_word_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every ``identified by`` on a line was checked against the whole line before it."""
+    account = _Counting(rules._SQL_ACCOUNT)
+    monkeypatch.setattr(rules, "_SQL_ACCOUNT", account)
+    text = "identified by " * 1000 + "\nCREATE USER bob IDENTIFIED BY 'Xy7-pw99';"
+    size = len(text)
+    assert [candidate.rule for candidate in rules.sql_candidates(text)] == ["sql-password"]
+    assert account.read <= size
+
+
+def _steps(call: Callable[[], object]) -> int:
+    """The lines of the engine's own code that ``call`` runs: its work, counted, not timed."""
+    count = 0
+
+    def line(frame: FrameType, event: str, arg: object) -> TraceFunction:
+        nonlocal count
+        count += event == "line"
+        return line
+
+    def enter(frame: FrameType, event: str, arg: object) -> TraceFunction | None:
+        return line if frame.f_code.co_filename.startswith(_ENGINE) else None
+
+    previous = sys.gettrace()
+    sys.settrace(enter)
+    try:
+        call()
+    finally:
+        sys.settrace(previous)
+    return count
+
+
+def test_the_private_lines_of_each_putty_header_are_looked_up_not_walked() -> None:
+    """Each ``Private-Lines: 999`` header walked the 999 lines after it, one ``find`` each,
+    though the next header's lines are mostly the same ones."""
+    text = "PuTTY-User-Key-File-2: ssh-rsa\n" + "Private-Lines: 999\n" * 300
+    line_count = text.count("\n")
+    assert _steps(lambda: list(key_file_candidates(text))) <= 20 * line_count
+
+
+_GREEDY_BLANKS = re.compile(r"\[ \\t\][*+](?!\+)")
+"""``[ \\t]*`` or ``[ \\t]+`` in a pattern's text, not possessive."""
+
+
+LINE_PATTERNS = {
+    "label": lines._LABEL,
+    "name-value": lines._NAME_VALUE,
+    "neutral": lines._NEUTRAL,
+    "template": extractions._TEMPLATE_FIELD,
+    "awk": extractions._AWK_FIELD,
+}
+
+
+@pytest.mark.parametrize("pattern", LINE_PATTERNS.values(), ids=LINE_PATTERNS.keys())
+def test_the_blank_runs_of_line_patterns_are_possessive(pattern: re.Pattern[str]) -> None:
+    """Blank runs with only optional items between them (``[ \\t]*,?[ \\t]*$``) were tried at
+    every split of a long run of blanks that a letter ends: as a label, ``x``, 290 blanks and
+    ``s`` took 6 s; a ``name: DB_PASSWORD`` or ``A=<token>`` line ending in 8,000 blanks and
+    a letter took 9 s and 1 s; a template's ``{{`` and 270 blanks 3 ms a line."""
+    assert _GREEDY_BLANKS.search(pattern.pattern) is None
+
+
+@pytest.mark.parametrize("head", ["x ", "a" * 2000], ids=["blank", "long-word"])
+def test_a_line_of_pgpass_like_tails_is_read_once_by_the_plain_scan(head: str) -> None:
+    """Without Hyperscan, each ``.pgpass``-like tail past its line's first colon read the
+    rest of the line for another anchor, and each tail there the line up to it (8 KB of
+    ``:1:b:c:d`` after a long word took 18 s)."""
+    text = head + ":1:b:c:d" * 300
+    lowered = prefilter.ascii_lower(text)
+    hyperscan = prefilter.use_hyperscan(False)
+    try:
+        steps = _steps(lambda: prefilter.anchor_ends(text, lowered))
+    finally:
+        prefilter.use_hyperscan(hyperscan)
+    assert steps <= len(text)
+
+
+class _MatchOnly:
+    """A compiled pattern that can only be matched at a place, never searched (counted)."""
+
+    def __init__(self, pattern: re.Pattern[str]) -> None:
+        self.pattern = pattern
+        self.calls = 0
+
+    def match(self, string: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
+        self.calls += 1
+        return self.pattern.match(string, pos, endpos)
+
+
+def test_a_cookie_header_s_pairs_are_matched_where_they_start_not_searched_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A search for the next pair read a long value without ``=`` from every position, 256
+    characters each (64 KB of such headers took 1.7 s)."""
+    pair = _MatchOnly(rules._COOKIE_PAIR)
+    monkeypatch.setattr(rules, "_COOKIE_PAIR", pair)
+    text = "Cookie: theme=dark; lang=en; " + "a" * 8000 + "\nCookie: " + "b" * 8000
+    assert list(rules.cookie_candidates(text)) == []
+    assert pair.calls <= 6
+
+
+@pytest.mark.parametrize("tail", ["", ".eyJ" + "b" * 10 + ".c"], ids=["no-second", "long-first"])
+def test_a_jwt_is_tried_once_per_first_segment_not_at_every_eyj_in_it(tail: str) -> None:
+    """Each ``eyJ`` after a ``-`` starts a match that read the first segment to its end (64
+    KB of ``-eyJ`` took 1 s); the starts that share a segment fail or match together."""
+    jwt = next(rule for rule in rules.VENDOR_RULES if rule.name == "jwt")
+    text = "-eyJ" * 4000 + tail
+    pattern = _MatchOnly(jwt.pattern)
+    found = [match.span() for match in rules._jwt_matches(cast("re.Pattern[str]", pattern), text)]
+    assert found == [match.span() for match in jwt.pattern.finditer(text)]
+    assert pattern.calls <= 2
