@@ -65,6 +65,13 @@ _PRINTS_SECRET = re.compile(
 """What says a printer's output is a secret: a secret's name, a field, a generator, a password
 store's read (``pass show``: the password is its first line)."""
 _GENERATOR = re.compile(r"(?i:\brand\b|urandom|pwgen|gen-?pass|mkpasswd)")
+_GENERATOR_CALL = re.compile(
+    r"\b(?:secrets\.token_(?:hex|urlsafe|bytes)|os\.urandom|randomBytes|getRandomValues"
+    r"|SecureRandom|random_bytes|openssl_random_pseudo_bytes)\b"
+)
+"""A language's secret generator in a one-liner (``python3 -c 'import secrets;
+print(secrets.token_urlsafe())'``, ``node -e '...randomBytes(24)...'``): it prints the secret
+it made, as ``openssl rand`` does; not ``random.randint`` or ``Math.random``."""
 _HEX = re.compile(r"[0-9a-fA-F]+")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 _VERSION = re.compile(r"v?\d+(?:[.:-]\d+)+")
@@ -156,6 +163,8 @@ def label_kind(line: str) -> int:
         return VALUES
     if _PRINTER.match(body) and _PRINTS_SECRET.search(body):
         return 2 if _GENERATOR.search(body) else 1
+    if ("andom" in body or "secrets." in body) and _GENERATOR_CALL.search(body):
+        return 2
     label = _LABEL.search(body, _label_start(body))
     if label is None:
         return 0

@@ -546,6 +546,15 @@ def _output() -> Iterator[None]:
             "b64": base64.b64encode(tok(tag, 24).encode()).decode(),
         }[style]
         case("output", f"extracted-{number}", secret, output(f"{secret}\n", run=run))
+    # a language's secret generator in a one-liner: it prints the secret it made
+    for number, run in enumerate(
+        [
+            "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'",
+            'node -e \'console.log(require("crypto").randomBytes(24).toString("base64"))\'',
+        ]
+    ):
+        secret = tok(f"generated{number}", 32)
+        case("output", f"generated-{number}", secret, output(f"{secret}\n", run=run))
     # several matches: the value on a later line is as much a value as the first
     first, second = pw("extract-many-1"), pw("extract-many-2")
     case(

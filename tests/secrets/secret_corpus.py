@@ -401,6 +401,25 @@ POSITIVES: tuple[Case, ...] = (
         "Zk3u9XwQ2rT8vLm1Np4sShC",
         context="sh -c 'echo $API_TOKEN'",
     ),
+    # a language's secret generator in a one-liner prints the secret it made
+    _P(
+        "q8Zr3kP1vXy7TnM2bW9cLd4Hs6Fj0GaE5uRtYiOpQwA\n",
+        "output",
+        "q8Zr3kP1vXy7TnM2bW9cLd4Hs6Fj0GaE5uRtYiOpQwA",
+        context="python3 -c 'import secrets; print(secrets.token_urlsafe(32))'",
+    ),
+    _P(
+        "9f3a7c1e5b2d8f4a6c0e1b3d5f7a9c2e4b6d8f0a1c3e5b7d\n",
+        "output",
+        "9f3a7c1e5b2d8f4a6c0e1b3d5f7a9c2e4b6d8f0a1c3e5b7d",
+        context='node -e \'console.log(require("crypto").randomBytes(24).toString("hex"))\'',
+    ),
+    _P(
+        "Vx3kP1vXy7TnM2bW9cLd4Hs6Fj0GaE5u\n",
+        "output",
+        "Vx3kP1vXy7TnM2bW9cLd4Hs6Fj0GaE5u",
+        context="ruby -rsecurerandom -e 'puts SecureRandom.alphanumeric(32)'",
+    ),
     # an extraction whose pattern names a secret's key prints the values alone, one a line
     _P(
         "Xtr-Look-Pw-1101\n",
@@ -716,6 +735,13 @@ NEGATIVES: tuple[Case, ...] = (
     _N("redis-server --port 6380 --appendonly yes", "command"),
     # --- output with its command as context: nothing secret is named, or nothing secret shown --
     _N("/root\n", "output", context="printenv HOME"),
+    _N("4\n", "output", context="python3 -c 'import random; print(random.randint(1, 6))'"),
+    _N("0.7281093\n", "output", context="node -e 'console.log(Math.random())'"),
+    _N(
+        "2c5d8e1f0a3b4e8f9a6b7f3c2a9e1b4d\n",
+        "output",
+        context="python3 -c 'import hashlib; print(hashlib.md5(b\"x\").hexdigest())'",
+    ),
     _N("en_US.UTF-8\n", "output", context="echo $LANG"),
     _N("3f786850e387550fdab836ed7e6dc881de23001b\n", "output", context="git rev-parse HEAD"),
     _N("python\n", "output", context="printenv CODE_LANGUAGE"),
