@@ -149,6 +149,11 @@ def inner_run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, test: 
     monkeypatch.setenv(
         "PYTHONPATH", os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])
     )
+    # the inner session's folder, kept when it fails (as these runs do on purpose), lies in
+    # this test's own, removed with this session's: nothing is left in the system's /tmp
+    inner_tmp = pytester.path / "tmp"
+    inner_tmp.mkdir(exist_ok=True)
+    monkeypatch.setenv("TMPDIR", str(inner_tmp))
     try:
         return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q", timeout=240)
     finally:  # the copy holds the suite's own test keys, which this session's sweep looks for

@@ -37,7 +37,7 @@ from support.browser_site import (
     serve,
     summary,
 )
-from support.database import ActivityDB
+from support.database import ActivityDB, table_rows
 from support.instrumentors import Instrument, OwnProvider
 from support.planted import plant
 from support.spans import SpanCapture
@@ -597,14 +597,14 @@ def test_opentelemetry_instrument_loads_the_playwright_instrumentor(
             "OTEL_TRACES_EXPORTER": "autobot_activity",
             "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "autobot_file,autobot_vnc",
             "AUTOBOT_ACTIVITY_DATABASE_URL": url,
+            "AUTOBOT_ACTIVITY_STATE_DIR": str(tmp_path / "agent-state"),  # not the home's
         },
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert done.returncode == 0, done.stderr[-2000:].replace(PASSWORD, "<planted>")
-    database = ActivityDB(url, "sqlite")
-    rows = database.rows("browser_activities")
+    rows = table_rows(url, "browser_activities")  # read only: no exporter (and journal) here
     assert [(r["action"], r["url"], r["selector"], r["input_value"]) for r in rows] == [
         ("navigate", f"{site}/login", None, None),
         ("type", f"{site}/login", "#username", "carol"),
@@ -612,7 +612,7 @@ def test_opentelemetry_instrument_loads_the_playwright_instrumentor(
         ("submit", f"{site}/login", "#go", None),
         ("navigate", f"{site}/welcome", None, None),
     ]
-    assert database.rows("terminal_activities") == []
+    assert table_rows(url, "terminal_activities") == []
     assert PASSWORD not in done.stdout + done.stderr, "planted password leaked in output"
 
 
