@@ -20,6 +20,7 @@ from support.spans import SpanCapture
 
 from autobot_activity_exporters.database import create_engine
 from autobot_activity_exporters.schema import upgrade
+from autobot_activity_otel import settings
 from autobot_activity_otel.context import activity_context
 from autobot_activity_otel.instrumentation.file import FileInstrumentor
 from autobot_activity_otel.secrets import registered_secret
@@ -150,6 +151,7 @@ def test_opentelemetry_instrument_tracks_files_under_the_configured_roots(
         "open('/dev/null', 'w').close()\n"
     )
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AUTOBOT_"))}
+    clean[settings.STATE_DIR] = os.environ[settings.STATE_DIR]  # the test's, not the home's
     instrument = str(Path(sys.executable).parent / "opentelemetry-instrument")
     done = subprocess.run(
         [instrument, sys.executable, "-c", script, str(tmp_path)],

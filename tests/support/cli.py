@@ -13,12 +13,16 @@ import termios
 import time
 from pathlib import Path
 
+from autobot_activity_otel import settings
+
 CLI = str(Path(sys.executable).parent / "autobot-activity")
 
 
 def cli_env() -> dict[str, str]:
-    """The environment without our settings, and with no instrumentor loading by itself."""
+    """The environment without our settings but the test's state folder (not the home's),
+    and with no instrumentor loading by itself."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AUTOBOT_"))}
+    env[settings.STATE_DIR] = os.environ[settings.STATE_DIR]
     env["OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"] = "autobot_file,autobot_playwright,autobot_vnc"
     return env
 
