@@ -139,13 +139,13 @@ async def _insert(
     (the chain's hashing fills the time the writer would spend waiting), its result returned.
 
     On PostgreSQL with asyncpg the rows are bulk-copied (``COPY``) into a temporary table
-    and moved with one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` per table (``_plan``);
+    and moved with one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` per table (``copy_plan``);
     elsewhere an executemany ``INSERT`` that ignores duplicates.
     """
     dialect = connection.dialect
     statements: list[tuple[Any, list[Row] | None]]  # each with its parameters
     if dialect.name == "postgresql" and dialect.driver == "asyncpg":
-        plans = [(_plan(table), rows) for table, rows in grouped.items()]
+        plans = [(copy_plan(table), rows) for table, rows in grouped.items()]
         # The first statement goes through SQLAlchemy: the asyncpg adapter opens its
         # transaction lazily, and the COPY on the raw connection must happen inside it.
         for plan, _rows in plans:
@@ -207,7 +207,8 @@ class _CopyPlan:
 
 
 @functools.cache
-def _plan(table: Table) -> _CopyPlan:
+def copy_plan(table: Table) -> _CopyPlan:
+    """How a table's rows are copied (made once per table)."""
     documents = tuple(c.name for c in table.columns if isinstance(c.type, JSON))
     plain = tuple(c.name for c in table.columns if c.name not in documents)
     columns = [*plain, *documents]
