@@ -94,7 +94,12 @@ def _sweep_basetemp(tmp_path_factory: pytest.TempPathFactory) -> None:
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Fail the run if any planted or registered secret value was stored, journaled or logged,
-    or if a test database could not be archived for this search."""
+    or if a test database could not be archived for this search.
+
+    Under pytest-xdist each worker sweeps what it planted in its own folders (its basetemp
+    lies in the controller's folder) and hands what it found to the controller
+    (``pytest_testnodedown``), which fails the run and keeps its folder as the evidence.
+    """
     _session_log.flush()
     values = planted.values()
     leaks = [
@@ -102,24 +107,38 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         for leak in planted.find_leaks([_session_state, *_basetemp], values)
     ]
     errors = planted.archive_errors()
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    if not leaks and not errors:
-        logging.getLogger().removeHandler(_session_log)
-        _session_log.close()
-        shutil.rmtree(_session_state, ignore_errors=True)
-        return
     lines = []
     if leaks:
         lines += ["planted-secret sweep: secret values found (file, value number):", *leaks]
     if errors:
         lines += ["planted-secret sweep: databases that could not be archived:", *errors]
-    lines.append(f"kept for inspection: {_session_state}")
+    if lines:
+        lines.append(f"kept for inspection: {_session_state}")
+        worker_output = getattr(session.config, "workeroutput", None)
+        if worker_output is not None:
+            worker_output[_SWEEP_OUTPUT] = lines
+    _sweep_failure.extend(lines)
+    if not _sweep_failure:
+        logging.getLogger().removeHandler(_session_log)
+        _session_log.close()
+        shutil.rmtree(_session_state, ignore_errors=True)
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
         reporter.write("\n")
-        for line in lines:
+        for line in _sweep_failure:
             reporter.write_line(line, red=True)
-    _sweep_failure.extend(lines)
     session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_SWEEP_OUTPUT = "planted_sweep"
+"""The key of a worker's sweep failure in what pytest-xdist hands back to the controller."""
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """pytest-xdist's controller: a worker is done; take what its sweep found."""
+    _sweep_failure.extend(getattr(node, "workeroutput", {}).get(_SWEEP_OUTPUT, []))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

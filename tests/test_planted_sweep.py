@@ -142,7 +142,9 @@ def test_the_session_log_holds_the_projects_debug_records() -> None:
 TESTS = Path(__file__).resolve().parent
 
 
-def inner_run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, test: str) -> Any:
+def inner_run(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, test: str, *options: str
+) -> Any:
     """Run ``test`` as a test session of its own with this suite's conftest (so its sweep)."""
     pytester.makeconftest((TESTS / "conftest.py").read_text())
     pytester.makepyfile(test_inner=test)
@@ -155,7 +157,7 @@ def inner_run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, test: 
     inner_tmp.mkdir(exist_ok=True)
     monkeypatch.setenv("TMPDIR", str(inner_tmp))
     try:
-        return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q", timeout=240)
+        return pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q", *options, timeout=240)
     finally:  # the copy holds the suite's own test keys, which this session's sweep looks for
         (pytester.path / "conftest.py").unlink()
 
@@ -185,10 +187,12 @@ def test_a_value_left_in_the_journal(tmp_path):
 """
 
 
+@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["one process", "xdist workers"])
 def test_the_sweep_fails_a_run_that_leaks_to_a_file_or_the_journal(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, workers: tuple[str, ...]
 ) -> None:
-    result = inner_run(pytester, monkeypatch, LEAKY)
+    """Under pytest-xdist the values are planted, and swept, in the workers."""
+    result = inner_run(pytester, monkeypatch, LEAKY, *workers)
     output = result.stdout.str()
     assert result.ret == pytest.ExitCode.TESTS_FAILED, output[-3000:]
     assert "2 passed" in output and "planted-secret sweep: secret values found" in output
