@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 Action = Literal["press", "down", "up"]
@@ -64,52 +64,84 @@ _FIELD_ENDS = frozenset({"enter", "tab", "escape"})
 _MODIFIERS = frozenset({"shift", "ctrl", "alt"})
 
 
-@dataclass(slots=True)
+_START, _END = 0, 1
+"""The two ends of a field's list of characters: nodes that hold no character."""
+
+
 class _Field:
-    chars: list[str] = field(default_factory=list)
-    cursor: int = 0
+    """A text field as a doubly linked list of its characters (node numbers into three
+    lists): typing or deleting at the cursor relinks two nodes and Home and End jump, so a
+    key costs the same wherever the cursor is and however long the text (nothing is copied)."""
+
+    __slots__ = ("chars", "cursor", "left_of", "right_of")
+
+    def __init__(self) -> None:
+        self.chars = ["", ""]
+        self.left_of = [_START, _START]
+        self.right_of = [_END, _END]
+        self.cursor = _START
+        """The node left of the cursor (``_START`` at the beginning of the field)."""
 
     def type(self, char: str) -> None:
-        self.chars.insert(self.cursor, char)
-        self.cursor += 1
+        node, right = len(self.chars), self.right_of[self.cursor]
+        self.chars.append(char)
+        self.left_of.append(self.cursor)
+        self.right_of.append(right)
+        self.right_of[self.cursor] = self.left_of[right] = node
+        self.cursor = node
+
+    def _join(self, left: int, right: int) -> None:
+        """Drop the nodes between ``left`` and ``right``."""
+        self.right_of[left] = right
+        self.left_of[right] = left
 
     def edit(self, key: str) -> None:
-        if key == "backspace" and self.cursor:
-            self.cursor -= 1
-            del self.chars[self.cursor]
-        elif key == "delete" and self.cursor < len(self.chars):
-            del self.chars[self.cursor]
-        elif key == "left":
-            self.cursor = max(0, self.cursor - 1)
-        elif key == "right":
-            self.cursor = min(len(self.chars), self.cursor + 1)
+        right = self.right_of[self.cursor]
+        if key == "backspace" and self.cursor != _START:
+            left = self.left_of[self.cursor]
+            self._join(left, right)
+            self.cursor = left
+        elif key == "delete" and right != _END:
+            self._join(self.cursor, self.right_of[right])
+        elif key == "left" and self.cursor != _START:
+            self.cursor = self.left_of[self.cursor]
+        elif key == "right" and right != _END:
+            self.cursor = right
         elif key == "home":
-            self.cursor = 0
+            self.cursor = _START
         elif key == "end":
-            self.cursor = len(self.chars)
+            self.cursor = self.left_of[_END]
 
     def control(self, letter: str) -> None:
-        """Readline's and most fields' Ctrl keys: U clears before the cursor, W a word."""
+        """Readline's and most fields' Ctrl keys: U clears before the cursor, W a word (the
+        characters it reads are the ones it deletes)."""
         if letter == "u":
-            del self.chars[: self.cursor]
-            self.cursor = 0
+            self._join(_START, self.right_of[self.cursor])
+            self.cursor = _START
         elif letter == "w":
             start = self.cursor
-            while start and self.chars[start - 1] == " ":
-                start -= 1
-            while start and self.chars[start - 1] != " ":
-                start -= 1
-            del self.chars[start : self.cursor]
+            while start != _START and self.chars[start] == " ":
+                start = self.left_of[start]
+            while start != _START and self.chars[start] != " ":
+                start = self.left_of[start]
+            self._join(start, self.right_of[self.cursor])
             self.cursor = start
         elif letter == "h":
             self.edit("backspace")
         elif letter == "a":
-            self.cursor = 0
+            self.cursor = _START
         elif letter == "e":
-            self.cursor = len(self.chars)
+            self.cursor = self.left_of[_END]
+
+    def is_empty(self) -> bool:
+        return self.right_of[_START] == _END
 
     def text(self) -> str:
-        return "".join(self.chars)
+        chars, node = [], self.right_of[_START]
+        while node != _END:
+            chars.append(self.chars[node])
+            node = self.right_of[node]
+        return "".join(chars)
 
 
 def _name(key: str) -> str:
@@ -165,7 +197,7 @@ def _replay(events: Iterable[KeyEvent | str]) -> list[tuple[str, str]]:
         ctrl = "ctrl" in modifiers or held.get("ctrl", 0) > 0
         other = "alt" in modifiers or held.get("alt", 0) > 0
         if name in _FIELD_ENDS:
-            if current.chars or name == "enter":
+            if not current.is_empty() or name == "enter":
                 fields.append((current.text(), name))
             current = _Field()
         elif len(name) == 1:
@@ -175,7 +207,7 @@ def _replay(events: Iterable[KeyEvent | str]) -> list[tuple[str, str]]:
                 current.type(_char(name, shift, caps))
         else:
             current.edit(name)
-    if current.chars:
+    if not current.is_empty():
         fields.append((current.text(), ""))
     return fields
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
@@ -24,10 +25,13 @@ from support.instrumentors import Instrument, OwnProvider
 from support.planted import plant
 from support.spans import SpanCapture
 from support.vnc_server import HEIGHT, MISSING, WIDTH, VNCServer, installed, running_vnc_server
+from support.work import lines_run
 
 from autobot_activity_otel import attributes as attr
 from autobot_activity_otel.context import activity_context
 from autobot_activity_otel.instrumentation.vnc import VNCInstrumentor
+from autobot_activity_otel.instrumentation.vnc import coalescer as coalescer_module
+from autobot_activity_otel.instrumentation.vnc.coalescer import Coalescer
 from autobot_activity_otel.secrets import registered_secret
 from autobot_activity_otel.settings import KEYSTROKES
 
@@ -543,7 +547,6 @@ def test_a_tracking_failure_never_reaches_the_caller(
     import asyncvnc
 
     from autobot_activity_otel import recording
-    from autobot_activity_otel.instrumentation.vnc.coalescer import Coalescer
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("tracking bug")
@@ -582,3 +585,22 @@ def test_instrument_records_through_the_tracer_provider_it_is_given(
     found = own.assert_recorded("autobot_activity_otel.instrumentation.vnc")
     assert sorted(span.attributes[attr.ACTIVITY_ACTION] for span in found) == ["click", "move"]
     assert desktop(spans) == []
+
+
+def test_a_field_cut_by_max_run_at_every_key_costs_each_key_the_same(spans: SpanCapture) -> None:
+    """Each cut walked the unfinished field back to its start to hand it to the next run, so
+    a field whose every key came after ``max_run`` cost the square of its length (16,000
+    keys: 47 s on the caller's thread); the field still ends in one activity."""
+    coalescer = Coalescer(trace.get_tracer(__name__), 1.0, 1.0, max_run=0.0, field_window=30.0)
+    connection, keys = object(), 400
+
+    def type_one_long_field() -> None:
+        for _ in range(keys):
+            coalescer.keys(connection, lambda _: (None, None), "a")
+        coalescer.close()
+
+    steps = lines_run(type_one_long_field, coalescer_module.__file__)
+    texts = [span.attributes.get(attr.DESKTOP_INPUT_TEXT) for span in desktop(spans, "type")]
+    assert texts[-1] == "a" * keys
+    assert not any(texts[:-1])
+    assert steps <= 100 * keys

@@ -1,5 +1,6 @@
 """Properties of ``redact`` on generated input: idempotent, leaves no found value, exact offsets,
-never raises, and finishes pathological megabyte inputs in bounded time (no regex backtracking).
+never raises, and finishes pathological megabyte inputs in bounded time (no regex backtracking);
+and the fast forms of the label search and the keystroke replay answer as the plain ones do.
 """
 
 from __future__ import annotations
@@ -12,8 +13,16 @@ from contextlib import contextmanager
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from support.keystroke_reference import ListField
 
-from autobot_activity_otel.secrets import Redaction, redact, registered_secret
+from autobot_activity_otel.secrets import (
+    KeyEvent,
+    Redaction,
+    keystrokes,
+    redact,
+    registered_secret,
+    typed_fields,
+)
 from autobot_activity_otel.secrets.engine import UNREDACTABLE, repeatable
 from autobot_activity_otel.secrets.lines import _LABEL, _LONGEST_NAME, _label_start
 from autobot_activity_otel.secrets.rules import MARKER, URL_REDACTED
@@ -211,3 +220,27 @@ def test_a_label_search_in_a_long_word_starts_where_a_name_can_still_end_the_lin
     output of them held the recording for 4 s)."""
     assert _label_start(line) >= len(line) - _LONGEST_NAME
     assert _LABEL.search(line, _label_start(line)) is not None  # the same (property above)
+
+
+KEYS = (
+    *"ab  A1-", "BackSpace", "bsp", "Delete", "Left", "Right", "Home", "End", "ctrl-u",
+    "ctrl-w", "ctrl-h", "ctrl-a", "ctrl-e", "ctrl-x", "alt-f", "shift-b", "Caps_Lock", "Tab",
+    "Return", "Escape", "F5", KeyEvent("Shift_L", "down"), KeyEvent("Shift_L", "up"),
+    KeyEvent("Control_L", "down"), KeyEvent("Control_L", "up"),
+)  # fmt: skip
+key_sequences = st.lists(st.sampled_from(KEYS), max_size=80)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(key_sequences)
+@example(["a", "b", "Home", "c", "End", "d", "Left", "Left", "BackSpace", "Delete", "e"])
+@example([*"one two  ", "Left", "ctrl-w", "Home", "Right", "ctrl-u", "Return", "x"])
+def test_the_key_replay_leaves_what_a_list_of_characters_leaves(
+    events: list[KeyEvent | str],
+) -> None:
+    """The linked-list field ends up holding what the plain list with a cursor index held,
+    for every key sequence (checked on 100,000 when it was introduced)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(keystrokes, "_Field", ListField)
+        expected = typed_fields(events)
+    assert typed_fields(events) == expected

@@ -71,6 +71,8 @@ class _Run:
     """The last ``SECRET_TAIL`` characters typed, for the per-event secret check."""
     open_field: bool = False
     """Keys were typed since the last Enter, Tab or Escape."""
+    field_start: int = 0
+    """Where in ``parts`` the field being typed begins (after the last Enter, Tab or Escape)."""
 
 
 def start_record(
@@ -127,7 +129,10 @@ class Coalescer:
             if run.mode != "off":
                 run.parts.append(text)
                 run.count += 1
-                run.open_field = not _ends_field(text) and (run.open_field or bool(text))
+                ends = _ends_field(text)
+                run.open_field = not ends and (run.open_field or bool(text))
+                if ends:
+                    run.field_start = len(run.parts)
             key = (id(connection), TYPE)
             if key in self._runs and (text.endswith("\n") or _completes_secret(run, text)):
                 done.append(self._runs.pop(key))
@@ -255,13 +260,14 @@ def _ends_field(text: str) -> bool:
 
 def _unfinished_field(run: _Run) -> list[str]:
     """The keys of the field still being typed when a run is cut (``max_run``): taken out of
-    the run that ends and typed again in the next one."""
+    the run that ends and typed again in the next one. A run that holds nothing but that field
+    hands its list over, so a long field cut again and again is never copied again."""
     if not run.open_field or run.mode == "off":
         return []
-    start = len(run.parts)
-    while start and not _ends_field(run.parts[start - 1]):
-        start -= 1
-    carried = run.parts[start:]
-    del run.parts[start:]
+    if run.field_start:
+        carried = run.parts[run.field_start :]
+        del run.parts[run.field_start :]
+    else:
+        carried, run.parts = run.parts, []
     run.count -= len(carried)
     return carried
