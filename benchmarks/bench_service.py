@@ -38,6 +38,7 @@ from autobot_activity_exporters.service.ingest import admit
 from autobot_activity_exporters.service.tokens import IngestToken, new_token
 from autobot_activity_exporters.writer import copy_plan, group_by_table
 from autobot_activity_otel import attributes as attr
+from autobot_activity_otel import settings
 from autobot_activity_otel.recording import ActivityRecord
 from autobot_activity_otel.secrets import Kind, redact
 from benchmarks.harness import Row, markdown, micros
@@ -132,6 +133,7 @@ class Service:
     def __init__(self, database: str, tokens: Path, workers: int) -> None:
         self.url = f"http://127.0.0.1:{free_port()}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOBOT_ACTIVITY_")}
+        env[settings.STATE_DIR] = str(tokens.parent / "service-state")  # not the home's
         self.process = subprocess.Popen(
             [
                 str(CLI),
@@ -402,18 +404,18 @@ def run(activities: int = 20_480, rounds: int = 3) -> list[Row]:
     )
     table.append(
         Row(
-            "… then the write's own Python: chain digests, COPY records",
-            f"{micros(costs['chain'] + costs['records'])}/row",
-            f"chain {micros(costs['chain'])}, records {micros(costs['records'])}",
-            "",
-        )
-    )
-    table.append(
-        Row(
             "… of which the redaction re-check (inside rows)",
             f"{micros(costs['redact'])}/row",
             f"{micros(mapping)}/row mapping",
             f"{costs['redact'] / mapping:.2f}",
+        )
+    )
+    table.append(
+        Row(
+            "the write's own Python: chain digests, COPY records",
+            f"{micros(costs['chain'] + costs['records'])}/row",
+            f"chain {micros(costs['chain'])}, records {micros(costs['records'])}",
+            "",
         )
     )
     database = f"autobot_activity_bench_service_{os.getpid()}"
