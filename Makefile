@@ -20,8 +20,11 @@ lint: $(INSTALLED)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Two pytest-xdist workers, one per core of the CI machine: most tests wait on PostgreSQL,
+# Chromium, a VNC server or a child process. TEST_WORKERS=0 runs the suite in one process.
+TEST_WORKERS ?= 2
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 bench: $(INSTALLED)
 	$(BIN)/python benchmarks/run.py
