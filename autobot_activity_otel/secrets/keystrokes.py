@@ -173,8 +173,12 @@ def _replay(events: Iterable[KeyEvent | str]) -> list[tuple[str, str]]:
     current = _Field()
     held: dict[str, int] = {}
     caps = False
+    plain = True  # nothing held, Caps Lock off: a character pressed types itself
     for event in events:
         if isinstance(event, str):
+            if plain and len(event) == 1 and len(name := _ALIASES.get(event, event)) == 1:
+                current.type(name)
+                continue
             event = KeyEvent(event)
         key, action = event.key, event.action
         combo = key.split("-") if len(key) > 2 and "-" in key[1:] else [key]
@@ -185,13 +189,16 @@ def _replay(events: Iterable[KeyEvent | str]) -> list[tuple[str, str]]:
         if action == "up":
             if name in _MODIFIERS:
                 held[name] = max(0, held.get(name, 0) - 1)
+                plain = not caps and not any(held.values())
             continue
         if name in _MODIFIERS:
             if action == "down":
                 held[name] = held.get(name, 0) + 1
+                plain = False
             continue
         if name == "caps":
             caps = not caps
+            plain = not caps and not any(held.values())
             continue
         shift = "shift" in modifiers or held.get("shift", 0) > 0
         ctrl = "ctrl" in modifiers or held.get("ctrl", 0) > 0
@@ -230,11 +237,11 @@ def _known(name: str) -> bool:
     )
 
 
-def key_events(text: str) -> list[KeyEvent]:
+def key_events(text: str) -> list[KeyEvent | str]:
     """Typed text with named keys (``KEY_TOKEN``) as key events. A modifier pressed alone
     (``<shift>a``) holds for the next key, as a caller who wrote it meant; a ``<...>`` that
     names no key is typed text; BackSpace and DEL characters are BackSpace."""
-    events: list[KeyEvent] = []
+    events: list[KeyEvent | str] = []
     sticky: list[str] = []
     position = 0
     for match in KEY_TOKEN.finditer(text):
@@ -257,13 +264,15 @@ def key_events(text: str) -> list[KeyEvent]:
     return events
 
 
-def _characters(text: str, sticky: list[str]) -> list[KeyEvent]:
-    events = []
+def _characters(text: str, sticky: list[str]) -> list[KeyEvent | str]:
+    """A run of typed characters as presses (plain strings: ``_replay`` reads one as a press,
+    without the cost of an event object per character)."""
+    events: list[KeyEvent | str] = []
     for char in text:
         key = "backspace" if char in "\b\x7f" else char
         if sticky:
             key, sticky[:] = "-".join([*sticky, key]), []
-        events.append(KeyEvent(key))
+        events.append(key)
     return events
 
 

@@ -201,3 +201,12 @@ def test_each_key_replayed_costs_the_same_however_long_the_field_is(
     steps = _steps(lambda: keystrokes.typed_text(text))
     assert moved[0] <= len(text)
     assert steps <= 60 * len(text)
+
+
+def test_a_plain_character_replayed_takes_a_handful_of_lines_not_an_event() -> None:
+    """The coalescer replays the last 256 characters typed on every key once a BackSpace or a
+    named key is among them: each character went through a key event and the whole per-key
+    reading (450 µs a key event); a character typed with nothing held types itself."""
+    text = ("abcdefgh" * 32)[:255] + "\b"
+    steps = _steps(lambda: keystrokes.typed_text(text))
+    assert steps <= 20 * len(text)
