@@ -19,7 +19,7 @@ import functools
 import re
 from collections.abc import Iterator
 
-from autobot_activity_otel.secrets.extractions import prints_values
+from autobot_activity_otel.secrets.extractions import FOLLOWING, VALUES, prints_values
 from autobot_activity_otel.secrets.rules import (
     ASSIGNMENT,
     WORDY,
@@ -56,7 +56,7 @@ is:``, ``Password (again):``, ``printenv DB_PASSWORD``, ``echo $API_TOKEN``)."""
 _PRINTER = re.compile(
     r"(?i:(?:sudo[ \t]+)?(?:printenv|echo|printf|vault|kubectl|oc|gcloud|aws|az|op|pass|gopass"
     r"|bw|lpass|security|secret-tool|keyring|doppler|heroku|terraform|openssl|pwgen|head|cat"
-    r"|jq|yq|sops|chamber|credstash|consul|etcdctl|base64|tr)\b)"
+    r"|sops|chamber|credstash|consul|etcdctl|base64|tr)\b)"
 )
 _PRINTS_SECRET = re.compile(
     r"(?i:secret|passw|passphrase|token|apikey|api[_-]key|credential|-field|jsonpath"
@@ -147,20 +147,18 @@ def _run_start(body: str, at: int, reverse: str | None) -> int:
     return at - (_NAME_RUN.match(reverse, position).end() - position)  # type: ignore[union-attr]
 
 
-VALUES = 3
-"""``label_kind`` of a command whose every line of output is a value (see ``extractions``)."""
-
-
 def label_kind(line: str) -> int:
     """0: not a label; 1: names a secret; 2: a command that generates one (hex then counts);
-    ``VALUES``: a command that prints a secret's values alone, one a line."""
+    ``VALUES``: a command that prints a secret's values alone, one a line; ``FOLLOWING``: one
+    that prints the line after each naming a secret (see ``extractions``)."""
     if len(line) > MAX_LABEL_LINE:
         return 0
     body = line[_PROMPT.match(line).end() :].rstrip()  # type: ignore[union-attr]
     if not body:
         return 0
-    if prints_values(body):
-        return VALUES
+    printed = prints_values(body)
+    if printed:
+        return printed
     if _PRINTER.match(body) and _PRINTS_SECRET.search(body):
         return 2 if _GENERATOR.search(body) else 1
     if ("andom" in body or "secrets." in body) and _GENERATOR_CALL.search(body):
@@ -241,8 +239,9 @@ def _printed_secret(value: str) -> bool:
     return 4 <= len(value) <= 4096 and not is_plain_value(value)
 
 
-def labelled_candidates(text: str) -> Iterator[Candidate]:
-    """A bare secret-shaped value on the line after a label or prompt that names a secret."""
+def labelled_candidates(text: str, named: bool = False) -> Iterator[Candidate]:
+    """A bare secret-shaped value on the line after a label or prompt that names a secret;
+    ``named``: any value there (a ``grep -A1`` of the secret's name printed the text)."""
     position = 0
     while position < len(text):
         end = text.find("\n", position)
@@ -252,7 +251,7 @@ def labelled_candidates(text: str) -> Iterator[Candidate]:
         if kind == VALUES:
             yield from _value_lines(text, end + 1, named=False)
         elif kind:
-            found = _value_line(text, end + 1, kind == 2)
+            found = _value_line(text, end + 1, kind == 2, named)
             if found is not None:
                 yield found
         position = end + 1
@@ -289,6 +288,8 @@ def context_candidates(context: str, text: str) -> Iterator[Candidate]:
     kind = _context_kind(context)
     if kind == VALUES:
         yield from _value_lines(text, 0, named=True)
+    elif kind == FOLLOWING:
+        yield from labelled_candidates(text, named=True)
     elif kind:
         found = _value_line(text, 0, kind == 2, named=True)
         if found is not None:

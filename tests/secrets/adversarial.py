@@ -537,6 +537,10 @@ def _output() -> Iterator[None]:
             ("podman inspect app --format '{{.Config.Labels.api_token}}' | tee t", "tok"),
             ("kubectl get secret db -o go-template='{{index .data \"api-key\"}}'", "b64"),
             ("kubectl get secret db -o template --template={{.data.token}}", "b64"),
+            ("perl -ne 'print \"$1\\n\" if /password=(\\S+)/' .env", "pw"),
+            ("perl -nle 'print $1 if /^TOKEN=(.*)/' .env", "tok"),
+            ("rg -o -r '$1' 'api_key=(\\S+)' config/", "tok"),
+            ("rg --only-matching --replace '$1' 'password: (\\S+)' deploy/", "pw"),
         ]
     ):
         tag = f"extract{number}"
@@ -563,6 +567,21 @@ def _output() -> Iterator[None]:
         second,
         output(f"{first}\n{second}\n", run="grep -oP '(?<=password=).*' a.ini"),
         forms=(first,),
+    )
+    first, second = pw("jq-many-1"), pw("jq-many-2")
+    case(
+        "output",
+        "jq-several",
+        second,
+        output(f"{first}\n{second}\n", run="jq -r '.users[].password' users.json"),
+        forms=(first,),
+    )
+    # a grep -A1 of a secret's name: a plain word under the key is the value all the same
+    case(
+        "output",
+        "grep-after-key",
+        "bluebell2020",
+        output("password:\nbluebell2020\n", run="grep -A1 'password:' creds.txt"),
     )
     secret = pw("extract-prompt")
     case(

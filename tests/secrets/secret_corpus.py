@@ -521,6 +521,47 @@ POSITIVES: tuple[Case, ...] = (
         "Xtr-Podman-Tk-1515",
         context="podman inspect app --format '{{.Config.Labels.api_token}}' | tee t.txt",
     ),
+    # perl and rg printing a capture of a secret-named pattern, jq filters ending in its field
+    _P(
+        "Xtr-Perl-Pw-2121\n",
+        "output",
+        "Xtr-Perl-Pw-2121",
+        context="perl -ne 'print \"$1\\n\" if /password=(\\S+)/' .env",
+    ),
+    _P(
+        "Xtr-Perl-First-3131\nmarigold2023\n",
+        "output",
+        "marigold2023",
+        context="perl -nle 'print $1 if /^TOKEN=(.*)/' .env",
+    ),
+    _P(
+        "config/app.env:Xtr-Rg-Key-4141\n",
+        "output",
+        "Xtr-Rg-Key-4141",
+        context="rg -o -r '$1' 'api_key=(\\S+)' config/",
+    ),
+    _P(
+        "hollyhock1999\n",
+        "output",
+        "hollyhock1999",
+        context="rg --only-matching --replace '$1' 'password: (\\S+)' deploy/",
+    ),
+    _P(
+        "Xtr-Jq-One-5151\nlavender2022\n",
+        "output",
+        "lavender2022",
+        context="jq -r '.users[].password' users.json",
+    ),
+    _P("snapdragon77\n", "output", "snapdragon77", context="jq -r '.db.password' secrets.json"),
+    _P("primrose2021\n", "output", "primrose2021", context="gh api /user --jq .token"),
+    _P("Xtr-Yq-Pw-6161\n", "output", "Xtr-Yq-Pw-6161", context="yq '.database.password' v.yaml"),
+    # a grep -A1 of a secret's name: the value on the line under its key, whatever its shape
+    _P(
+        "password:\nbluebell2020\n--\npassword:\nXtr-After-Pw-7171\n",
+        "output",
+        "bluebell2020",
+        context="grep -A1 'password:' creds.txt",
+    ),
 )
 
 _N = Case
@@ -778,6 +819,14 @@ NEGATIVES: tuple[Case, ...] = (
         context="kubectl get pods -o go-template='{{.metadata.name}}'",
     ),
     _N("3f786850e387550fdab836ed7e6dc881\n", "output", context="docker inspect -f '{{.Id}}' app"),
+    _N("api-gateway\n", "output", context="jq -r .name secrets.json"),
+    _N("github-ci\nnpm-publish\n", "output", context="jq -r '.[].name' tokens.json"),
+    _N("src/app.py:TODO-Fix-x9\n", "output", context="rg -o 'TODO.*' src/"),
+    _N("1.2.3-Rc1x\n", "output", context="rg -o -r '$1' 'version=(\\S+)' setup.cfg"),
+    _N("Error-Code-42x\n", "output", context="perl -ne 'print if /error/' app.log"),
+    _N("Db-Host-01x\n", "output", context="perl -ne 'print $1 if /host=(\\S+)/' .env"),
+    _N("Usage:\n  Tool-Opts-9x\n", "output", context="grep -A1 'Usage:' README.md"),
+    _N("3\n", "output", context="grep -A1 -c password creds.txt"),
 )
 
 CORPUS: tuple[Case, ...] = POSITIVES + NEGATIVES

@@ -83,6 +83,8 @@ LINE_PATTERNS = {
     "neutral": lines._NEUTRAL,
     "template": extractions._TEMPLATE_FIELD,
     "awk": extractions._AWK_FIELD,
+    "perl": extractions._PERL_CAPTURE,
+    "jq": extractions._JQ_PATH,
 }
 
 
@@ -93,6 +95,25 @@ def test_the_blank_runs_of_line_patterns_are_possessive(pattern: re.Pattern[str]
     ``s`` took 6 s; a ``name: DB_PASSWORD`` or ``A=<token>`` line ending in 8,000 blanks and
     a letter took 9 s and 1 s; a template's ``{{`` and 270 blanks 3 ms a line."""
     assert _GREEDY_BLANKS.search(pattern.pattern) is None
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        "jq -r '" + ".a" * 30000 + "[' x.json",
+        "perl -ne 'print" + " " * 60000 + "$1 if /password=(.*)/'",
+        "rg -o -r '$1' '" + "(" * 60000 + "api_key=(.*)'",
+    ],
+    ids=["jq-path", "perl-print", "rg-groups"],
+)
+def test_an_extraction_is_read_on_a_label_line_s_length_only(program: str) -> None:
+    """A jq path, perl's print and rg's pattern are read on the command's last line, cut to
+    ``MAX_LABEL_LINE`` characters: 64 KB of a filter cost what its last line's tail does."""
+    tail = program[-lines.MAX_LABEL_LINE :]
+    assert _steps(lambda: lines.label_kind(program)) <= 10
+    assert (
+        _steps(lambda: lines._context_kind(program)) <= _steps(lambda: lines.label_kind(tail)) + 20
+    )
 
 
 @pytest.mark.parametrize("head", ["x ", "a" * 2000], ids=["blank", "long-word"])
