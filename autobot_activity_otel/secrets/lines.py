@@ -185,9 +185,12 @@ def bare_secret(value: str, generated: bool) -> bool:
     return key_shaped(value) or (password_like(value) and entropy(value) >= 2.5)
 
 
-def _value_line(text: str, at: int, generated: bool, named: bool = False) -> Candidate | None:
+def _value_line(
+    text: str, at: int, generated: bool, named: bool = False, spaced: bool = False
+) -> Candidate | None:
     """The first non-blank line from ``at`` (at most one blank line between), if bare: shaped
-    like a secret, or, ``named`` (the command printed a secret it names), any value."""
+    like a secret, or, ``named`` (the command printed a secret it names), any value; with a
+    blank inside only when ``spaced`` (the command printed that secret alone: a passphrase)."""
     for _ in range(3):
         end = text.find("\n", at)
         end = len(text) if end < 0 else end
@@ -196,18 +199,20 @@ def _value_line(text: str, at: int, generated: bool, named: bool = False) -> Can
         if value and len(set(value)) == 1 and value[0] in "-=_*~#":
             value = ""  # an underline under the label
         if value:
-            return _bare_value(line, at, generated, named)
+            return _bare_value(line, at, generated, named, spaced)
         if end >= len(text):
             return None
         at = end + 1
     return None
 
 
-def _bare_value(line: str, at: int, generated: bool, named: bool) -> Candidate | None:
-    """A line (at ``at`` in its text) that is one value, no blank inside, as ``_value_line``
-    takes it."""
+def _bare_value(
+    line: str, at: int, generated: bool, named: bool, spaced: bool = False
+) -> Candidate | None:
+    """A line (at ``at`` in its text) that is one value, as ``_value_line`` takes it: no blank
+    inside, unless ``spaced`` and the line reads as no message."""
     value = line.strip()
-    if " " in value or "\t" in value:
+    if (" " in value or "\t" in value) and not (spaced and _passphrase(value)):
         return None
     if not (_printed_secret(value) if named else bare_secret(value, generated)):
         return None
@@ -224,12 +229,33 @@ def _value_lines(text: str, at: int, named: bool) -> Iterator[Candidate]:
         end = len(text) if end < 0 else end
         line = text[at:end]
         if line.strip():
-            found = _bare_value(line, at, False, named)
+            found = _bare_value(line, at, False, named, spaced=named)
             if found is not None:
                 yield found
             elif not named:
                 return
         at = end + 1
+
+
+_MESSAGE = re.compile(
+    r"(?i:\b(?:error|errors|fail|failed|failure|denied|invalid|unable|cannot|can't|could|not"
+    r"|no|none|null|nil|unset|empty|usage|warning|missing|unknown|undefined|forbidden"
+    r"|unauthorized|unauthorised|expired|exception|traceback|found|exist|exists|such)\b)"
+    r"|:[ \t]"
+)
+"""What a line a secret's printer wrote is when it holds blanks and is no passphrase: an error
+or a notice (``No value found at secret/db``, ``jq: error ...``, ``(no password set)``)."""
+MAX_PASSPHRASE_WORDS = 12
+
+
+def _passphrase(value: str) -> bool:
+    """A value with blanks that a command printing a secret it names printed (``correct horse
+    battery staple 42``): a few words, none saying it is a message instead."""
+    return (
+        len(value) <= 200
+        and len(value.split()) <= MAX_PASSPHRASE_WORDS
+        and _MESSAGE.search(value) is None
+    )
 
 
 def _printed_secret(value: str) -> bool:
@@ -291,7 +317,7 @@ def context_candidates(context: str, text: str) -> Iterator[Candidate]:
     elif kind == FOLLOWING:
         yield from labelled_candidates(text, named=True)
     elif kind:
-        found = _value_line(text, 0, kind == 2, named=True)
+        found = _value_line(text, 0, kind == 2, named=True, spaced=True)
         if found is not None:
             yield found
 

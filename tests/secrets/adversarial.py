@@ -576,6 +576,14 @@ def _output() -> Iterator[None]:
         output(f"{first}\n{second}\n", run="jq -r '.users[].password' users.json"),
         forms=(first,),
     )
+    # a passphrase with blanks, printed alone by a command that names it
+    for number, run in enumerate(
+        ["sed -n 's/^PASSPHRASE=//p' .env", "vault kv get -field=passphrase secret/gpg"]
+    ):
+        r = _rng(f"passphrase{number}")
+        words = ["amber", "quartz", "lantern", "violet", "harbor", "meadow", "cinder", "falcon"]
+        secret = " ".join(r.sample(words, 4)) + f" {r.randint(10, 99)}"
+        case("output", f"passphrase-{number}", secret, output(f"{secret}\n", run=run))
     # a grep -A1 of a secret's name: a plain word under the key is the value all the same
     case(
         "output",

@@ -562,6 +562,25 @@ POSITIVES: tuple[Case, ...] = (
         "bluebell2020",
         context="grep -A1 'password:' creds.txt",
     ),
+    # a passphrase with blanks, printed alone by a command that names it
+    _P(
+        "tangerine orbit velvet canyon 42\n",
+        "output",
+        "tangerine orbit velvet canyon 42",
+        context="sed -n 's/^PASSPHRASE=//p' .env",
+    ),
+    _P(
+        "plum harbor quiet anvil\n",
+        "output",
+        "plum harbor quiet anvil",
+        context="printenv PASSPHRASE",
+    ),
+    _P(
+        "Xtr-First-Pw-1818\ncobalt meadow fiddle 7 sparrow\n",
+        "output",
+        "cobalt meadow fiddle 7 sparrow",
+        context="grep -oP '(?<=passphrase=).*' wallet.ini",
+    ),
 )
 
 _N = Case
@@ -827,6 +846,20 @@ NEGATIVES: tuple[Case, ...] = (
     _N("Db-Host-01x\n", "output", context="perl -ne 'print $1 if /host=(\\S+)/' .env"),
     _N("Usage:\n  Tool-Opts-9x\n", "output", context="grep -A1 'Usage:' README.md"),
     _N("3\n", "output", context="grep -A1 -c password creds.txt"),
+    # what a secret's printer writes when it has none to print: an error or a notice
+    _N("No value found at secret/data/db\n", "output", context="vault kv get -field=password db"),
+    _N("bash: printenv: command not found\n", "output", context="printenv DB_PASSWORD"),
+    _N(
+        "sed: can't read .env: No such file or directory\n",
+        "output",
+        context="sed -n 's/^DB_PASSWORD=//p' .env",
+    ),
+    _N(
+        'Error from server (NotFound): secrets "db" not found\n',
+        "output",
+        context="kubectl get secret db -o jsonpath='{.data.password}'",
+    ),
+    _N("Permission denied\n", "output", context="cat /run/secrets/db_password"),
 )
 
 CORPUS: tuple[Case, ...] = POSITIVES + NEGATIVES
