@@ -136,8 +136,15 @@ _SED_SUBSTITUTE = re.compile(
 """``s/pattern/replacement/flags``: what comes before the replacement selects the line."""
 _AWK_FIELD = re.compile(r"\bprint[ \t]*+\(?[ \t]*+\$(?:NF|[2-9]|[1-9][0-9])\b")
 """``print $2``, ``print $NF``: a field after the first, where ``KEY=value`` keeps its value."""
+_NEXT_LINE = re.compile(
+    r"\{[ \t]*+n[ \t]*+;[ \t]*+p\b|\bgetline[ \t]*+;?[ \t]*+print[ \t]*+(?:\$0[ \t]*+)?\}"
+)
+"""``sed -n '/password/{n;p}'``, ``awk '/password/{getline; print}'``: the line after the one
+the pattern selects, where a value under its key stands."""
 _LATER_FIELDS = frozenset("23456789")
 """``cut -f2``, ``-f2-``: a field after the first (``-f1`` prints the key)."""
+_LATER_CHARACTERS = re.compile(r"[1-9][0-9]|[2-9]")
+"""``cut -c13-``: characters from past the first, where ``DB_PASSWORD=`` ends."""
 _PERL_CAPTURE = re.compile(r"\b(?:print|printf|say)\b[^;$]{0,40}\$(?:[1-9]|&|\+)")
 """``print $1``, ``print "$1\\n"``, ``say $&``: what perl prints is a capture of its pattern."""
 _JQ_PATH = re.compile(
@@ -152,11 +159,12 @@ _JQ_FORMATS = frozenset({"@base64d", "@text", "@sh", "@json", "tostring"})
 _YQ_COMMANDS = frozenset({"e", "eval", "ea", "eval-all"})
 _PROJECTIONS = (
     *("\\K", "(?<=", "REDACTED", "print", "-f", "--fields", "$", "jq", "yq", "-A", "-C"),
-    *("--after-context", "--context"),
+    *("--after-context", "--context", "n;", "-c", "-b"),
 )
 """What a call printing a value alone holds, but for ``sed``'s ``s`` command: ``grep -o``'s
 cut (or the marker the command's redaction left there), awk's ``print``, cut's field, a
-capture perl prints or ``rg -r`` puts, a jq filter, ``grep -A``'s line after."""
+capture perl prints or ``rg -r`` puts, a jq filter, ``grep -A``'s line after, ``sed``'s
+``{n;p}``, ``cut -c``'s characters."""
 _REGEX_ESCAPE = re.compile(r"\\.")
 _PATTERN_NAME = re.compile(r"[A-Za-z_][\w-]*")
 
@@ -285,19 +293,25 @@ def _extracts_secret(body: str) -> int:
             after = "-A" in call.values or "-C" in call.values
             following |= names and after and not only_matching
         elif call.tool == "sed":
+            quiet = call.short("n") or "--quiet" in call.switches or "--silent" in call.switches
+            if quiet and _NEXT_LINE.search(script) and _names_secret(script):
+                return VALUES
             substitute = _SED_SUBSTITUTE.search(script)
             if substitute is None:
                 continue
-            quiet = call.short("n") or "--quiet" in call.switches or "--silent" in call.switches
             printed = quiet and "p" in substitute.group(3)
             if printed and _names_secret(script[: substitute.start(2)]):
                 return VALUES
             projected = True
         elif call.tool == "awk":
-            if "-f" in call.values or _AWK_FIELD.search(script) is None:
+            if "-f" in call.values:
                 continue
-            if _names_secret(script):
+            if _NEXT_LINE.search(script) and _names_secret(script):
                 return VALUES
+            if _AWK_FIELD.search(script) is None:
+                continue
+            if _names_secret(script) or _names_secret(call.values.get("-F", "")):
+                return VALUES  # ``-F'password='``: the field after the key is its value
             projected = True
         elif call.tool == "perl":
             script = call.values.get("-E") or script
@@ -318,7 +332,10 @@ def _extracts_secret(body: str) -> int:
                 return VALUES
         else:
             field = call.values.get("-f", "")
-            projected |= field[:1] in _LATER_FIELDS
+            characters = call.values.get("-c") or call.values.get("-b") or ""
+            projected |= (
+                field[:1] in _LATER_FIELDS or _LATER_CHARACTERS.match(characters) is not None
+            )
     if selected and projected:
         return VALUES
     return FOLLOWING if following else 0

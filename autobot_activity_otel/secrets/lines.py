@@ -59,11 +59,12 @@ _PRINTER = re.compile(
     r"|sops|chamber|credstash|consul|etcdctl|base64|tr)\b)"
 )
 _PRINTS_SECRET = re.compile(
-    r"(?i:secret|passw|passphrase|token|apikey|api[_-]key|credential|-field|jsonpath"
+    r"(?i:secret|passw|passphrase|token|apikey|api[_-]key|credential|-field|jsonpath|decrypt"
     r"|\brand\b|urandom|pwgen|private|\b(?:go)?pass[ \t]+show\b|\bgopass[ \t]+cat\b)"
 )
 """What says a printer's output is a secret: a secret's name, a field, a generator, a password
-store's read (``pass show``: the password is its first line)."""
+store's read (``pass show``: the password is its first line), a decryption (``aws ssm
+get-parameter --with-decryption``)."""
 _GENERATOR = re.compile(r"(?i:\brand\b|urandom|pwgen|gen-?pass|mkpasswd)")
 _GENERATOR_CALL = re.compile(
     r"\b(?:secrets\.token_(?:hex|urlsafe|bytes)|os\.urandom|randomBytes|getRandomValues"
@@ -72,6 +73,16 @@ _GENERATOR_CALL = re.compile(
 """A language's secret generator in a one-liner (``python3 -c 'import secrets;
 print(secrets.token_urlsafe())'``, ``node -e '...randomBytes(24)...'``): it prints the secret
 it made, as ``openssl rand`` does; not ``random.randint`` or ``Math.random``."""
+_INTERPRETER = re.compile(
+    r"(?<![\w./-])(?:python[\d.]{0,4}|node|nodejs|ruby|php|perl|bun|deno)[ \t]"
+)
+_LOOKUP = re.compile(
+    r"[\[({][ \t]*+[\"']?([A-Za-z_][\w.-]{0,80}+)[\"']?[ \t]*+[\])}]"
+    r"|\.([A-Za-z_]\w{0,80}+)(?![\w(])"
+)
+"""What a one-liner reads by name: a key, an environment variable or an attribute
+(``os.environ["DB_PASSWORD"]``, ``getenv('API_TOKEN')``, ``ENV["X"]``, ``$ENV{X}``,
+``json.load(f)['password']``, ``process.env.API_TOKEN``, ``config.password``); not a call."""
 _HEX = re.compile(r"[0-9a-fA-F]+")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 _VERSION = re.compile(r"v?\d+(?:[.:-]\d+)+")
@@ -163,6 +174,8 @@ def label_kind(line: str) -> int:
         return 2 if _GENERATOR.search(body) else 1
     if ("andom" in body or "secrets." in body) and _GENERATOR_CALL.search(body):
         return 2
+    if _INTERPRETER.search(body) and _reads_secret(body):
+        return 1
     label = _LABEL.search(body, _label_start(body))
     if label is None:
         return 0
@@ -170,6 +183,13 @@ def label_kind(line: str) -> int:
     if name is not None and not secret_name(name):
         return 0
     return 1
+
+
+def _reads_secret(body: str) -> bool:
+    """Whether a language's one-liner reads a secret by its name (``python3 -c 'import os;
+    print(os.environ["DB_PASSWORD"])'``, ``ruby -e 'puts ENV["API_TOKEN"]'``): it prints it,
+    as ``printenv`` does, or prints what says nothing of it (a length, ``True``)."""
+    return any(secret_name(key or attribute) for key, attribute in _LOOKUP.findall(body))
 
 
 def bare_secret(value: str, generated: bool) -> bool:

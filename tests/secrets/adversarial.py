@@ -576,6 +576,17 @@ def _output() -> Iterator[None]:
         output(f"{first}\n{second}\n", run="jq -r '.users[].password' users.json"),
         forms=(first,),
     )
+    # a language's one-liner reading a secret by name; a line or field after the key
+    for number, run in enumerate(
+        [
+            "python3 -c 'import os; print(os.environ[\"DB_PASSWORD\"])'",
+            "php -r 'echo getenv(\"API_TOKEN\");'",
+            "awk -F'password=' 'NF>1{print $2}' app.ini",
+            "sed -n '/password:/{n;p}' creds.txt",
+        ]
+    ):
+        secret = ["osprey", "puffin", "gannet", "curlew"][number] + str(1970 + number)
+        case("output", f"one-liner-{number}", secret, output(f"{secret}\n", run=run))
     # a passphrase with blanks, printed alone by a command that names it
     for number, run in enumerate(
         ["sed -n 's/^PASSPHRASE=//p' .env", "vault kv get -field=passphrase secret/gpg"]

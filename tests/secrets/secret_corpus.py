@@ -581,6 +581,30 @@ POSITIVES: tuple[Case, ...] = (
         "cobalt meadow fiddle 7 sparrow",
         context="grep -oP '(?<=passphrase=).*' wallet.ini",
     ),
+    # a language's one-liner reading a secret by its name prints it, as printenv does
+    _P(
+        "goldfinch1986\n",
+        "output",
+        "goldfinch1986",
+        context="python3 -c 'import os; print(os.environ[\"DB_PASSWORD\"])'",
+    ),
+    _P("kingfisher1985\n", "output", "kingfisher1985", context="ruby -e 'puts ENV[\"API_TOKEN\"]'"),
+    _P(
+        "nightingale1984\n",
+        "output",
+        "nightingale1984",
+        context="python3 -c \"import json; print(json.load(open('c.json'))['db']['password'])\"",
+    ),
+    # a line or field after the key, by awk's separator, sed's {n;p} or cut's characters
+    _P("wren1983x\n", "output", "wren1983x", context="awk -F'password=' 'NF>1{print $2}' app.ini"),
+    _P("heron1982x\n", "output", "heron1982x", context="sed -n '/password:/{n;p}' creds.txt"),
+    _P("egret1981x\n", "output", "egret1981x", context="grep DB_PASSWORD .env | cut -c13-"),
+    _P(
+        "plover1980x\n",
+        "output",
+        "plover1980x",
+        context="aws ssm get-parameter --name /prod/db --with-decryption --query Parameter.Value",
+    ),
 )
 
 _N = Case
@@ -860,6 +884,13 @@ NEGATIVES: tuple[Case, ...] = (
         context="kubectl get secret db -o jsonpath='{.data.password}'",
     ),
     _N("Permission denied\n", "output", context="cat /run/secrets/db_password"),
+    _N("/root\n", "output", context="python3 -c 'import os; print(os.environ[\"HOME\"])'"),
+    _N("24\n", "output", context="python3 -c 'import os; print(len(os.environ[\"DB_PASSWORD\"]))'"),
+    _N("Web-App-2x\n", "output", context="node -p 'require(\"./package.json\").name'"),
+    _N("Tool-Opts-9x\n", "output", context="sed -n '/Usage/{n;p}' README"),
+    _N("1.2.3-Rc1x\n", "output", context="awk -F'version=' '{print $2}' setup.cfg"),
+    _N("Db-Host-01x\n", "output", context="grep HOST .env | cut -c6-"),
+    _N("DB_PASSWORD\n", "output", context="grep PASSWORD .env | cut -c1-11"),
 )
 
 CORPUS: tuple[Case, ...] = POSITIVES + NEGATIVES

@@ -85,6 +85,8 @@ LINE_PATTERNS = {
     "awk": extractions._AWK_FIELD,
     "perl": extractions._PERL_CAPTURE,
     "jq": extractions._JQ_PATH,
+    "next-line": extractions._NEXT_LINE,
+    "lookup": lines._LOOKUP,
 }
 
 
