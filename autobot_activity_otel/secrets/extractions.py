@@ -166,6 +166,7 @@ cut (or the marker the command's redaction left there), awk's ``print``, cut's f
 capture perl prints or ``rg -r`` puts, a jq filter, ``grep -A``'s line after, ``sed``'s
 ``{n;p}``, ``cut -c``'s characters."""
 _REGEX_ESCAPE = re.compile(r"\\.")
+_LOG_PHRASE = re.compile(r"(?i:\b(?:failed|accepted)[ \t]++password\b)")
 _PATTERN_NAME = re.compile(r"[A-Za-z_][\w-]*")
 
 
@@ -178,8 +179,12 @@ def _cuts_key(pattern: str) -> bool:
 
 def _names_secret(pattern: str) -> bool:
     """Whether a pattern or program names a secret's key (``^DB_PASSWORD=``, ``(?<=token:)``);
-    escapes (``\\b``, ``\\s``) are taken out first, lest they join the name."""
-    words = _PATTERN_NAME.findall(_REGEX_ESCAPE.sub(" ", pattern))
+    escapes (``\\b``, ``\\s``) are taken out first, lest they join the name, and sshd's log
+    phrases (``Failed password``: a way to log in, not a key)."""
+    unescaped = _REGEX_ESCAPE.sub(" ", pattern)
+    if "assword" in unescaped:
+        unescaped = _LOG_PHRASE.sub(" ", unescaped)
+    words = _PATTERN_NAME.findall(unescaped)
     return any(secret_name(word) for word in words)
 
 

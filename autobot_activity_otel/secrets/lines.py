@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import ipaddress
 import re
 from collections.abc import Iterator
 
@@ -281,8 +282,20 @@ def _passphrase(value: str) -> bool:
 def _printed_secret(value: str) -> bool:
     """What a command that prints a secret it names (``printenv DB_PASSWORD``, ``vault kv get
     -field=password``) printed: the secret, whatever its shape (a low-entropy password, a
-    PIN), unless evidently none (``true``, a variable's name, a path, under 4 characters)."""
-    return 4 <= len(value) <= 4096 and not is_plain_value(value)
+    PIN), unless evidently none (``true``, a variable's name, a path, under 4 characters, an
+    IP address: ``awk '/password/ {print $NF}'`` of a log lists the addresses that tried)."""
+    return 4 <= len(value) <= 4096 and not is_plain_value(value) and not _ip_address(value)
+
+
+def _ip_address(value: str) -> bool:
+    """An IPv4 or IPv6 address, as a log line's field holds one."""
+    if not (value[0].isdigit() or ":" in value):
+        return False  # the common case: no parse
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
 
 
 def labelled_candidates(text: str, named: bool = False) -> Iterator[Candidate]:

@@ -599,6 +599,7 @@ POSITIVES: tuple[Case, ...] = (
     _P("wren1983x\n", "output", "wren1983x", context="awk -F'password=' 'NF>1{print $2}' app.ini"),
     _P("heron1982x\n", "output", "heron1982x", context="sed -n '/password:/{n;p}' creds.txt"),
     _P("egret1981x\n", "output", "egret1981x", context="grep DB_PASSWORD .env | cut -c13-"),
+    _P("ibis1979x\n", "output", "ibis1979x", context="awk '/password/ {print $NF}' db.conf"),
     _P(
         "plover1980x\n",
         "output",
@@ -891,6 +892,19 @@ NEGATIVES: tuple[Case, ...] = (
     _N("1.2.3-Rc1x\n", "output", context="awk -F'version=' '{print $2}' setup.cfg"),
     _N("Db-Host-01x\n", "output", context="grep HOST .env | cut -c6-"),
     _N("DB_PASSWORD\n", "output", context="grep PASSWORD .env | cut -c1-11"),
+    # sshd's "Failed password" names a way to log in, not a key; an address is no secret
+    _N(
+        "203.0.113.7\n198.51.100.23\n",
+        "output",
+        context="awk '/Failed password/ {print $NF}' /var/log/auth.log",
+    ),
+    _N("ssh2\nssh2\n", "output", context="awk '/Failed password/ {print $NF}' /var/log/auth.log"),
+    _N(
+        "203.0.113.7\n2001:db8::7\n",
+        "output",
+        context="grep 'Accepted password' /var/log/auth.log | awk '{print $11}'",
+    ),
+    _N("10.0.4.12\n", "output", context="awk '/db_password/ {print $NF}' hosts.log"),
 )
 
 CORPUS: tuple[Case, ...] = POSITIVES + NEGATIVES
