@@ -57,7 +57,7 @@ is:``, ``Password (again):``, ``printenv DB_PASSWORD``, ``echo $API_TOKEN``)."""
 _PRINTER = re.compile(
     r"(?i:(?:sudo[ \t]+)?(?:printenv|echo|printf|vault|kubectl|oc|gcloud|aws|az|op|pass|gopass"
     r"|bw|lpass|security|secret-tool|keyring|doppler|heroku|terraform|openssl|pwgen|head|cat"
-    r"|sops|chamber|credstash|consul|etcdctl|base64|tr)\b)"
+    r"|sops|chamber|credstash|consul|etcdctl|base64|tr|gpg|gpg2|age|ansible-vault)\b)"
 )
 _PRINTS_SECRET = re.compile(
     r"(?i:secret|passw|passphrase|token|apikey|api[_-]key|credential|-field|jsonpath|decrypt"
@@ -65,7 +65,7 @@ _PRINTS_SECRET = re.compile(
 )
 """What says a printer's output is a secret: a secret's name, a field, a generator, a password
 store's read (``pass show``: the password is its first line), a decryption (``aws ssm
-get-parameter --with-decryption``)."""
+get-parameter --with-decryption``, ``gpg -d secrets.gpg``)."""
 _GENERATOR = re.compile(r"(?i:\brand\b|urandom|pwgen|gen-?pass|mkpasswd)")
 _GENERATOR_CALL = re.compile(
     r"\b(?:secrets\.token_(?:hex|urlsafe|bytes)|os\.urandom|randomBytes|getRandomValues"
@@ -75,15 +75,16 @@ _GENERATOR_CALL = re.compile(
 print(secrets.token_urlsafe())'``, ``node -e '...randomBytes(24)...'``): it prints the secret
 it made, as ``openssl rand`` does; not ``random.randint`` or ``Math.random``."""
 _INTERPRETER = re.compile(
-    r"(?<![\w./-])(?:python[\d.]{0,4}|node|nodejs|ruby|php|perl|bun|deno)[ \t]"
+    r"(?<![\w./-])(?:python[\d.]{0,4}|node|nodejs|ruby|php|perl|bun|deno|g?awk)[ \t]"
 )
 _LOOKUP = re.compile(
     r"[\[({][ \t]*+[\"']?([A-Za-z_][\w.-]{0,80}+)[\"']?[ \t]*+[\])}]"
-    r"|\.([A-Za-z_]\w{0,80}+)(?![\w(])"
+    r"|\.(?:get_?)?([A-Za-z_]\w{0,80}+)"
 )
-"""What a one-liner reads by name: a key, an environment variable or an attribute
-(``os.environ["DB_PASSWORD"]``, ``getenv('API_TOKEN')``, ``ENV["X"]``, ``$ENV{X}``,
-``json.load(f)['password']``, ``process.env.API_TOKEN``, ``config.password``); not a call."""
+"""What a one-liner reads by name: a key, an environment variable, an attribute or a getter
+(``os.environ["DB_PASSWORD"]``, ``getenv('API_TOKEN')``, ``ENV["X"]``, ``$ENV{X}``, awk's
+``ENVIRON["X"]``, ``json.load(f)['password']``, ``process.env.API_TOKEN``,
+``keyring.get_password(...)``)."""
 _HEX = re.compile(r"[0-9a-fA-F]+")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 _VERSION = re.compile(r"v?\d+(?:[.:-]\d+)+")
@@ -331,8 +332,32 @@ on_rules_changed(_last_line_kind.cache_clear)  # ``printenv <name>`` of a name a
 
 
 def _context_kind(context: str) -> int:
-    """``label_kind`` of the label a text (a command, the other stream) ends with."""
-    return _last_line_kind(_last_line(context))
+    """``label_kind`` of the label a text (a command, the other stream) ends with; failing
+    that, of the command without its redirections and closing parentheses (``echo $GH_PAT
+    2>&1``, ``(printenv DB_PASSWORD)``, ``echo $(cat token)``), where no label's note ends."""
+    line = _last_line(context)
+    kind = _last_line_kind(line)
+    if not kind and (line.endswith(")") or ">" in line or "<" in line):
+        bare = _without_redirections(line).rstrip(_CLOSERS + ")")
+        kind = _last_line_kind(bare) if bare != line else 0
+    return kind
+
+
+_REDIRECTION = re.compile(r"[0-9]?(?:>>?|<|&>>?)&?[^\s<>]*")
+"""A redirection word (``2>&1``, ``>/dev/null``, ``2>``, whose target may be the next word)."""
+
+
+def _without_redirections(line: str) -> str:
+    """A command line without the redirections that end it (``2> /dev/null``, ``>&2``)."""
+    words = line.split()
+    while len(words) > 1:
+        if len(words) > 2 and _REDIRECTION.fullmatch(words[-2]) and words[-2][-1] in "<>&":
+            del words[-2:]  # ``2> /dev/null``: the operator, then its target
+        elif _REDIRECTION.fullmatch(words[-1]):
+            del words[-1]
+        else:
+            break
+    return " ".join(words)
 
 
 def labels_what_follows(context: str) -> bool:

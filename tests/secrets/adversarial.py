@@ -583,9 +583,13 @@ def _output() -> Iterator[None]:
             "php -r 'echo getenv(\"API_TOKEN\");'",
             "awk -F'password=' 'NF>1{print $2}' app.ini",
             "sed -n '/password:/{n;p}' creds.txt",
+            "(printenv DB_PASSWORD)",
+            "gpg -d secrets.gpg",
+            "echo $GH_PAT 2>&1",
         ]
     ):
-        secret = ["osprey", "puffin", "gannet", "curlew"][number] + str(1970 + number)
+        secret = ["osprey", "puffin", "gannet", "curlew", "shrike", "siskin", "linnet"][number]
+        secret += str(1970 + number)
         case("output", f"one-liner-{number}", secret, output(f"{secret}\n", run=run))
     # a passphrase with blanks, printed alone by a command that names it
     for number, run in enumerate(

@@ -600,6 +600,18 @@ POSITIVES: tuple[Case, ...] = (
     _P("heron1982x\n", "output", "heron1982x", context="sed -n '/password:/{n;p}' creds.txt"),
     _P("egret1981x\n", "output", "egret1981x", context="grep DB_PASSWORD .env | cut -c13-"),
     _P("ibis1979x\n", "output", "ibis1979x", context="awk '/password/ {print $NF}' db.conf"),
+    # a subshell or substitution, awk's ENVIRON, a getter, a decryption of a secret's file
+    _P("avocet1978\n", "output", "avocet1978", context="(printenv DB_PASSWORD)"),
+    _P("bittern1977\n", "output", "bittern1977", context="echo $GH_PAT 2>&1"),
+    _P("redshank1973\n", "output", "redshank1973", context="cd app && echo $GH_PAT 2> /dev/null"),
+    _P("dunlin1976\n", "output", "dunlin1976", context="awk 'BEGIN{print ENVIRON[\"API_TOKEN\"]}'"),
+    _P(
+        "godwit1975\n",
+        "output",
+        "godwit1975",
+        context='python3 -c \'import keyring; print(keyring.get_password("db", "app"))\'',
+    ),
+    _P("knot1974x\n", "output", "knot1974x", context="gpg -d secrets.gpg"),
     _P(
         "plover1980x\n",
         "output",
@@ -905,6 +917,16 @@ NEGATIVES: tuple[Case, ...] = (
         context="grep 'Accepted password' /var/log/auth.log | awk '{print $11}'",
     ),
     _N("10.0.4.12\n", "output", context="awk '/db_password/ {print $NF}' hosts.log"),
+    _N("Makefile-x2\nsrc\n", "output", context="(cd app && ls)"),
+    _N("web-Host-01x\n", "output", context="echo $(hostname)"),
+    _N("Hi-There-7x\n", "output", context="echo $GREETING 2>&1"),
+    _N("/root\n", "output", context="awk 'BEGIN{print ENVIRON[\"HOME\"]}'"),
+    _N("1000\n", "output", context="python3 -c 'import sys; print(sys.getrecursionlimit())'"),
+    _N(
+        'gpg: Good signature from "Dev <dev@example.com>"\n',
+        "output",
+        context="gpg --verify release.tar.gz.sig",
+    ),
 )
 
 CORPUS: tuple[Case, ...] = POSITIVES + NEGATIVES
