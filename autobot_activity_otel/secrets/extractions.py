@@ -60,7 +60,11 @@ def prints_values(body: str) -> int:
     one of which no name is read as a secret's (as for assignments)."""
     extraction = any(hint in body for hint in _TOOL_HINTS)
     template = "{{" in body or "{." in body
-    if not (extraction or template) or rules.KEYWORDS.search(ascii_lower(body)) is None:
+    if not (extraction or template):
+        return 0
+    if rules.KEYWORDS.search(ascii_lower(body)) is None and not any(
+        name in body for name in _SECRET_FILE_HINTS
+    ):
         return 0
     if template and _prints_secret_field(body):
         return VALUES
@@ -98,6 +102,7 @@ _TOOLS = {
     "rg": "rg",
     **dict.fromkeys(("jq", "gojq", "jaq", "yq"), "jq"),
     "gh": "gh",
+    "cat": "cat",
 }
 _VALUE_FLAGS = {
     "grep": frozenset({"-e", "-f", "-m", "-A", "-B", "-C", "-d", "-D"}),
@@ -110,6 +115,7 @@ _VALUE_FLAGS = {
     ),
     "jq": frozenset({"-f", "-L", "--arg", "--argjson", "--slurpfile", "--rawfile", "--indent"}),
     "gh": frozenset({"-q", "-t", "-X", "-H", "-f", "-F", "-p", "-R", "--input", "--cache"}),
+    "cat": frozenset(),
 }
 """Each tool's flags that take a value (``-e PATTERN``, ``-F=``, ``-f2``, ``--jq .token``)."""
 _LONG_FLAGS = {
@@ -165,6 +171,15 @@ _PROJECTIONS = (
 cut (or the marker the command's redaction left there), awk's ``print``, cut's field, a
 capture perl prints or ``rg -r`` puts, a jq filter, ``grep -A``'s line after, ``sed``'s
 ``{n;p}``, ``cut -c``'s characters."""
+_SECRET_FILE = re.compile(
+    r"\.env(?:\.(?!example|sample|template|dist)[\w-]{1,40})?|[\w.-]{1,80}\.env|\.netrc|\.pgpass"
+    r"|\.git-credentials|credentials(?:\.\w{1,10})?|secrets?\.(?:env|ya?ml|json|txt|ini|toml)"
+)
+_SECRET_FILE_HINTS = (".env", ".netrc", ".git-credentials")
+"""What a command reading a file of secrets holds, when no keyword is in it (``.pgpass`` and
+``credentials`` hold one)."""
+"""A file that holds secrets as its values (``.env``, ``prod.env``, ``.netrc``, ``credentials``,
+``secrets.yaml``; not ``.env.example``): a projection of its lines prints them."""
 _REGEX_ESCAPE = re.compile(r"\\.")
 _LOG_PHRASE = re.compile(r"(?i:\b(?:failed|accepted)[ \t]++password\b)")
 _PATTERN_NAME = re.compile(r"[A-Za-z_][\w-]*")
@@ -240,6 +255,14 @@ class _Call:
         return any(s[1] != "-" and any(c in s for c in letters) for s in self.switches)
 
     @property
+    def files(self) -> list[str]:
+        """The operands that name files: those after the pattern or program, when an operand
+        gives it (``cut`` and ``cat`` have none)."""
+        inline = self.tool in ("cut", "cat") or "-e" in self.values or "-E" in self.values
+        inline |= self.tool in ("awk", "sed") and "-f" in self.values
+        return self.operands if inline else self.operands[1:]
+
+    @property
     def script(self) -> str:
         """The pattern or program: ``-e``'s value, else the first operand."""
         return self.values.get("-e") or (self.operands[0] if self.operands else "")
@@ -255,6 +278,24 @@ def _calls(body: str) -> Iterator[_Call]:
             if tool is not None:
                 yield _Call(tool, values[index + 1 :])
                 break
+
+
+def _secret_file(path: str) -> bool:
+    """Whether a path names a file of secrets (``.env``, ``~/.netrc``, ``db_password.txt``)."""
+    name = path.rsplit("/", 1)[-1]
+    return _SECRET_FILE.fullmatch(name) is not None or secret_name(name.split(".", 1)[0])
+
+
+def _narrows(call: _Call) -> bool:
+    """Whether a call selects some lines by a pattern (``grep HOST``, ``awk '/^HOST/{...}'``,
+    ``sed '/x/s/...'``, perl's ``if /.../``; not ``grep -v '^#'``, which drops comments): a file
+    of secrets projected whole prints all its values, but the lines a pattern naming no secret
+    selects hold none."""
+    if call.tool in ("awk", "sed"):
+        return not call.script.lstrip().startswith("{" if call.tool == "awk" else "s")
+    if call.tool in ("grep", "rg") and call.short("v"):
+        return _PATTERN_NAME.search(_REGEX_ESCAPE.sub(" ", call.script)) is not None  # ``^#``
+    return call.tool in ("grep", "rg", "perl")
 
 
 def _filter_prints_secret(program: str) -> bool:
@@ -276,14 +317,17 @@ def _extracts_secret(body: str) -> int:
     's/^DB_PASSWORD=//p'``, ``awk -F= '/^API_KEY/{print $2}'``, ``perl -ne 'print $1 if
     /token=(\\S+)/'``, ``rg -r '$1' 'api_key=(\\S+)'``, ``jq -r .db.password``), or a
     projection (``cut -f2``, ``awk '{print $2}'``, ``sed 's/.*=//'``) of the lines a ``grep``
-    of the key selected; ``FOLLOWING`` when a ``grep -A`` of the key prints the lines after."""
+    of the key or a file of secrets gave (``cut -d= -f2 .env``); ``FOLLOWING`` when a ``grep
+    -A`` of the key prints the lines after."""
     if _EXTRACTOR.search(body) is None:
         return 0
     if not any(mark in body for mark in _PROJECTIONS) and _SED_SUBSTITUTE.search(body) is None:
         return 0  # no call can print a value alone (``grep -i password``): spare the parse
-    selected = projected = following = False
+    selected = projected = following = whole = narrowed = False
     for call in _calls(body):
         script = call.script
+        whole |= any(_secret_file(path) for path in call.files)
+        narrowed |= _narrows(call)
         if call.tool in ("grep", "rg"):
             only_matching = call.short("o") or "--only-matching" in call.switches
             key = script.split("\\K", 1)[0]
@@ -341,6 +385,6 @@ def _extracts_secret(body: str) -> int:
             projected |= (
                 field[:1] in _LATER_FIELDS or _LATER_CHARACTERS.match(characters) is not None
             )
-    if selected and projected:
+    if projected and (selected or (whole and not narrowed)):
         return VALUES
     return FOLLOWING if following else 0

@@ -586,9 +586,12 @@ def _output() -> Iterator[None]:
             "(printenv DB_PASSWORD)",
             "gpg -d secrets.gpg",
             "echo $GH_PAT 2>&1",
+            "cut -d= -f2- .env",
         ]
     ):
-        secret = ["osprey", "puffin", "gannet", "curlew", "shrike", "siskin", "linnet"][number]
+        secret = ["osprey", "puffin", "gannet", "curlew", "shrike", "siskin", "linnet", "dipper"][
+            number
+        ]
         secret += str(1970 + number)
         case("output", f"one-liner-{number}", secret, output(f"{secret}\n", run=run))
     # a passphrase with blanks, printed alone by a command that names it

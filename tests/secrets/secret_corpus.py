@@ -612,6 +612,11 @@ POSITIVES: tuple[Case, ...] = (
         context='python3 -c \'import keyring; print(keyring.get_password("db", "app"))\'',
     ),
     _P("knot1974x\n", "output", "knot1974x", context="gpg -d secrets.gpg"),
+    # a projection of a file of secrets prints its values, whatever keys they had
+    _P("Xtr-Env-Host-01\nsanderling72\n", "output", "sanderling72", context="cut -d= -f2- .env"),
+    _P("turnstone71\n", "output", "turnstone71", context="cat ~/.netrc | awk '{print $6}'"),
+    _P("whimbrel1970\n", "output", "whimbrel1970", context="sed 's/^[^=]*=//' prod.env"),
+    _P("stint1969x\n", "output", "stint1969x", context="grep -v '^#' .env | cut -d= -f2"),
     _P(
         "plover1980x\n",
         "output",
@@ -920,6 +925,9 @@ NEGATIVES: tuple[Case, ...] = (
     _N("Makefile-x2\nsrc\n", "output", context="(cd app && ls)"),
     _N("web-Host-01x\n", "output", context="echo $(hostname)"),
     _N("Hi-There-7x\n", "output", context="echo $GREETING 2>&1"),
+    _N("changeme-x1\n", "output", context="cut -d= -f2 .env.example"),
+    _N("DB_HOST\nDB_PASSWORD\n", "output", context="cut -d= -f1 .env"),
+    _N("web-Host-01x\n", "output", context="awk '{print $2}' /etc/hosts"),
     _N("/root\n", "output", context="awk 'BEGIN{print ENVIRON[\"HOME\"]}'"),
     _N("1000\n", "output", context="python3 -c 'import sys; print(sys.getrecursionlimit())'"),
     _N(
