@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from autobot_activity_otel.secrets import rules
 from autobot_activity_otel.secrets.commands import last_pipeline
 from autobot_activity_otel.secrets.prefilter import ascii_lower
-from autobot_activity_otel.secrets.rules import MARKER, secret_name
+from autobot_activity_otel.secrets.rules import MARKER, QUOTED_SECRET_NAMES, secret_name
 
 _FORMAT_FLAG = re.compile(
     r"(?<![\w-])(?:-o|--output|-f|--format|--template)(?:=|[ \t]+)['\"]?"
@@ -300,7 +300,8 @@ def _narrows(call: _Call) -> bool:
 
 def _filter_prints_secret(program: str) -> bool:
     """Whether a jq filter's last step is a secret-named field (``.db.password``, ``.[] |
-    .token``, ``.data.password | @base64d``, ``.token // empty``): it prints that value."""
+    .token``, ``.data.password | @base64d``, ``.token // empty``, a short data key such as
+    ``.auths[].auth``, as in quoted keys): it prints that value."""
     stages = [stage.strip() for stage in program.split("|")]
     while len(stages) > 1 and stages[-1] in _JQ_FORMATS:
         stages.pop()
@@ -308,7 +309,10 @@ def _filter_prints_secret(program: str) -> bool:
     if not last or _JQ_PATH.fullmatch(last) is None:
         return False
     fields = _JQ_FIELD.findall(last)
-    return bool(fields) and secret_name("".join(fields[-1]))
+    if not fields:
+        return False
+    name = "".join(fields[-1])
+    return secret_name(name) or name.lower() in QUOTED_SECRET_NAMES  # a data key: docker's auth
 
 
 def _extracts_secret(body: str) -> int:

@@ -555,6 +555,12 @@ POSITIVES: tuple[Case, ...] = (
     _P("snapdragon77\n", "output", "snapdragon77", context="jq -r '.db.password' secrets.json"),
     _P("primrose2021\n", "output", "primrose2021", context="gh api /user --jq .token"),
     _P("Xtr-Yq-Pw-6161\n", "output", "Xtr-Yq-Pw-6161", context="yq '.database.password' v.yaml"),
+    _P(
+        "ci:sandpiper1968\n",
+        "output",
+        "sandpiper1968",
+        context="jq -r '.auths[].auth' ~/.docker/config.json | base64 -d",
+    ),
     # a grep -A1 of a secret's name: the value on the line under its key, whatever its shape
     _P(
         "password:\nbluebell2020\n--\npassword:\nXtr-After-Pw-7171\n",
@@ -882,6 +888,7 @@ NEGATIVES: tuple[Case, ...] = (
     _N("3f786850e387550fdab836ed7e6dc881\n", "output", context="docker inspect -f '{{.Id}}' app"),
     _N("api-gateway\n", "output", context="jq -r .name secrets.json"),
     _N("github-ci\nnpm-publish\n", "output", context="jq -r '.[].name' tokens.json"),
+    _N("Jane-Doe-7x\n", "output", context="jq -r '.author' package.json"),
     _N("src/app.py:TODO-Fix-x9\n", "output", context="rg -o 'TODO.*' src/"),
     _N("1.2.3-Rc1x\n", "output", context="rg -o -r '$1' 'version=(\\S+)' setup.cfg"),
     _N("Error-Code-42x\n", "output", context="perl -ne 'print if /error/' app.log"),
