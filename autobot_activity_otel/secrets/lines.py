@@ -75,8 +75,12 @@ _GENERATOR_CALL = re.compile(
 print(secrets.token_urlsafe())'``, ``node -e '...randomBytes(24)...'``): it prints the secret
 it made, as ``openssl rand`` does; not ``random.randint`` or ``Math.random``."""
 _INTERPRETER = re.compile(
-    r"(?<![\w./-])(?:python[\d.]{0,4}|node|nodejs|ruby|php|perl|bun|deno|g?awk)[ \t]"
+    r"(?<![\w./-])(?:(?:python[\d.]{0,4}|node|nodejs|ruby|php|perl|bun)"
+    r"(?:[ \t]++[^\s|;&]{1,40}){0,4}?[ \t]++-(?:[A-Za-z]{0,3}[ceprE]|-eval|-print)[ \t]"
+    r"|deno[ \t]++eval[ \t]|g?awk[ \t])"
 )
+"""A language's one-liner (``python3 -c``, ``node -e``, ``ruby -rjson -e``, ``perl -le``,
+``php -r``, ``deno eval``, an awk program), not the word in prose (``a node from``)."""
 _LOOKUP = re.compile(
     r"[\[({][ \t]*+[\"']?([A-Za-z_][\w.-]{0,80}+)[\"']?[ \t]*+[\])}]"
     r"|\.(?:get_?)?([A-Za-z_]\w{0,80}+)"

@@ -618,6 +618,13 @@ POSITIVES: tuple[Case, ...] = (
         context='python3 -c \'import keyring; print(keyring.get_password("db", "app"))\'',
     ),
     _P("knot1974x\n", "output", "knot1974x", context="gpg -d secrets.gpg"),
+    _P(
+        "tattler1967\n",
+        "output",
+        "tattler1967",
+        context="python3 manage.py shell -c 'from django.conf import settings as s; "
+        "print(s.SECRET_KEY)'",
+    ),
     # a projection of a file of secrets prints its values, whatever keys they had
     _P("Xtr-Env-Host-01\nsanderling72\n", "output", "sanderling72", context="cut -d= -f2- .env"),
     _P("turnstone71\n", "output", "turnstone71", context="cat ~/.netrc | awk '{print $6}'"),
@@ -937,6 +944,10 @@ NEGATIVES: tuple[Case, ...] = (
     _N("web-Host-01x\n", "output", context="awk '{print $2}' /etc/hosts"),
     _N("/root\n", "output", context="awk 'BEGIN{print ENVIRON[\"HOME\"]}'"),
     _N("1000\n", "output", context="python3 -c 'import sys; print(sys.getrecursionlimit())'"),
+    _N(  # prose naming a node and a token type is no one-liner
+        "    token (Token): A node from markdown-it.\n\n  Returns:\n    Element: the element\n",
+        "output",
+    ),
     _N(
         'gpg: Good signature from "Dev <dev@example.com>"\n',
         "output",

@@ -87,6 +87,7 @@ LINE_PATTERNS = {
     "jq": extractions._JQ_PATH,
     "next-line": extractions._NEXT_LINE,
     "lookup": lines._LOOKUP,
+    "interpreter": lines._INTERPRETER,
     "log-phrase": extractions._LOG_PHRASE,
 }
 
