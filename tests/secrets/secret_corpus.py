@@ -618,6 +618,12 @@ POSITIVES: tuple[Case, ...] = (
         context='python3 -c \'import keyring; print(keyring.get_password("db", "app"))\'',
     ),
     _P("knot1974x\n", "output", "knot1974x", context="gpg -d secrets.gpg"),
+    _P(  # an empty argv element dropped the whole text, value and all, as unredactable
+        "CalledProcessError: Command ['mysql', '', '-pS3cretPw9'] returned 1",
+        "text",
+        "S3cretPw9",
+        "mysql-password",
+    ),
     _P(
         "tattler1967\n",
         "output",
@@ -939,6 +945,7 @@ NEGATIVES: tuple[Case, ...] = (
     _N("Makefile-x2\nsrc\n", "output", context="(cd app && ls)"),
     _N("web-Host-01x\n", "output", context="echo $(hostname)"),
     _N("Hi-There-7x\n", "output", context="echo $GREETING 2>&1"),
+    _N("args = ['', 'token']\n", "output"),
     _N("changeme-x1\n", "output", context="cut -d= -f2 .env.example"),
     _N("DB_HOST\nDB_PASSWORD\n", "output", context="cut -d= -f1 .env"),
     _N("web-Host-01x\n", "output", context="awk '{print $2}' /etc/hosts"),
