@@ -41,6 +41,9 @@ from autobot_activity_otel.secrets.tools import word_set
 
 _PROMPT = re.compile(r"[ \t]*(?:[\w.@~:/()\[\]-]{0,80}[$#%>][ \t]+)?")
 """A shell prompt before a command (``user@host:~$ ``, ``# ``, ``> ``)."""
+_BARE_PROMPT = re.compile(r"[$#]|[\w.-]{1,64}@[\w.-]{1,64}:[^\s$#]{0,200}[$#]")
+"""A prompt with no command after it (``$``, ``deploy@web1:~$``): where a transcript's
+command printed nothing, not a value."""
 _LABEL_SUFFIX = r"[ \t]*+(?:\([^()\n]{0,40}\))?[ \t]*+(?i:is|are|was)?[ \t]*+[:=]?[ \t]*+\Z"
 """What may follow a label's name to the end of the line (``(again)``, ``is``, ``:``). Blank
 runs are possessive (``*+``), here and in the other patterns below where what follows a run
@@ -236,9 +239,11 @@ def _bare_value(
     line: str, at: int, generated: bool, named: bool, spaced: bool = False
 ) -> Candidate | None:
     """A line (at ``at`` in its text) that is one value, as ``_value_line`` takes it: no blank
-    inside, unless ``spaced`` and the line reads as no message."""
+    inside, unless ``spaced`` and the line reads as no message; not a shell's bare prompt."""
     value = line.strip()
     if (" " in value or "\t" in value) and not (spaced and _passphrase(value)):
+        return None
+    if value[-1] in "$#" and _BARE_PROMPT.fullmatch(value):
         return None
     if not (_printed_secret(value) if named else bare_secret(value, generated)):
         return None
@@ -246,19 +251,20 @@ def _bare_value(
     return Candidate(start, start + len(value), ASSIGNMENT, LABEL_RULE, value)
 
 
-def _value_lines(text: str, at: int, named: bool) -> Iterator[Candidate]:
+def _value_lines(text: str, at: int, named: bool, to_end: bool) -> Iterator[Candidate]:
     """Every line from ``at`` that is one value, as a command printing values alone prints
-    them: to the end when ``named`` (the text is the command's output; a line that is none,
-    an error message, is passed over), else up to the first line that is none (a prompt)."""
+    them (any value when ``named``): to the end when ``to_end`` (the text is the command's
+    output; a line that is none, an error message, is passed over), else up to the first line
+    that is none (the next prompt of a transcript)."""
     while at < len(text):
         end = text.find("\n", at)
         end = len(text) if end < 0 else end
         line = text[at:end]
         if line.strip():
-            found = _bare_value(line, at, False, named, spaced=named)
+            found = _bare_value(line, at, False, named, spaced=to_end)
             if found is not None:
                 yield found
-            elif not named:
+            elif not to_end:
                 return
         at = end + 1
 
@@ -305,20 +311,31 @@ def _ip_address(value: str) -> bool:
 
 def labelled_candidates(text: str, named: bool = False) -> Iterator[Candidate]:
     """A bare secret-shaped value on the line after a label or prompt that names a secret;
-    ``named``: any value there (a ``grep -A1`` of the secret's name printed the text)."""
+    any value after a command at a shell's ``$`` prompt (a transcript: ``$ printenv
+    DB_PASSWORD``, then what it printed) or when ``named`` (a ``grep -A1`` of the secret's
+    name printed the text, whose own labels are the ones to read)."""
     position = 0
     while position < len(text):
         end = text.find("\n", position)
         if end < 0:
             return
-        kind = label_kind(text[position:end])
+        line = text[position:end]
+        kind = label_kind(line)
+        printed = named or (kind != 0 and _at_prompt(line))
         if kind == VALUES:
-            yield from _value_lines(text, end + 1, named=False)
+            yield from _value_lines(text, end + 1, named=printed, to_end=False)
+        elif kind == FOLLOWING:
+            pass  # its output's own labels are read as labels, the next line under each
         elif kind:
-            found = _value_line(text, end + 1, kind == 2, named)
+            found = _value_line(text, end + 1, kind == 2, printed)
             if found is not None:
                 yield found
         position = end + 1
+
+
+def _at_prompt(line: str) -> bool:
+    """Whether a line is a command typed at a shell's ``$`` prompt (``deploy@web1:~$ ``)."""
+    return "$" in _PROMPT.match(line).group()  # type: ignore[union-attr]
 
 
 def _last_line(context: str) -> str:
@@ -375,7 +392,7 @@ def context_candidates(context: str, text: str) -> Iterator[Candidate]:
     other stream) ends with a label: ``printenv DB_PASSWORD`` then its output alone."""
     kind = _context_kind(context)
     if kind == VALUES:
-        yield from _value_lines(text, 0, named=True)
+        yield from _value_lines(text, 0, named=True, to_end=True)
     elif kind == FOLLOWING:
         yield from labelled_candidates(text, named=True)
     elif kind:

@@ -602,6 +602,13 @@ def _output() -> Iterator[None]:
         words = ["amber", "quartz", "lantern", "violet", "harbor", "meadow", "cinder", "falcon"]
         secret = " ".join(r.sample(words, 4)) + f" {r.randint(10, 99)}"
         case("output", f"passphrase-{number}", secret, output(f"{secret}\n", run=run))
+    # a terminal's transcript: the command at its prompt names what it printed
+    case(
+        "output",
+        "transcript-printenv",
+        "bluethroat1964",
+        output("deploy@web1:~$ printenv DB_PASSWORD\nbluethroat1964\ndeploy@web1:~$ ", run="bash"),
+    )
     # a grep -A1 of a secret's name: a plain word under the key is the value all the same
     case(
         "output",

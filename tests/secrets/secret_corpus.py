@@ -636,6 +636,14 @@ POSITIVES: tuple[Case, ...] = (
     _P("turnstone71\n", "output", "turnstone71", context="cat ~/.netrc | awk '{print $6}'"),
     _P("whimbrel1970\n", "output", "whimbrel1970", context="sed 's/^[^=]*=//' prod.env"),
     _P("stint1969x\n", "output", "stint1969x", context="grep -v '^#' .env | cut -d= -f2"),
+    # a transcript: what a command at a $ prompt printed, whatever its shape
+    _P("$ printenv DB_PASSWORD\nphalarope66\n$ ", "output", "phalarope66"),
+    _P(
+        "deploy@web1:~$ jq -r '.users[].password' u.json\nXtr-Tr-Pw-1919\nrailbird65\n"
+        "deploy@web1:~$ ls\nREADME.md\n",
+        "output",
+        "railbird65",
+    ),
     _P(
         "plover1980x\n",
         "output",
@@ -946,6 +954,8 @@ NEGATIVES: tuple[Case, ...] = (
     _N("web-Host-01x\n", "output", context="echo $(hostname)"),
     _N("Hi-There-7x\n", "output", context="echo $GREETING 2>&1"),
     _N("args = ['', 'token']\n", "output"),
+    _N("deploy@web1:~$ echo $API_TOKEN\ndeploy@web1:~$\n", "output"),  # it printed nothing
+    _N("$ grep -A1 password: docs.md\npassword:\nThe admin's password.\n$ ", "output"),
     _N("changeme-x1\n", "output", context="cut -d= -f2 .env.example"),
     _N("DB_HOST\nDB_PASSWORD\n", "output", context="cut -d= -f1 .env"),
     _N("web-Host-01x\n", "output", context="awk '{print $2}' /etc/hosts"),
