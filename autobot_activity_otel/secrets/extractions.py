@@ -175,11 +175,11 @@ _SECRET_FILE = re.compile(
     r"\.env(?:\.(?!example|sample|template|dist)[\w-]{1,40})?|[\w.-]{1,80}\.env|\.netrc|\.pgpass"
     r"|\.git-credentials|credentials(?:\.\w{1,10})?|secrets?\.(?:env|ya?ml|json|txt|ini|toml)"
 )
+"""A file that holds secrets as its values (``.env``, ``prod.env``, ``.netrc``, ``credentials``,
+``secrets.yaml``; not ``.env.example``): a projection of its lines prints them."""
 _SECRET_FILE_HINTS = (".env", ".netrc", ".git-credentials")
 """What a command reading a file of secrets holds, when no keyword is in it (``.pgpass`` and
 ``credentials`` hold one)."""
-"""A file that holds secrets as its values (``.env``, ``prod.env``, ``.netrc``, ``credentials``,
-``secrets.yaml``; not ``.env.example``): a projection of its lines prints them."""
 _REGEX_ESCAPE = re.compile(r"\\.")
 _LOG_PHRASE = re.compile(r"(?i:\b(?:failed|accepted)[ \t]++password\b)")
 _PATTERN_NAME = re.compile(r"[A-Za-z_][\w-]*")
