@@ -160,6 +160,8 @@ _JQ_PATH = re.compile(
 with its dot, a name takes all its characters and a bracket ends at its first ``]``, so a
 path matches one way only."""
 _JQ_FIELD = re.compile(r"\.([A-Za-z_][\w-]{0,80})|\.?\"([^\"\n]{1,80})\"|\[\"([^\"\n]{1,80})\"\]")
+_JQ_CHOSEN = re.compile(r"==[ \t]*+\"([^\"\n]{1,80})\"")
+"""The name a ``select(.name == "...")`` picks, whose ``.value`` the filter then prints."""
 _JQ_FORMATS = frozenset({"@base64d", "@text", "@sh", "@json", "tostring"})
 """Last steps of a jq filter that print the value before them in another form."""
 _YQ_COMMANDS = frozenset({"e", "eval", "ea", "eval-all"})
@@ -301,7 +303,8 @@ def _narrows(call: _Call) -> bool:
 def _filter_prints_secret(program: str) -> bool:
     """Whether a jq filter's last step is a secret-named field (``.db.password``, ``.[] |
     .token``, ``.data.password | @base64d``, ``.token // empty``, a short data key such as
-    ``.auths[].auth``, as in quoted keys): it prints that value."""
+    ``.auths[].auth``, as in quoted keys, the ``.value`` of an entry selected by a secret's
+    name): it prints that value."""
     stages = [stage.strip() for stage in program.split("|")]
     while len(stages) > 1 and stages[-1] in _JQ_FORMATS:
         stages.pop()
@@ -312,6 +315,9 @@ def _filter_prints_secret(program: str) -> bool:
     if not fields:
         return False
     name = "".join(fields[-1])
+    if name.lower() == "value" and "==" in program:  # ``select(.name == "X_TOKEN") | .value``
+        chosen = _JQ_CHOSEN.findall(program)
+        return any(secret_name(path.rsplit("/", 1)[-1]) for path in chosen)
     return secret_name(name) or name.lower() in QUOTED_SECRET_NAMES  # a data key: docker's auth
 
 

@@ -556,6 +556,18 @@ POSITIVES: tuple[Case, ...] = (
     _P("primrose2021\n", "output", "primrose2021", context="gh api /user --jq .token"),
     _P("Xtr-Yq-Pw-6161\n", "output", "Xtr-Yq-Pw-6161", context="yq '.database.password' v.yaml"),
     _P(
+        "lapwing1963\n",
+        "output",
+        "lapwing1963",
+        context="yq '.spec.containers[].env[] | select(.name==\"DB_PASSWORD\") | .value' d.yaml",
+    ),
+    _P(
+        "dotterel1962\n",
+        "output",
+        "dotterel1962",
+        context="jq -r '.Parameters[] | select(.Name == \"/prod/api_token\") | .Value' p.json",
+    ),
+    _P(
         "ci:sandpiper1968\n",
         "output",
         "sandpiper1968",
@@ -910,6 +922,11 @@ NEGATIVES: tuple[Case, ...] = (
     _N("api-gateway\n", "output", context="jq -r .name secrets.json"),
     _N("github-ci\nnpm-publish\n", "output", context="jq -r '.[].name' tokens.json"),
     _N("Jane-Doe-7x\n", "output", context="jq -r '.author' package.json"),
+    _N(
+        "Debug-Lvl-2x\n",
+        "output",
+        context="jq -r '.env[] | select(.name == \"LOG_LEVEL\") | .value'",
+    ),
     _N("src/app.py:TODO-Fix-x9\n", "output", context="rg -o 'TODO.*' src/"),
     _N("1.2.3-Rc1x\n", "output", context="rg -o -r '$1' 'version=(\\S+)' setup.cfg"),
     _N("Error-Code-42x\n", "output", context="perl -ne 'print if /error/' app.log"),
