@@ -358,7 +358,7 @@ def _scan(words: list[Word]) -> Generator[Candidate, None, bool]:
         elif not raw.startswith("-") or raw == "-":
             if word.contiguous and " " in raw:  # a list element: ['sh', '-c', 'mysql -pX']
                 yield from command_candidates(raw, word.start)
-            elif raw[0] in "'\"" and " " in raw:  # a quoted command: bash -c '...', ssh host "..."
+            elif raw[:1] in ("'", '"') and " " in raw:  # bash -c '...', ssh host "..."
                 inner = raw[1:-1] if len(raw) > 1 and raw[-1] == raw[0] else raw[1:]
                 yield from command_candidates(inner, word.start + 1)
             if context is not None and context.family.wrapper:

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import bisect
 import functools
+import ipaddress
 import re
 from collections.abc import Iterator
 
-from autobot_activity_otel.secrets.extractions import prints_values
+from autobot_activity_otel.secrets.extractions import FOLLOWING, VALUES, prints_values
 from autobot_activity_otel.secrets.rules import (
     ASSIGNMENT,
     WORDY,
@@ -40,6 +41,9 @@ from autobot_activity_otel.secrets.tools import word_set
 
 _PROMPT = re.compile(r"[ \t]*(?:[\w.@~:/()\[\]-]{0,80}[$#%>][ \t]+)?")
 """A shell prompt before a command (``user@host:~$ ``, ``# ``, ``> ``)."""
+_BARE_PROMPT = re.compile(r"[$#]|[\w.-]{1,64}@[\w.-]{1,64}:[^\s$#]{0,200}[$#]")
+"""A prompt with no command after it (``$``, ``deploy@web1:~$``): where a transcript's
+command printed nothing, not a value."""
 _LABEL_SUFFIX = r"[ \t]*+(?:\([^()\n]{0,40}\))?[ \t]*+(?i:is|are|was)?[ \t]*+[:=]?[ \t]*+\Z"
 """What may follow a label's name to the end of the line (``(again)``, ``is``, ``:``). Blank
 runs are possessive (``*+``), here and in the other patterns below where what follows a run
@@ -56,14 +60,15 @@ is:``, ``Password (again):``, ``printenv DB_PASSWORD``, ``echo $API_TOKEN``)."""
 _PRINTER = re.compile(
     r"(?i:(?:sudo[ \t]+)?(?:printenv|echo|printf|vault|kubectl|oc|gcloud|aws|az|op|pass|gopass"
     r"|bw|lpass|security|secret-tool|keyring|doppler|heroku|terraform|openssl|pwgen|head|cat"
-    r"|jq|yq|sops|chamber|credstash|consul|etcdctl|base64|tr)\b)"
+    r"|sops|chamber|credstash|consul|etcdctl|base64|tr|gpg|gpg2|age|ansible-vault)\b)"
 )
 _PRINTS_SECRET = re.compile(
-    r"(?i:secret|passw|passphrase|token|apikey|api[_-]key|credential|-field|jsonpath"
+    r"(?i:secret|passw|passphrase|token|apikey|api[_-]key|credential|-field|jsonpath|decrypt"
     r"|\brand\b|urandom|pwgen|private|\b(?:go)?pass[ \t]+show\b|\bgopass[ \t]+cat\b)"
 )
 """What says a printer's output is a secret: a secret's name, a field, a generator, a password
-store's read (``pass show``: the password is its first line)."""
+store's read (``pass show``: the password is its first line), a decryption (``aws ssm
+get-parameter --with-decryption``, ``gpg -d secrets.gpg``)."""
 _GENERATOR = re.compile(r"(?i:\brand\b|urandom|pwgen|gen-?pass|mkpasswd)")
 _GENERATOR_CALL = re.compile(
     r"\b(?:secrets\.token_(?:hex|urlsafe|bytes)|os\.urandom|randomBytes|getRandomValues"
@@ -72,6 +77,21 @@ _GENERATOR_CALL = re.compile(
 """A language's secret generator in a one-liner (``python3 -c 'import secrets;
 print(secrets.token_urlsafe())'``, ``node -e '...randomBytes(24)...'``): it prints the secret
 it made, as ``openssl rand`` does; not ``random.randint`` or ``Math.random``."""
+_INTERPRETER = re.compile(
+    r"(?<![\w./-])(?:(?:python[\d.]{0,4}|node|nodejs|ruby|php|perl|bun)"
+    r"(?:[ \t]++[^\s|;&]{1,40}){0,4}?[ \t]++-(?:[A-Za-z]{0,3}[ceprE]|-eval|-print)[ \t]"
+    r"|deno[ \t]++eval[ \t]|g?awk[ \t])"
+)
+"""A language's one-liner (``python3 -c``, ``node -e``, ``ruby -rjson -e``, ``perl -le``,
+``php -r``, ``deno eval``, an awk program), not the word in prose (``a node from``)."""
+_LOOKUP = re.compile(
+    r"[\[({][ \t]*+[\"']?([A-Za-z_][\w.-]{0,80}+)[\"']?[ \t]*+[\])}]"
+    r"|\.(?:get_?)?([A-Za-z_]\w{0,80}+)"
+)
+"""What a one-liner reads by name: a key, an environment variable, an attribute or a getter
+(``os.environ["DB_PASSWORD"]``, ``getenv('API_TOKEN')``, ``ENV["X"]``, ``$ENV{X}``, awk's
+``ENVIRON["X"]``, ``json.load(f)['password']``, ``process.env.API_TOKEN``,
+``keyring.get_password(...)``)."""
 _HEX = re.compile(r"[0-9a-fA-F]+")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 _VERSION = re.compile(r"v?\d+(?:[.:-]\d+)+")
@@ -147,24 +167,24 @@ def _run_start(body: str, at: int, reverse: str | None) -> int:
     return at - (_NAME_RUN.match(reverse, position).end() - position)  # type: ignore[union-attr]
 
 
-VALUES = 3
-"""``label_kind`` of a command whose every line of output is a value (see ``extractions``)."""
-
-
 def label_kind(line: str) -> int:
     """0: not a label; 1: names a secret; 2: a command that generates one (hex then counts);
-    ``VALUES``: a command that prints a secret's values alone, one a line."""
+    ``VALUES``: a command that prints a secret's values alone, one a line; ``FOLLOWING``: one
+    that prints the line after each naming a secret (see ``extractions``)."""
     if len(line) > MAX_LABEL_LINE:
         return 0
     body = line[_PROMPT.match(line).end() :].rstrip()  # type: ignore[union-attr]
     if not body:
         return 0
-    if prints_values(body):
-        return VALUES
+    printed = prints_values(body)
+    if printed:
+        return printed
     if _PRINTER.match(body) and _PRINTS_SECRET.search(body):
         return 2 if _GENERATOR.search(body) else 1
     if ("andom" in body or "secrets." in body) and _GENERATOR_CALL.search(body):
         return 2
+    if _INTERPRETER.search(body) and _reads_secret(body):
+        return 1
     label = _LABEL.search(body, _label_start(body))
     if label is None:
         return 0
@@ -172,6 +192,13 @@ def label_kind(line: str) -> int:
     if name is not None and not secret_name(name):
         return 0
     return 1
+
+
+def _reads_secret(body: str) -> bool:
+    """Whether a language's one-liner reads a secret by its name (``python3 -c 'import os;
+    print(os.environ["DB_PASSWORD"])'``, ``ruby -e 'puts ENV["API_TOKEN"]'``): it prints it,
+    as ``printenv`` does, or prints what says nothing of it (a length, ``True``)."""
+    return any(secret_name(key or attribute) for key, attribute in _LOOKUP.findall(body))
 
 
 def bare_secret(value: str, generated: bool) -> bool:
@@ -187,9 +214,12 @@ def bare_secret(value: str, generated: bool) -> bool:
     return key_shaped(value) or (password_like(value) and entropy(value) >= 2.5)
 
 
-def _value_line(text: str, at: int, generated: bool, named: bool = False) -> Candidate | None:
+def _value_line(
+    text: str, at: int, generated: bool, named: bool = False, spaced: bool = False
+) -> Candidate | None:
     """The first non-blank line from ``at`` (at most one blank line between), if bare: shaped
-    like a secret, or, ``named`` (the command printed a secret it names), any value."""
+    like a secret, or, ``named`` (the command printed a secret it names), any value; with a
+    blank inside only when ``spaced`` (the command printed that secret alone: a passphrase)."""
     for _ in range(3):
         end = text.find("\n", at)
         end = len(text) if end < 0 else end
@@ -198,18 +228,22 @@ def _value_line(text: str, at: int, generated: bool, named: bool = False) -> Can
         if value and len(set(value)) == 1 and value[0] in "-=_*~#":
             value = ""  # an underline under the label
         if value:
-            return _bare_value(line, at, generated, named)
+            return _bare_value(line, at, generated, named, spaced)
         if end >= len(text):
             return None
         at = end + 1
     return None
 
 
-def _bare_value(line: str, at: int, generated: bool, named: bool) -> Candidate | None:
-    """A line (at ``at`` in its text) that is one value, no blank inside, as ``_value_line``
-    takes it."""
+def _bare_value(
+    line: str, at: int, generated: bool, named: bool, spaced: bool = False
+) -> Candidate | None:
+    """A line (at ``at`` in its text) that is one value, as ``_value_line`` takes it: no blank
+    inside, unless ``spaced`` and the line reads as no message; not a shell's bare prompt."""
     value = line.strip()
-    if " " in value or "\t" in value:
+    if (" " in value or "\t" in value) and not (spaced and _passphrase(value)):
+        return None
+    if value[-1] in "$#" and _BARE_PROMPT.fullmatch(value):
         return None
     if not (_printed_secret(value) if named else bare_secret(value, generated)):
         return None
@@ -217,45 +251,91 @@ def _bare_value(line: str, at: int, generated: bool, named: bool) -> Candidate |
     return Candidate(start, start + len(value), ASSIGNMENT, LABEL_RULE, value)
 
 
-def _value_lines(text: str, at: int, named: bool) -> Iterator[Candidate]:
+def _value_lines(text: str, at: int, named: bool, to_end: bool) -> Iterator[Candidate]:
     """Every line from ``at`` that is one value, as a command printing values alone prints
-    them: to the end when ``named`` (the text is the command's output; a line that is none,
-    an error message, is passed over), else up to the first line that is none (a prompt)."""
+    them (any value when ``named``): to the end when ``to_end`` (the text is the command's
+    output; a line that is none, an error message, is passed over), else up to the first line
+    that is none (the next prompt of a transcript)."""
     while at < len(text):
         end = text.find("\n", at)
         end = len(text) if end < 0 else end
         line = text[at:end]
         if line.strip():
-            found = _bare_value(line, at, False, named)
+            found = _bare_value(line, at, False, named, spaced=to_end)
             if found is not None:
                 yield found
-            elif not named:
+            elif not to_end:
                 return
         at = end + 1
+
+
+_MESSAGE = re.compile(
+    r"(?i:\b(?:error|errors|fail|failed|failure|denied|invalid|unable|cannot|can't|could|not"
+    r"|no|none|null|nil|unset|empty|usage|warning|missing|unknown|undefined|forbidden"
+    r"|unauthorized|unauthorised|expired|exception|traceback|found|exist|exists|such)\b)"
+    r"|:[ \t]"
+)
+"""What a line a secret's printer wrote is when it holds blanks and is no passphrase: an error
+or a notice (``No value found at secret/db``, ``jq: error ...``, ``(no password set)``)."""
+MAX_PASSPHRASE_WORDS = 12
+
+
+def _passphrase(value: str) -> bool:
+    """A value with blanks that a command printing a secret it names printed (``correct horse
+    battery staple 42``): a few words, none saying it is a message instead."""
+    return (
+        len(value) <= 200
+        and len(value.split()) <= MAX_PASSPHRASE_WORDS
+        and _MESSAGE.search(value) is None
+    )
 
 
 def _printed_secret(value: str) -> bool:
     """What a command that prints a secret it names (``printenv DB_PASSWORD``, ``vault kv get
     -field=password``) printed: the secret, whatever its shape (a low-entropy password, a
-    PIN), unless evidently none (``true``, a variable's name, a path, under 4 characters)."""
-    return 4 <= len(value) <= 4096 and not is_plain_value(value)
+    PIN), unless evidently none (``true``, a variable's name, a path, under 4 characters, an
+    IP address: ``awk '/password/ {print $NF}'`` of a log lists the addresses that tried)."""
+    return 4 <= len(value) <= 4096 and not is_plain_value(value) and not _ip_address(value)
 
 
-def labelled_candidates(text: str) -> Iterator[Candidate]:
-    """A bare secret-shaped value on the line after a label or prompt that names a secret."""
+def _ip_address(value: str) -> bool:
+    """An IPv4 or IPv6 address, as a log line's field holds one."""
+    if not (value[0].isdigit() or ":" in value):
+        return False  # the common case: no parse
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def labelled_candidates(text: str, named: bool = False) -> Iterator[Candidate]:
+    """A bare secret-shaped value on the line after a label or prompt that names a secret;
+    any value after a command at a shell's ``$`` prompt (a transcript: ``$ printenv
+    DB_PASSWORD``, then what it printed) or when ``named`` (a ``grep -A1`` of the secret's
+    name printed the text, whose own labels are the ones to read)."""
     position = 0
     while position < len(text):
         end = text.find("\n", position)
         if end < 0:
             return
-        kind = label_kind(text[position:end])
+        line = text[position:end]
+        kind = label_kind(line)
+        printed = named or (kind != 0 and _at_prompt(line))
         if kind == VALUES:
-            yield from _value_lines(text, end + 1, named=False)
+            yield from _value_lines(text, end + 1, named=printed, to_end=False)
+        elif kind == FOLLOWING:
+            pass  # its output's own labels are read as labels, the next line under each
         elif kind:
-            found = _value_line(text, end + 1, kind == 2)
+            found = _value_line(text, end + 1, kind == 2, printed)
             if found is not None:
                 yield found
         position = end + 1
+
+
+def _at_prompt(line: str) -> bool:
+    """Whether a line is a command typed at a shell's ``$`` prompt (``deploy@web1:~$ ``)."""
+    return "$" in _PROMPT.match(line).group()  # type: ignore[union-attr]
 
 
 def _last_line(context: str) -> str:
@@ -273,8 +353,32 @@ on_rules_changed(_last_line_kind.cache_clear)  # ``printenv <name>`` of a name a
 
 
 def _context_kind(context: str) -> int:
-    """``label_kind`` of the label a text (a command, the other stream) ends with."""
-    return _last_line_kind(_last_line(context))
+    """``label_kind`` of the label a text (a command, the other stream) ends with; failing
+    that, of the command without its redirections and closing parentheses (``echo $GH_PAT
+    2>&1``, ``(printenv DB_PASSWORD)``, ``echo $(cat token)``), where no label's note ends."""
+    line = _last_line(context)
+    kind = _last_line_kind(line)
+    if not kind and (line.endswith(")") or ">" in line or "<" in line):
+        bare = _without_redirections(line).rstrip(_CLOSERS + ")")
+        kind = _last_line_kind(bare) if bare != line else 0
+    return kind
+
+
+_REDIRECTION = re.compile(r"[0-9]?(?:>>?|<|&>>?)&?[^\s<>]*")
+"""A redirection word (``2>&1``, ``>/dev/null``, ``2>``, whose target may be the next word)."""
+
+
+def _without_redirections(line: str) -> str:
+    """A command line without the redirections that end it (``2> /dev/null``, ``>&2``)."""
+    words = line.split()
+    while len(words) > 1:
+        if len(words) > 2 and _REDIRECTION.fullmatch(words[-2]) and words[-2][-1] in "<>&":
+            del words[-2:]  # ``2> /dev/null``: the operator, then its target
+        elif _REDIRECTION.fullmatch(words[-1]):
+            del words[-1]
+        else:
+            break
+    return " ".join(words)
 
 
 def labels_what_follows(context: str) -> bool:
@@ -288,9 +392,11 @@ def context_candidates(context: str, text: str) -> Iterator[Candidate]:
     other stream) ends with a label: ``printenv DB_PASSWORD`` then its output alone."""
     kind = _context_kind(context)
     if kind == VALUES:
-        yield from _value_lines(text, 0, named=True)
+        yield from _value_lines(text, 0, named=True, to_end=True)
+    elif kind == FOLLOWING:
+        yield from labelled_candidates(text, named=True)
     elif kind:
-        found = _value_line(text, 0, kind == 2, named=True)
+        found = _value_line(text, 0, kind == 2, named=True, spaced=True)
         if found is not None:
             yield found
 

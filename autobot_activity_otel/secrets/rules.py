@@ -470,7 +470,7 @@ _BARE_EQUALS_VALUE = re.compile(r"[^\s'\"`;|&<>]{1,4096}")
 _BARE_COLON_VALUE = re.compile(r"[^\n,;}\]\"'`]{1,512}")
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 _NAME_TAIL = re.compile(r"[\w.-]{0,64}")
-_QUOTED_SECRET_NAMES = word_set("auth pass pwd pw")
+QUOTED_SECRET_NAMES = word_set("auth pass pwd pw")
 _TOKEN_LIKE = re.compile(r"[^\s]{8,}")
 """Short keys that are secrets only as quoted data keys: docker's ``"auth": "<base64>"``."""
 _DOC_FIELD = re.compile(r":(?:param|type|arg|key|keyword|var|ivar|cvar|vartype|raises)\s+\Z")
@@ -533,7 +533,7 @@ def assignment_candidates(
             continue  # a docstring field: ``:param token: ...``, ``:type token: str``
         op = _ASSIGN_OP.match(text, end)
         quoted_name = start > 0 and text[start - 1] in "\"'"
-        short_key = quoted_name and name.lower() in _QUOTED_SECRET_NAMES
+        short_key = quoted_name and name.lower() in QUOTED_SECRET_NAMES
         if op is None or not (short_key or secret_name(name)):
             continue
         in_path = start > 0 and text[start - 1] in "/\\"

@@ -537,6 +537,10 @@ def _output() -> Iterator[None]:
             ("podman inspect app --format '{{.Config.Labels.api_token}}' | tee t", "tok"),
             ("kubectl get secret db -o go-template='{{index .data \"api-key\"}}'", "b64"),
             ("kubectl get secret db -o template --template={{.data.token}}", "b64"),
+            ("perl -ne 'print \"$1\\n\" if /password=(\\S+)/' .env", "pw"),
+            ("perl -nle 'print $1 if /^TOKEN=(.*)/' .env", "tok"),
+            ("rg -o -r '$1' 'api_key=(\\S+)' config/", "tok"),
+            ("rg --only-matching --replace '$1' 'password: (\\S+)' deploy/", "pw"),
         ]
     ):
         tag = f"extract{number}"
@@ -563,6 +567,54 @@ def _output() -> Iterator[None]:
         second,
         output(f"{first}\n{second}\n", run="grep -oP '(?<=password=).*' a.ini"),
         forms=(first,),
+    )
+    first, second = pw("jq-many-1"), pw("jq-many-2")
+    case(
+        "output",
+        "jq-several",
+        second,
+        output(f"{first}\n{second}\n", run="jq -r '.users[].password' users.json"),
+        forms=(first,),
+    )
+    # a language's one-liner reading a secret by name; a line or field after the key
+    for number, run in enumerate(
+        [
+            "python3 -c 'import os; print(os.environ[\"DB_PASSWORD\"])'",
+            "php -r 'echo getenv(\"API_TOKEN\");'",
+            "awk -F'password=' 'NF>1{print $2}' app.ini",
+            "sed -n '/password:/{n;p}' creds.txt",
+            "(printenv DB_PASSWORD)",
+            "gpg -d secrets.gpg",
+            "echo $GH_PAT 2>&1",
+            "cut -d= -f2- .env",
+        ]
+    ):
+        secret = ["osprey", "puffin", "gannet", "curlew", "shrike", "siskin", "linnet", "dipper"][
+            number
+        ]
+        secret += str(1970 + number)
+        case("output", f"one-liner-{number}", secret, output(f"{secret}\n", run=run))
+    # a passphrase with blanks, printed alone by a command that names it
+    for number, run in enumerate(
+        ["sed -n 's/^PASSPHRASE=//p' .env", "vault kv get -field=passphrase secret/gpg"]
+    ):
+        r = _rng(f"passphrase{number}")
+        words = ["amber", "quartz", "lantern", "violet", "harbor", "meadow", "cinder", "falcon"]
+        secret = " ".join(r.sample(words, 4)) + f" {r.randint(10, 99)}"
+        case("output", f"passphrase-{number}", secret, output(f"{secret}\n", run=run))
+    # a terminal's transcript: the command at its prompt names what it printed
+    case(
+        "output",
+        "transcript-printenv",
+        "bluethroat1964",
+        output("deploy@web1:~$ printenv DB_PASSWORD\nbluethroat1964\ndeploy@web1:~$ ", run="bash"),
+    )
+    # a grep -A1 of a secret's name: a plain word under the key is the value all the same
+    case(
+        "output",
+        "grep-after-key",
+        "bluebell2020",
+        output("password:\nbluebell2020\n", run="grep -A1 'password:' creds.txt"),
     )
     secret = pw("extract-prompt")
     case(

@@ -521,6 +521,147 @@ POSITIVES: tuple[Case, ...] = (
         "Xtr-Podman-Tk-1515",
         context="podman inspect app --format '{{.Config.Labels.api_token}}' | tee t.txt",
     ),
+    # perl and rg printing a capture of a secret-named pattern, jq filters ending in its field
+    _P(
+        "Xtr-Perl-Pw-2121\n",
+        "output",
+        "Xtr-Perl-Pw-2121",
+        context="perl -ne 'print \"$1\\n\" if /password=(\\S+)/' .env",
+    ),
+    _P(
+        "Xtr-Perl-First-3131\nmarigold2023\n",
+        "output",
+        "marigold2023",
+        context="perl -nle 'print $1 if /^TOKEN=(.*)/' .env",
+    ),
+    _P(
+        "config/app.env:Xtr-Rg-Key-4141\n",
+        "output",
+        "Xtr-Rg-Key-4141",
+        context="rg -o -r '$1' 'api_key=(\\S+)' config/",
+    ),
+    _P(
+        "hollyhock1999\n",
+        "output",
+        "hollyhock1999",
+        context="rg --only-matching --replace '$1' 'password: (\\S+)' deploy/",
+    ),
+    _P(
+        "Xtr-Jq-One-5151\nlavender2022\n",
+        "output",
+        "lavender2022",
+        context="jq -r '.users[].password' users.json",
+    ),
+    _P("snapdragon77\n", "output", "snapdragon77", context="jq -r '.db.password' secrets.json"),
+    _P("primrose2021\n", "output", "primrose2021", context="gh api /user --jq .token"),
+    _P("Xtr-Yq-Pw-6161\n", "output", "Xtr-Yq-Pw-6161", context="yq '.database.password' v.yaml"),
+    _P(
+        "lapwing1963\n",
+        "output",
+        "lapwing1963",
+        context="yq '.spec.containers[].env[] | select(.name==\"DB_PASSWORD\") | .value' d.yaml",
+    ),
+    _P(
+        "dotterel1962\n",
+        "output",
+        "dotterel1962",
+        context="jq -r '.Parameters[] | select(.Name == \"/prod/api_token\") | .Value' p.json",
+    ),
+    _P(
+        "ci:sandpiper1968\n",
+        "output",
+        "sandpiper1968",
+        context="jq -r '.auths[].auth' ~/.docker/config.json | base64 -d",
+    ),
+    # a grep -A1 of a secret's name: the value on the line under its key, whatever its shape
+    _P(
+        "password:\nbluebell2020\n--\npassword:\nXtr-After-Pw-7171\n",
+        "output",
+        "bluebell2020",
+        context="grep -A1 'password:' creds.txt",
+    ),
+    # a passphrase with blanks, printed alone by a command that names it
+    _P(
+        "tangerine orbit velvet canyon 42\n",
+        "output",
+        "tangerine orbit velvet canyon 42",
+        context="sed -n 's/^PASSPHRASE=//p' .env",
+    ),
+    _P(
+        "plum harbor quiet anvil\n",
+        "output",
+        "plum harbor quiet anvil",
+        context="printenv PASSPHRASE",
+    ),
+    _P(
+        "Xtr-First-Pw-1818\ncobalt meadow fiddle 7 sparrow\n",
+        "output",
+        "cobalt meadow fiddle 7 sparrow",
+        context="grep -oP '(?<=passphrase=).*' wallet.ini",
+    ),
+    # a language's one-liner reading a secret by its name prints it, as printenv does
+    _P(
+        "goldfinch1986\n",
+        "output",
+        "goldfinch1986",
+        context="python3 -c 'import os; print(os.environ[\"DB_PASSWORD\"])'",
+    ),
+    _P("kingfisher1985\n", "output", "kingfisher1985", context="ruby -e 'puts ENV[\"API_TOKEN\"]'"),
+    _P(
+        "nightingale1984\n",
+        "output",
+        "nightingale1984",
+        context="python3 -c \"import json; print(json.load(open('c.json'))['db']['password'])\"",
+    ),
+    # a line or field after the key, by awk's separator, sed's {n;p} or cut's characters
+    _P("wren1983x\n", "output", "wren1983x", context="awk -F'password=' 'NF>1{print $2}' app.ini"),
+    _P("heron1982x\n", "output", "heron1982x", context="sed -n '/password:/{n;p}' creds.txt"),
+    _P("egret1981x\n", "output", "egret1981x", context="grep DB_PASSWORD .env | cut -c13-"),
+    _P("ibis1979x\n", "output", "ibis1979x", context="awk '/password/ {print $NF}' db.conf"),
+    # a subshell or substitution, awk's ENVIRON, a getter, a decryption of a secret's file
+    _P("avocet1978\n", "output", "avocet1978", context="(printenv DB_PASSWORD)"),
+    _P("bittern1977\n", "output", "bittern1977", context="echo $GH_PAT 2>&1"),
+    _P("redshank1973\n", "output", "redshank1973", context="cd app && echo $GH_PAT 2> /dev/null"),
+    _P("dunlin1976\n", "output", "dunlin1976", context="awk 'BEGIN{print ENVIRON[\"API_TOKEN\"]}'"),
+    _P(
+        "godwit1975\n",
+        "output",
+        "godwit1975",
+        context='python3 -c \'import keyring; print(keyring.get_password("db", "app"))\'',
+    ),
+    _P("knot1974x\n", "output", "knot1974x", context="gpg -d secrets.gpg"),
+    _P(  # an empty argv element dropped the whole text, value and all, as unredactable
+        "CalledProcessError: Command ['mysql', '', '-pS3cretPw9'] returned 1",
+        "text",
+        "S3cretPw9",
+        "mysql-password",
+    ),
+    _P(
+        "tattler1967\n",
+        "output",
+        "tattler1967",
+        context="python3 manage.py shell -c 'from django.conf import settings as s; "
+        "print(s.SECRET_KEY)'",
+    ),
+    # a projection of a file of secrets prints its values, whatever keys they had
+    _P("Xtr-Env-Host-01\nsanderling72\n", "output", "sanderling72", context="cut -d= -f2- .env"),
+    _P("turnstone71\n", "output", "turnstone71", context="cat ~/.netrc | awk '{print $6}'"),
+    _P("whimbrel1970\n", "output", "whimbrel1970", context="sed 's/^[^=]*=//' prod.env"),
+    _P("stint1969x\n", "output", "stint1969x", context="grep -v '^#' .env | cut -d= -f2"),
+    # a transcript: what a command at a $ prompt printed, whatever its shape
+    _P("$ printenv DB_PASSWORD\nphalarope66\n$ ", "output", "phalarope66"),
+    _P(
+        "deploy@web1:~$ jq -r '.users[].password' u.json\nXtr-Tr-Pw-1919\nrailbird65\n"
+        "deploy@web1:~$ ls\nREADME.md\n",
+        "output",
+        "railbird65",
+    ),
+    _P(
+        "plover1980x\n",
+        "output",
+        "plover1980x",
+        context="aws ssm get-parameter --name /prod/db --with-decryption --query Parameter.Value",
+    ),
 )
 
 _N = Case
@@ -778,6 +919,74 @@ NEGATIVES: tuple[Case, ...] = (
         context="kubectl get pods -o go-template='{{.metadata.name}}'",
     ),
     _N("3f786850e387550fdab836ed7e6dc881\n", "output", context="docker inspect -f '{{.Id}}' app"),
+    _N("api-gateway\n", "output", context="jq -r .name secrets.json"),
+    _N("github-ci\nnpm-publish\n", "output", context="jq -r '.[].name' tokens.json"),
+    _N("Jane-Doe-7x\n", "output", context="jq -r '.author' package.json"),
+    _N(
+        "Debug-Lvl-2x\n",
+        "output",
+        context="jq -r '.env[] | select(.name == \"LOG_LEVEL\") | .value'",
+    ),
+    _N("src/app.py:TODO-Fix-x9\n", "output", context="rg -o 'TODO.*' src/"),
+    _N("1.2.3-Rc1x\n", "output", context="rg -o -r '$1' 'version=(\\S+)' setup.cfg"),
+    _N("Error-Code-42x\n", "output", context="perl -ne 'print if /error/' app.log"),
+    _N("Db-Host-01x\n", "output", context="perl -ne 'print $1 if /host=(\\S+)/' .env"),
+    _N("Usage:\n  Tool-Opts-9x\n", "output", context="grep -A1 'Usage:' README.md"),
+    _N("3\n", "output", context="grep -A1 -c password creds.txt"),
+    # what a secret's printer writes when it has none to print: an error or a notice
+    _N("No value found at secret/data/db\n", "output", context="vault kv get -field=password db"),
+    _N("bash: printenv: command not found\n", "output", context="printenv DB_PASSWORD"),
+    _N(
+        "sed: can't read .env: No such file or directory\n",
+        "output",
+        context="sed -n 's/^DB_PASSWORD=//p' .env",
+    ),
+    _N(
+        'Error from server (NotFound): secrets "db" not found\n',
+        "output",
+        context="kubectl get secret db -o jsonpath='{.data.password}'",
+    ),
+    _N("Permission denied\n", "output", context="cat /run/secrets/db_password"),
+    _N("/root\n", "output", context="python3 -c 'import os; print(os.environ[\"HOME\"])'"),
+    _N("24\n", "output", context="python3 -c 'import os; print(len(os.environ[\"DB_PASSWORD\"]))'"),
+    _N("Web-App-2x\n", "output", context="node -p 'require(\"./package.json\").name'"),
+    _N("Tool-Opts-9x\n", "output", context="sed -n '/Usage/{n;p}' README"),
+    _N("1.2.3-Rc1x\n", "output", context="awk -F'version=' '{print $2}' setup.cfg"),
+    _N("Db-Host-01x\n", "output", context="grep HOST .env | cut -c6-"),
+    _N("DB_PASSWORD\n", "output", context="grep PASSWORD .env | cut -c1-11"),
+    # sshd's "Failed password" names a way to log in, not a key; an address is no secret
+    _N(
+        "203.0.113.7\n198.51.100.23\n",
+        "output",
+        context="awk '/Failed password/ {print $NF}' /var/log/auth.log",
+    ),
+    _N("ssh2\nssh2\n", "output", context="awk '/Failed password/ {print $NF}' /var/log/auth.log"),
+    _N(
+        "203.0.113.7\n2001:db8::7\n",
+        "output",
+        context="grep 'Accepted password' /var/log/auth.log | awk '{print $11}'",
+    ),
+    _N("10.0.4.12\n", "output", context="awk '/db_password/ {print $NF}' hosts.log"),
+    _N("Makefile-x2\nsrc\n", "output", context="(cd app && ls)"),
+    _N("web-Host-01x\n", "output", context="echo $(hostname)"),
+    _N("Hi-There-7x\n", "output", context="echo $GREETING 2>&1"),
+    _N("args = ['', 'token']\n", "output"),
+    _N("deploy@web1:~$ echo $API_TOKEN\ndeploy@web1:~$\n", "output"),  # it printed nothing
+    _N("$ grep -A1 password: docs.md\npassword:\nThe admin's password.\n$ ", "output"),
+    _N("changeme-x1\n", "output", context="cut -d= -f2 .env.example"),
+    _N("DB_HOST\nDB_PASSWORD\n", "output", context="cut -d= -f1 .env"),
+    _N("web-Host-01x\n", "output", context="awk '{print $2}' /etc/hosts"),
+    _N("/root\n", "output", context="awk 'BEGIN{print ENVIRON[\"HOME\"]}'"),
+    _N("1000\n", "output", context="python3 -c 'import sys; print(sys.getrecursionlimit())'"),
+    _N(  # prose naming a node and a token type is no one-liner
+        "    token (Token): A node from markdown-it.\n\n  Returns:\n    Element: the element\n",
+        "output",
+    ),
+    _N(
+        'gpg: Good signature from "Dev <dev@example.com>"\n',
+        "output",
+        context="gpg --verify release.tar.gz.sig",
+    ),
 )
 
 CORPUS: tuple[Case, ...] = POSITIVES + NEGATIVES

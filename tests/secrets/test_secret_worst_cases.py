@@ -66,6 +66,12 @@ LINE_PATTERNS = {
     "neutral": lines._NEUTRAL,
     "template": extractions._TEMPLATE_FIELD,
     "awk": extractions._AWK_FIELD,
+    "perl": extractions._PERL_CAPTURE,
+    "jq": extractions._JQ_PATH,
+    "next-line": extractions._NEXT_LINE,
+    "lookup": lines._LOOKUP,
+    "interpreter": lines._INTERPRETER,
+    "log-phrase": extractions._LOG_PHRASE,
 }
 
 
@@ -76,6 +82,27 @@ def test_the_blank_runs_of_line_patterns_are_possessive(pattern: re.Pattern[str]
     ``s`` took 6 s; a ``name: DB_PASSWORD`` or ``A=<token>`` line ending in 8,000 blanks and
     a letter took 9 s and 1 s; a template's ``{{`` and 270 blanks 3 ms a line."""
     assert _GREEDY_BLANKS.search(pattern.pattern) is None
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        "jq -r '" + ".a" * 30000 + "[' x.json",
+        "perl -ne 'print" + " " * 60000 + "$1 if /password=(.*)/'",
+        "rg -o -r '$1' '" + "(" * 60000 + "api_key=(.*)'",
+    ],
+    ids=["jq-path", "perl-print", "rg-groups"],
+)
+def test_an_extraction_is_read_on_a_label_line_s_length_only(program: str) -> None:
+    """A jq path, perl's print and rg's pattern are read on the command's last line, cut to
+    ``MAX_LABEL_LINE`` characters: 64 KB of a filter cost what its last 1,000 characters do."""
+
+    def kind_steps(command: str) -> int:
+        lines._last_line_kind.cache_clear()
+        return _steps(lambda: lines._context_kind(command))
+
+    assert _steps(lambda: lines.label_kind(program)) <= 10
+    assert kind_steps(program) <= kind_steps(program[-1000:])
 
 
 @pytest.mark.parametrize("head", ["x ", "a" * 2000], ids=["blank", "long-word"])
