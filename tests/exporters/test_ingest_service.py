@@ -363,6 +363,21 @@ def test_bodies_above_the_limit_are_413_even_once_gunzipped(
         assert service.stop() == 0
 
 
+def test_a_body_of_many_gzip_members_is_400_before_they_are_read(
+    service: ServiceProcess, database: str, tokens: Tokens, spans: SpanCapture
+) -> None:
+    """Each member's end copies the input after it: 50,000 empty members (1 MB) would cost
+    25 GB of copying, blocking every tenant's requests meanwhile."""
+    sent = terminal_spans(spans, 1)
+    members = gzip.compress(protobuf_body(sent)) + gzip.compress(b"") * 50_000
+    response = service.post(members, tokens.team, headers={"Content-Encoding": "gzip"})
+    assert response.status_code == 400
+    assert count_rows(database) == 0
+    few = gzip.compress(protobuf_body(sent)) + gzip.compress(b"") * 3
+    assert service.post(few, tokens.team, headers={"Content-Encoding": "gzip"}).status_code == 200
+    assert set(stored(database)) == ids_of(sent)
+
+
 # --- outages, draining, operations ---
 
 

@@ -37,6 +37,9 @@ PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 MEDIA_TYPES = (PROTOBUF, JSON)
 _IDENTITY = frozenset({"", "identity"})
+MAX_GZIP_MEMBERS = 16
+"""Gzip members one body may hold: senders write one, and each member's end copies the input
+left after it, so a body of many tiny members would cost time quadratic in its size."""
 _TRACE_ID_BYTES, _SPAN_ID_BYTES = 16, 8
 _HEX_IDS = ("traceId", "spanId", "parentSpanId")
 """The id fields of a span (and, but for the parent, of a link) in OTLP JSON."""
@@ -66,7 +69,8 @@ def media_type(content_type: str | None) -> str | None:
 
 def decompress(body: bytes, content_encoding: str | None, limit: int) -> bytes:
     """The body as sent, or gunzipped; never more than ``limit`` bytes are produced, so a
-    small gzip bomb costs at most ``limit`` bytes of memory before it is refused."""
+    small gzip bomb costs at most ``limit`` bytes of memory before it is refused, nor more
+    than ``MAX_GZIP_MEMBERS`` members read."""
     encoding = (content_encoding or "").strip().lower()
     if encoding in _IDENTITY:
         return body
@@ -74,8 +78,12 @@ def decompress(body: bytes, content_encoding: str | None, limit: int) -> bytes:
         raise UnsupportedEncoding(f"content encoding {encoding!r} is not supported (use gzip)")
     out = bytearray()
     data = body
+    members = 0
     try:
         while data:  # gzip allows several members one after the other
+            members += 1
+            if members > MAX_GZIP_MEMBERS:
+                raise BadRequest(f"the gzip body has more than {MAX_GZIP_MEMBERS} members")
             member = zlib.decompressobj(16 + zlib.MAX_WBITS)
             out += member.decompress(data, limit + 1 - len(out))
             if len(out) > limit or member.unconsumed_tail:
