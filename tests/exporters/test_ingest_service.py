@@ -620,6 +620,23 @@ def test_healthz_and_metrics(service: ServiceProcess, tokens: Tokens, spans: Spa
     assert values["autobot_activity_ingest_write_seconds_count"] == 1
 
 
+def test_the_access_log_shows_no_path_or_query_a_sender_made_up(
+    service: ServiceProcess, tokens: Tokens
+) -> None:
+    """A sender's text in the request line (a query string, another path) would reach the
+    log as sent: it is replaced, our own paths still shown."""
+    made_up = planted.plant("ghp_" + uuid.uuid4().hex + "Zq7XkP2m")
+    headers = {"Authorization": f"Bearer {tokens.team}", "Content-Type": JSON}
+    requests.post(f"{service.url}/v1/traces?api_key={made_up}", headers=headers, timeout=10)
+    assert requests.get(f"{service.url}/{made_up}", timeout=10).status_code == 404
+    assert requests.get(f"{service.url}/healthz", timeout=10).status_code == 200
+    log = service.output()
+    assert made_up not in log
+    assert '"POST /v1/traces?[query] HTTP/1.1" 400' in log
+    assert '"GET /[other] HTTP/1.1" 404' in log
+    assert '"GET /healthz HTTP/1.1" 200' in log
+
+
 def _samples(text: str) -> dict[str, float]:
     return {
         line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])

@@ -28,7 +28,8 @@ from autobot_activity_exporters.service.tokens import TokenRegistry
 
 _logger = logging.getLogger(__name__)
 
-TRACES_PATH = "/v1/traces"
+TRACES_PATH, HEALTH_PATH, METRICS_PATH = "/v1/traces", "/healthz", "/metrics"
+PATHS = frozenset({TRACES_PATH, HEALTH_PATH, METRICS_PATH})
 DATABASE_CONNECT_TIMEOUT_SECONDS = 5.0
 """Short, so an unreachable database turns into a 503 before the sender's own timeout."""
 HEALTH_TIMEOUT_SECONDS = 3.0
@@ -119,8 +120,8 @@ def create_app(config: ServiceConfig) -> Starlette:
     app = Starlette(
         routes=[
             Route(TRACES_PATH, service.export_traces, methods=["POST"]),
-            Route("/healthz", service.health, methods=["GET"]),
-            Route("/metrics", service.metrics_text, methods=["GET"]),
+            Route(HEALTH_PATH, service.health, methods=["GET"]),
+            Route(METRICS_PATH, service.metrics_text, methods=["GET"]),
         ],
         lifespan=service.lifespan,
     )
