@@ -10,6 +10,7 @@ import gzip
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -537,6 +538,32 @@ def test_above_max_concurrent_requests_429_with_retry_after(
             assert busy.status_code == 429 and busy.headers["retry-after"] == "1"
         sender.join(30)
         assert first[0].status_code == 200  # the held request, once the lock is gone
+    finally:
+        assert service.stop() == 0
+
+
+def test_a_body_that_does_not_arrive_is_408_and_frees_its_place(
+    database: str, tokens: Tokens, tmp_path: Path, spans: SpanCapture
+) -> None:
+    """A token holder trickling bodies in would hold every one of the ``--max-concurrent``
+    places, and every other tenant would get 429 for as long as it likes."""
+    service = ServiceProcess(
+        as_login(database, WRITER_LOGIN),
+        tokens.path,
+        tmp_path,
+        *("--max-concurrent", "1", "--body-timeout", "1"),
+    ).start()
+    try:
+        with socket.create_connection(("127.0.0.1", service.port), timeout=60) as stalled:
+            head = (
+                "POST /v1/traces HTTP/1.1\r\nHost: ingest\r\nContent-Length: 1000\r\n"
+                f"Content-Type: {PROTOBUF}\r\nAuthorization: Bearer {tokens.team}\r\n\r\n"
+            )
+            stalled.sendall(head.encode() + b"\n\x02")
+            assert stalled.recv(1024).startswith(b"HTTP/1.1 408 ")
+        sent = terminal_spans(spans, 1)
+        assert service.post(protobuf_body(sent), tokens.other).status_code == 200
+        assert set(stored(database)) == ids_of(sent)
     finally:
         assert service.stop() == 0
 

@@ -70,9 +70,13 @@ class IngestService:
         self.in_flight += 1
         try:
             limit = self.config.max_body_bytes
-            body = otlp.decompress(
-                await _read_body(request, limit), request.headers.get("content-encoding"), limit
-            )
+            try:  # a body trickling in would hold its place among ``max_concurrent``
+                async with asyncio.timeout(self.config.body_timeout):
+                    sent = await _read_body(request, limit)
+            except TimeoutError:
+                timeout = self.config.body_timeout
+                return _failure(reply, 408, f"the body did not arrive within {timeout} s")
+            body = otlp.decompress(sent, request.headers.get("content-encoding"), limit)
             outcome = await self.ingestor.ingest(otlp.decode_request(body, media), token)
         except otlp.BodyTooLarge as exc:
             return _failure(reply, 413, str(exc))

@@ -21,7 +21,13 @@ from typing import Any
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
-from google.rpc.code_pb2 import INVALID_ARGUMENT, RESOURCE_EXHAUSTED, UNAUTHENTICATED, UNAVAILABLE
+from google.rpc.code_pb2 import (
+    DEADLINE_EXCEEDED,
+    INVALID_ARGUMENT,
+    RESOURCE_EXHAUSTED,
+    UNAUTHENTICATED,
+    UNAVAILABLE,
+)
 from google.rpc.status_pb2 import Status
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -267,6 +273,7 @@ def encode(message: Message, media: str) -> bytes:
 GRPC_CODES = {
     400: INVALID_ARGUMENT,
     401: UNAUTHENTICATED,
+    408: DEADLINE_EXCEEDED,
     413: INVALID_ARGUMENT,
     415: INVALID_ARGUMENT,
     429: RESOURCE_EXHAUSTED,
