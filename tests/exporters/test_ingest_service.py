@@ -6,9 +6,11 @@ own (which holds no database URL), or plain HTTP requests whose bodies the SDK's
 from __future__ import annotations
 
 import asyncio
+import base64
 import gzip
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -26,6 +28,7 @@ import asyncpg
 import pytest
 import requests
 from opentelemetry import trace
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import ReadableSpan
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -284,6 +287,24 @@ def test_the_service_re_checks_what_a_sender_did_not_redact(
     assert partial_success(service.post(protobuf_body(spans.all()), tokens.team)) == (0, "")
     [row] = stored(database).values()
     assert PASSWORD not in row["command"] and "mysql -uroot -p" in row["command"]
+
+
+def test_a_secret_sent_as_bytes_is_redacted_not_stored_as_base64(
+    service: ServiceProcess, database: str, tokens: Tokens, spans: SpanCapture
+) -> None:
+    """OTLP bytes values (other SDKs send them) are read as the text they hold: as base64
+    the redaction would not see the token, and the row would keep it one decode away."""
+    made_up = planted.plant("ghp_" + secrets.token_hex(18))
+    request = ExportTraceServiceRequest.FromString(protobuf_body(terminal_spans(spans, 1)))
+    blob = request.resource_spans[0].scope_spans[0].spans[0].attributes.add(key="app.blob")
+    blob.value.bytes_value = f"pushed with {made_up}".encode()
+    response = service.post(request.SerializeToString(), tokens.team)
+    assert partial_success(response) == (0, "")
+    [row] = stored(database).values()
+    redacted = row["metadata"]["app.blob"].startswith("pushed with [REDACTED")
+    encoded = base64.b64encode(made_up.encode()).decode()[:40]
+    hidden = encoded not in json.dumps(row, default=str)
+    assert redacted and hidden  # booleans: a failure prints no value
 
 
 def test_the_service_keeps_only_a_marker_of_a_senders_value_typed_into_a_password_field(

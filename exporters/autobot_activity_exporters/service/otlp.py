@@ -37,6 +37,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from autobot_activity_otel.attributes import ACTIVITY_TYPE
+from autobot_activity_otel.recording import to_text
 from autobot_activity_otel.snapshot import ActivitySnapshot, SnapshotEvent, StatusCode
 
 PROTOBUF = "application/x-protobuf"
@@ -219,7 +220,9 @@ def snapshot_of(span: Span, attributes: dict[str, Any]) -> ActivitySnapshot | No
 
 def attribute_dict(key_values: Iterable[KeyValue]) -> dict[str, Any]:
     """OTLP ``KeyValue``s as attribute values: scalars, arrays as tuples (as the SDK keeps
-    them), key-value lists as dicts, bytes as base64 text; an empty value is left out."""
+    them), key-value lists as dicts, bytes as UTF-8 text (invalid sequences replaced, as the
+    recording decodes bytes), so the row's redaction reads what they say: as base64 a secret
+    would pass unseen and be stored, one decode away; an empty value is left out."""
     attributes: dict[str, Any] = {}
     for key_value in key_values:
         value = key_value.value
@@ -239,7 +242,7 @@ def _value(value: AnyValue, kind: str) -> Any:
     if kind == "kvlist_value":
         return attribute_dict(value.kvlist_value.values)
     if kind == "bytes_value":
-        return base64.b64encode(value.bytes_value).decode()
+        return to_text(value.bytes_value)[0]
     return getattr(value, kind)
 
 
