@@ -133,6 +133,10 @@ _OWN_NAMES = frozenset(
 _HEADER_PREFIXES = ("http.request.header.", "http.response.header.")
 SPAN_NAME, SPAN_STATUS, SPAN_EVENTS = "span.name", "span.status_description", "span.events"
 """Where a span's name (when not ``<type> <action>``), status and events land in ``metadata``."""
+MAX_SESSION_ID_BYTES = 1024
+"""The longest ``session.id`` (UTF-8) a row takes: it is indexed, and PostgreSQL refuses an
+index entry above about 2.7 kB only when the row is written, which costs the whole batch's
+transaction (and everyone's, in the ingest service's group commit) a split per such row."""
 MAX_FUTURE_SECONDS = 300
 """A start further ahead of the exporter's clock than this is not trusted (see ``_times``)."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -239,7 +243,7 @@ class _Builder:
         timestamp, duration_ms = _times(start_ns, end_ns, metadata)
         common: Row = {
             "user_id": None,
-            "session_id": self._text(attr.SESSION_ID, "text"),
+            "session_id": self._session_id(),
             "org_id": None,
             "team_id": None,
             "trace_id": f"{trace_id:032x}" if trace_id else None,
@@ -367,6 +371,12 @@ class _Builder:
             raise InvalidActivity(attribute, "is not a string")
         context = self._command_labelling_output() if after_command else None
         return self._scrub(attribute, value, kind, context)
+
+    def _session_id(self) -> str | None:
+        session = self._text(attr.SESSION_ID, "text")
+        if session is not None and len(session.encode()) > MAX_SESSION_ID_BYTES:
+            raise InvalidActivity(attr.SESSION_ID, f"is longer than {MAX_SESSION_ID_BYTES} bytes")
+        return session
 
     def _uuid(
         self, attribute: str, parse: Callable[[str], uuid.UUID] = uuid.UUID
