@@ -323,6 +323,23 @@ def test_a_session_id_too_long_to_index_is_rejected_before_the_database(
     assert set(stored(database)) == ids_of(sent)
 
 
+def test_metadata_nested_too_deep_is_rejected_not_retried_for_ever(
+    service: ServiceProcess, database: str, tokens: Tokens, spans: SpanCapture
+) -> None:
+    """400 levels mapped, then failed the writer's transaction like an outage: 503 for the
+    request and everything committed with it, sent again and failing again for ever."""
+    sent = terminal_spans(spans, 1)
+    deep = ExportTraceServiceRequest.FromString(protobuf_body(terminal_spans(spans, 1)))
+    metadata = (
+        deep.resource_spans[0].scope_spans[0].spans[0].attributes.add(key=attr.ACTIVITY_METADATA)
+    )
+    metadata.value.string_value = '{"a": ' + "[" * 400 + "]" * 400 + "}"
+    deep.MergeFrom(ExportTraceServiceRequest.FromString(protobuf_body(sent)))
+    rejected, message = partial_success(service.post(deep.SerializeToString(), tokens.team))
+    assert rejected == 1 and "nested deeper than 64 levels" in message
+    assert set(stored(database)) == ids_of(sent)
+
+
 def test_the_service_keeps_only_a_marker_of_a_senders_value_typed_into_a_password_field(
     service: ServiceProcess, database: str, tokens: Tokens, spans: SpanCapture
 ) -> None:
