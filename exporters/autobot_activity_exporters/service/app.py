@@ -14,7 +14,7 @@ import signal
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -76,6 +76,8 @@ class IngestService:
             except TimeoutError:
                 timeout = self.config.body_timeout
                 return _failure(reply, 408, f"the body did not arrive within {timeout} s")
+            except ClientDisconnect:  # nobody to answer; not our error (no traceback logged)
+                return _failure(reply, 400, "the client went away before its body arrived")
             body = otlp.decompress(sent, request.headers.get("content-encoding"), limit)
             outcome = await self.ingestor.ingest(otlp.decode_request(body, media), token)
         except otlp.BodyTooLarge as exc:
