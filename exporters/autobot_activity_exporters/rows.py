@@ -133,6 +133,14 @@ _OWN_NAMES = frozenset(
 _HEADER_PREFIXES = ("http.request.header.", "http.response.header.")
 SPAN_NAME, SPAN_STATUS, SPAN_EVENTS = "span.name", "span.status_description", "span.events"
 """Where a span's name (when not ``<type> <action>``), status and events land in ``metadata``."""
+MAX_SESSION_ID_BYTES = 1024
+"""The longest ``session.id`` (UTF-8) a row takes: it is indexed, and PostgreSQL refuses an
+index entry above about 2.7 kB only when the row is written, which costs the whole batch's
+transaction (and everyone's, in the ingest service's group commit) a split per such row."""
+MAX_METADATA_DEPTH = 64
+"""How deep ``activity.metadata`` may nest. The writer's encoding and hashing recurse too: a
+document a few hundred levels deep failed there, like a database outage, so the batch and
+every request committed with it were retried for ever."""
 MAX_FUTURE_SECONDS = 300
 """A start further ahead of the exporter's clock than this is not trusted (see ``_times``)."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -239,7 +247,7 @@ class _Builder:
         timestamp, duration_ms = _times(start_ns, end_ns, metadata)
         common: Row = {
             "user_id": None,
-            "session_id": self._text(attr.SESSION_ID, "text"),
+            "session_id": self._session_id(),
             "org_id": None,
             "team_id": None,
             "trace_id": f"{trace_id:032x}" if trace_id else None,
@@ -368,6 +376,12 @@ class _Builder:
         context = self._command_labelling_output() if after_command else None
         return self._scrub(attribute, value, kind, context)
 
+    def _session_id(self) -> str | None:
+        session = self._text(attr.SESSION_ID, "text")
+        if session is not None and len(session.encode()) > MAX_SESSION_ID_BYTES:
+            raise InvalidActivity(attr.SESSION_ID, f"is longer than {MAX_SESSION_ID_BYTES} bytes")
+        return session
+
     def _uuid(
         self, attribute: str, parse: Callable[[str], uuid.UUID] = uuid.UUID
     ) -> uuid.UUID | None:
@@ -413,10 +427,14 @@ class _Builder:
         if raw is not None:
             try:
                 parsed = json.loads(raw) if isinstance(raw, str) else None
-            except ValueError:
+            except (ValueError, RecursionError):
                 parsed = None
             if not isinstance(parsed, dict):
                 raise InvalidActivity(attr.ACTIVITY_METADATA, "is not a JSON object")
+            if _nested_deeper_than(parsed, MAX_METADATA_DEPTH):
+                raise InvalidActivity(
+                    attr.ACTIVITY_METADATA, f"is nested deeper than {MAX_METADATA_DEPTH} levels"
+                )
             metadata.update(self._scrub_json(attr.ACTIVITY_METADATA, parsed))
         placed = _PLACED[activity_type]
         for key, value in self.attributes.items():
@@ -575,6 +593,21 @@ def _label(key: object) -> str | None:
         return key.rsplit(".", 1)[-1]
     last = key.rsplit(".", 1)[-1]
     return last if key not in _OWN_NAMES and secret_name(last) else None
+
+
+def _nested_deeper_than(document: object, limit: int) -> bool:
+    """Whether a parsed JSON document has objects or arrays more than ``limit`` levels deep
+    (walked without recursion, so the depth itself costs no stack)."""
+    pending = [(document, 1)]
+    while pending:
+        value, level = pending.pop()
+        if isinstance(value, dict):
+            value = list(value.values())
+        if isinstance(value, list):
+            if level > limit:
+                return True
+            pending.extend((item, level + 1) for item in value)
+    return False
 
 
 def _marker(finding: Finding) -> str:

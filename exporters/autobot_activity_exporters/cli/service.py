@@ -21,6 +21,7 @@ _FLAG_VARIABLES = {
     "max_body_bytes": settings.INGEST_MAX_BODY_BYTES,
     "max_concurrent": settings.INGEST_MAX_CONCURRENT,
     "retry_after": settings.INGEST_RETRY_AFTER,
+    "body_timeout": settings.INGEST_BODY_TIMEOUT,
 }
 """Each flag of ``serve`` and the variable it overrides."""
 
@@ -53,6 +54,11 @@ def register(commands: argparse._SubParsersAction[Any], parents: Parents) -> Non
         "--retry-after",
         type=int,
         help=f"Retry-After seconds when the database is down (${settings.INGEST_RETRY_AFTER}, 5)",
+    )
+    serve.add_argument(
+        "--body-timeout",
+        type=int,
+        help=f"seconds a body may take to arrive, then 408 (${settings.INGEST_BODY_TIMEOUT}, 30)",
     )
     serve.add_argument("--log-level", choices=LOG_LEVELS, default="info")
     serve.set_defaults(run=_serve)

@@ -14,7 +14,7 @@ import signal
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -28,7 +28,8 @@ from autobot_activity_exporters.service.tokens import TokenRegistry
 
 _logger = logging.getLogger(__name__)
 
-TRACES_PATH = "/v1/traces"
+TRACES_PATH, HEALTH_PATH, METRICS_PATH = "/v1/traces", "/healthz", "/metrics"
+PATHS = frozenset({TRACES_PATH, HEALTH_PATH, METRICS_PATH})
 DATABASE_CONNECT_TIMEOUT_SECONDS = 5.0
 """Short, so an unreachable database turns into a 503 before the sender's own timeout."""
 HEALTH_TIMEOUT_SECONDS = 3.0
@@ -69,9 +70,15 @@ class IngestService:
         self.in_flight += 1
         try:
             limit = self.config.max_body_bytes
-            body = otlp.decompress(
-                await _read_body(request, limit), request.headers.get("content-encoding"), limit
-            )
+            try:  # a body trickling in would hold its place among ``max_concurrent``
+                async with asyncio.timeout(self.config.body_timeout):
+                    sent = await _read_body(request, limit)
+            except TimeoutError:
+                timeout = self.config.body_timeout
+                return _failure(reply, 408, f"the body did not arrive within {timeout} s")
+            except ClientDisconnect:  # nobody to answer; not our error (no traceback logged)
+                return _failure(reply, 400, "the client went away before its body arrived")
+            body = otlp.decompress(sent, request.headers.get("content-encoding"), limit)
             outcome = await self.ingestor.ingest(otlp.decode_request(body, media), token)
         except otlp.BodyTooLarge as exc:
             return _failure(reply, 413, str(exc))
@@ -119,8 +126,8 @@ def create_app(config: ServiceConfig) -> Starlette:
     app = Starlette(
         routes=[
             Route(TRACES_PATH, service.export_traces, methods=["POST"]),
-            Route("/healthz", service.health, methods=["GET"]),
-            Route("/metrics", service.metrics_text, methods=["GET"]),
+            Route(HEALTH_PATH, service.health, methods=["GET"]),
+            Route(METRICS_PATH, service.metrics_text, methods=["GET"]),
         ],
         lifespan=service.lifespan,
     )

@@ -16,6 +16,9 @@ DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_CONCURRENT = 8
 """Requests one worker handles at once (each holds a database connection); more get 429."""
 DEFAULT_RETRY_AFTER_SECONDS = 5
+DEFAULT_BODY_TIMEOUT_SECONDS = 30
+"""A body must have arrived this long after its request began: one trickling in holds one of
+the ``max_concurrent`` places meanwhile (16 MiB in 30 s is 4.5 Mbit/s)."""
 
 
 class ConfigError(ValueError):
@@ -32,6 +35,7 @@ class ServiceConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_concurrent: int = DEFAULT_MAX_CONCURRENT
     retry_after: int = DEFAULT_RETRY_AFTER_SECONDS
+    body_timeout: int = DEFAULT_BODY_TIMEOUT_SECONDS
 
     @classmethod
     def from_env(cls) -> ServiceConfig:
@@ -60,6 +64,9 @@ class ServiceConfig:
             retry_after=settings.positive_int(
                 settings.INGEST_RETRY_AFTER, DEFAULT_RETRY_AFTER_SECONDS
             ),
+            body_timeout=settings.positive_int(
+                settings.INGEST_BODY_TIMEOUT, DEFAULT_BODY_TIMEOUT_SECONDS
+            ),
         )
 
     def environ(self) -> dict[str, str]:
@@ -73,4 +80,5 @@ class ServiceConfig:
             settings.INGEST_MAX_BODY_BYTES: str(self.max_body_bytes),
             settings.INGEST_MAX_CONCURRENT: str(self.max_concurrent),
             settings.INGEST_RETRY_AFTER: str(self.retry_after),
+            settings.INGEST_BODY_TIMEOUT: str(self.body_timeout),
         }

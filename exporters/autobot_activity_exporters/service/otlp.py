@@ -21,7 +21,13 @@ from typing import Any
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
-from google.rpc.code_pb2 import INVALID_ARGUMENT, RESOURCE_EXHAUSTED, UNAUTHENTICATED, UNAVAILABLE
+from google.rpc.code_pb2 import (
+    DEADLINE_EXCEEDED,
+    INVALID_ARGUMENT,
+    RESOURCE_EXHAUSTED,
+    UNAUTHENTICATED,
+    UNAVAILABLE,
+)
 from google.rpc.status_pb2 import Status
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -31,12 +37,16 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from autobot_activity_otel.attributes import ACTIVITY_TYPE
+from autobot_activity_otel.recording import to_text
 from autobot_activity_otel.snapshot import ActivitySnapshot, SnapshotEvent, StatusCode
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 MEDIA_TYPES = (PROTOBUF, JSON)
 _IDENTITY = frozenset({"", "identity"})
+MAX_GZIP_MEMBERS = 16
+"""Gzip members one body may hold: senders write one, and each member's end copies the input
+left after it, so a body of many tiny members would cost time quadratic in its size."""
 _TRACE_ID_BYTES, _SPAN_ID_BYTES = 16, 8
 _HEX_IDS = ("traceId", "spanId", "parentSpanId")
 """The id fields of a span (and, but for the parent, of a link) in OTLP JSON."""
@@ -66,7 +76,8 @@ def media_type(content_type: str | None) -> str | None:
 
 def decompress(body: bytes, content_encoding: str | None, limit: int) -> bytes:
     """The body as sent, or gunzipped; never more than ``limit`` bytes are produced, so a
-    small gzip bomb costs at most ``limit`` bytes of memory before it is refused."""
+    small gzip bomb costs at most ``limit`` bytes of memory before it is refused, nor more
+    than ``MAX_GZIP_MEMBERS`` members read."""
     encoding = (content_encoding or "").strip().lower()
     if encoding in _IDENTITY:
         return body
@@ -74,8 +85,12 @@ def decompress(body: bytes, content_encoding: str | None, limit: int) -> bytes:
         raise UnsupportedEncoding(f"content encoding {encoding!r} is not supported (use gzip)")
     out = bytearray()
     data = body
+    members = 0
     try:
         while data:  # gzip allows several members one after the other
+            members += 1
+            if members > MAX_GZIP_MEMBERS:
+                raise BadRequest(f"the gzip body has more than {MAX_GZIP_MEMBERS} members")
             member = zlib.decompressobj(16 + zlib.MAX_WBITS)
             out += member.decompress(data, limit + 1 - len(out))
             if len(out) > limit or member.unconsumed_tail:
@@ -205,7 +220,9 @@ def snapshot_of(span: Span, attributes: dict[str, Any]) -> ActivitySnapshot | No
 
 def attribute_dict(key_values: Iterable[KeyValue]) -> dict[str, Any]:
     """OTLP ``KeyValue``s as attribute values: scalars, arrays as tuples (as the SDK keeps
-    them), key-value lists as dicts, bytes as base64 text; an empty value is left out."""
+    them), key-value lists as dicts, bytes as UTF-8 text (invalid sequences replaced, as the
+    recording decodes bytes), so the row's redaction reads what they say: as base64 a secret
+    would pass unseen and be stored, one decode away; an empty value is left out."""
     attributes: dict[str, Any] = {}
     for key_value in key_values:
         value = key_value.value
@@ -225,7 +242,7 @@ def _value(value: AnyValue, kind: str) -> Any:
     if kind == "kvlist_value":
         return attribute_dict(value.kvlist_value.values)
     if kind == "bytes_value":
-        return base64.b64encode(value.bytes_value).decode()
+        return to_text(value.bytes_value)[0]
     return getattr(value, kind)
 
 
@@ -259,6 +276,7 @@ def encode(message: Message, media: str) -> bytes:
 GRPC_CODES = {
     400: INVALID_ARGUMENT,
     401: UNAUTHENTICATED,
+    408: DEADLINE_EXCEEDED,
     413: INVALID_ARGUMENT,
     415: INVALID_ARGUMENT,
     429: RESOURCE_EXHAUSTED,

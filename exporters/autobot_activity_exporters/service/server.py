@@ -11,6 +11,7 @@ file itself on SIGHUP.
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import shutil
 import signal
@@ -21,6 +22,7 @@ from typing import Any
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
+from autobot_activity_exporters.service.app import PATHS
 from autobot_activity_exporters.service.config import ServiceConfig
 from autobot_activity_exporters.service.metrics import MULTIPROCESS_DIR
 
@@ -61,6 +63,8 @@ def log_config(level: str) -> dict[str, Any]:
     """uvicorn's logging, with this package's loggers on its handler at ``level`` (each
     worker process applies it as it starts)."""
     config = copy.deepcopy(LOGGING_CONFIG)
+    config["filters"] = {"request_line": {"()": f"{__name__}.RequestLineFilter"}}
+    config["handlers"]["access"]["filters"] = ["request_line"]
     config["loggers"]["autobot_activity_exporters"] = {
         "handlers": ["default"],
         "level": level.upper(),
@@ -71,3 +75,17 @@ def log_config(level: str) -> dict[str, Any]:
 
 def _drained(signum: int, frame: FrameType | None) -> None:
     """SIGTERM once uvicorn has drained: nothing left to do."""
+
+
+class RequestLineFilter(logging.Filter):
+    """Keeps the sender's text out of uvicorn's access log: a query string or a path that is
+    not one of ours (either may carry a secret) is replaced. The HTTP parser refuses a
+    method it does not know before anything is logged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and len(record.args) == 5:
+            client, method, full_path, version, status = record.args
+            path, query = str(full_path).partition("?")[::2]
+            shown = (path if path in PATHS else "/[other]") + ("?[query]" if query else "")
+            record.args = (client, method, shown, version, status)
+        return True
