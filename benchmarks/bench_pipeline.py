@@ -158,7 +158,7 @@ is the same producer with the exporter discarding. Paced runs produce at a fixed
 each and count drops as produced minus committed. Memory: resident set size after each quarter
 of 200,000 activities produced flat out through the whole pipeline (what the exporter cannot
 keep up with is dropped at the queue, which is what bounds memory). 1,000,000 activities would
-not fit the 5-minute budget of `make bench`; the quarter-by-quarter figures show whether it
+take `make bench` past ten minutes; the quarter-by-quarter figures show whether it
 grows.
 """
 
