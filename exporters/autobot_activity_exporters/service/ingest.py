@@ -151,7 +151,27 @@ class Ingestor:
         self._committer: asyncio.Task[None] | None = None
 
     async def ingest(self, request: ExportTraceServiceRequest, token: IngestToken) -> Outcome:
-        """Store what the token may append; raises ``StoreUnavailable`` if nothing can be."""
+        """Store what the token may append; raises ``StoreUnavailable`` if nothing can be.
+
+        The mapping runs in a thread: a large request's redaction takes seconds (16 MiB of
+        text dense with secrets, about 15 s), and on the event loop it would keep every other
+        request, another tenant's or ``/healthz``, waiting for it."""
+        outcome, batch = await asyncio.to_thread(self._map, request, token)
+        if batch:
+            refused = await self._commit(batch, token)
+            for reason in refused:
+                outcome.rejected[Rejection.DATABASE_REFUSED] += 1
+                outcome.details[reason] += 1
+            outcome.stored = len(batch) - len(refused)
+        self.metrics.stored.inc(outcome.stored)
+        for reason, count in outcome.rejected.items():
+            self.metrics.rejected.labels(reason=reason.value).inc(count)
+        return outcome
+
+    def _map(
+        self, request: ExportTraceServiceRequest, token: IngestToken
+    ) -> tuple[Outcome, list[ActivityRows]]:
+        """The rows of the spans the token may append, and what became of the others."""
         spans = ActivitySpans(request)
         outcome = Outcome()
         batch: list[ActivityRows] = []
@@ -193,16 +213,7 @@ class Ingestor:
         outcome.ignored = spans.ignored
         self.metrics.received.inc(received)
         self.metrics.ignored.inc(outcome.ignored)
-        if batch:
-            refused = await self._commit(batch, token)
-            for reason in refused:
-                outcome.rejected[Rejection.DATABASE_REFUSED] += 1
-                outcome.details[reason] += 1
-            outcome.stored = len(batch) - len(refused)
-        self.metrics.stored.inc(outcome.stored)
-        for reason, count in outcome.rejected.items():
-            self.metrics.rejected.labels(reason=reason.value).inc(count)
-        return outcome
+        return outcome, batch
 
     async def _commit(self, rows: list[ActivityRows], token: IngestToken) -> list[str]:
         """Wait for the group commit that takes these rows; returns the reasons of the
