@@ -343,8 +343,8 @@ def test_metadata_nested_too_deep_is_rejected_not_retried_for_ever(
 def test_a_request_being_mapped_keeps_no_other_request_waiting(
     service: ServiceProcess, tokens: Tokens, spans: SpanCapture
 ) -> None:
-    """A request's mapping (its redaction re-check) runs off the event loop: text dense with
-    secrets takes about a second a MiB, and on the loop every other request, another
+    """A request's mapping (its redaction re-check) pauses for the event loop: text dense with
+    secrets takes about a second a MiB, and meanwhile every other request, another
     tenant's or ``/healthz``, waited for the whole of it (16 MiB: 15 s). Here ``/healthz``
     answers again and again while such a request is mapped; its spans are refused after
     their redaction (a ``session.id`` too long), so no commit follows the mapping."""

@@ -78,10 +78,8 @@ class IngestService:
                 return _failure(reply, 408, f"the body did not arrive within {timeout} s")
             except ClientDisconnect:  # nobody to answer; not our error (no traceback logged)
                 return _failure(reply, 400, "the client went away before its body arrived")
-            message = await asyncio.to_thread(  # off the loop, as the mapping (``ingest``)
-                otlp.read_request, sent, request.headers.get("content-encoding"), media, limit
-            )
-            outcome = await self.ingestor.ingest(message, token)
+            body = otlp.decompress(sent, request.headers.get("content-encoding"), limit)
+            outcome = await self.ingestor.ingest(otlp.decode_request(body, media), token)
         except otlp.BodyTooLarge as exc:
             return _failure(reply, 413, str(exc))
         except otlp.UnsupportedEncoding as exc:

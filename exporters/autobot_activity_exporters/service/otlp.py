@@ -103,14 +103,6 @@ def decompress(body: bytes, content_encoding: str | None, limit: int) -> bytes:
     return bytes(out)
 
 
-def read_request(
-    body: bytes, content_encoding: str | None, media: str, limit: int
-) -> ExportTraceServiceRequest:
-    """The ``ExportTraceServiceRequest`` of a body as sent (``decompress``, then
-    ``decode_request``)."""
-    return decode_request(decompress(body, content_encoding, limit), media)
-
-
 def decode_request(body: bytes, media: str) -> ExportTraceServiceRequest:
     """The ``ExportTraceServiceRequest`` in a (decompressed) body; ``BadRequest`` if none."""
     request = ExportTraceServiceRequest()
