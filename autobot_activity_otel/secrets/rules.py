@@ -379,8 +379,19 @@ def _weak_name(lowered: str) -> bool:
     return last in _WEAK_LAST and last != lowered
 
 
+_CAPABILITY_PATH = re.compile(
+    r"/(?i:(?:password[-_]?)?reset(?:[-_]password)?|forgot[-_]password|recover(?:y)?"
+    r"|invit(?:e|ation)s?|magic(?:[-_]link)?|login[-_]link|verify(?:[-_]email)?|confirm"
+    r"|activat(?:e|ion)|tokens?)/([^/?#;\s'\"<>]{16,512})(?=[/?#;\s'\"<>]|\Z)"
+)
+"""A one-time credential as a path segment: the key-shaped segment after ``/reset/``,
+``/invite/``, ``/magic-link/``, ``/verify-email/``, ``/activate/`` or ``/token/`` (a
+password-reset or sign-in link works for whoever holds it)."""
+
+
 def url_candidates(text: str, kind: str) -> Iterator[Candidate]:
-    """Userinfo passwords and secret query/fragment parameters, replaced by ``REDACTED``."""
+    """Userinfo passwords, secret query/fragment parameters and one-time credentials in a
+    path, replaced by ``REDACTED``."""
     if "://" in text:
         for match in _USERINFO.finditer(text):
             password = match.group(2)
@@ -397,6 +408,12 @@ def url_candidates(text: str, kind: str) -> Iterator[Candidate]:
                 yield Candidate(
                     match.start(1), match.end(1), URL, "url-user-token", user, URL_REDACTED
                 )
+        for match in _CAPABILITY_PATH.finditer(text):
+            segment = match.group(1)
+            if key_shaped(segment) and not is_reference(segment) and not _has_word(segment):
+                yield Candidate(
+                    match.start(1), match.end(1), URL, "url-path-token", segment, URL_REDACTED
+                )
     if "=" in text:
         for match in _QUERY.finditer(text):
             name, value = match.group(1), match.group(2)
@@ -409,6 +426,18 @@ def url_candidates(text: str, kind: str) -> Iterator[Candidate]:
                 secret = _weak_name(lowered) and weak_secret_value(value)
             if secret and not is_reference(value) and value.lower() not in _STOP_WORDS:
                 yield Candidate(match.start(2), match.end(2), URL, "url-query", value, URL_REDACTED)
+
+
+def _has_word(segment: str) -> bool:
+    """Whether a path segment holds a word of four letters or more between its separators: an
+    id someone named (``order-20241201-42``), not a generated token."""
+    return any(
+        len(part) >= 4 and part.isalpha() and (part.islower() or part.isupper())
+        for part in _SEGMENT_PARTS.split(segment)
+    )
+
+
+_SEGMENT_PARTS = re.compile(r"[-_.~]")
 
 
 def token_user(user: str) -> bool:

@@ -1100,6 +1100,7 @@ def _foreign() -> Iterator[None]:
         ),
         ("url-full-code", lambda s: {"url.full": f"https://app.example.com/cb?code={s}&state=abc"}),
         ("url-query", lambda s: {"url.query": f"session={s}"}),
+        ("url-path-reset", lambda s: {"url.full": f"https://shop.example.com/reset/{s}"}),
         ("db-statement", lambda s: {"db.statement": f"CREATE USER app IDENTIFIED BY '{s}'"}),
         ("db-connection", lambda s: {"db.connection_string": f"postgresql://app:{s}@db:5432/app"}),
         ("secret-named-attribute", lambda s: {"db.password": s}),

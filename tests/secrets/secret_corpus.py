@@ -206,6 +206,24 @@ POSITIVES: tuple[Case, ...] = (
     _P("https://api.example.com/v1/items?access_token=QsTok75abc&page=2", "url", "QsTok75abc"),
     _P("https://x.io/cb#access_token=FragTok76&token_type=bearer", "url", "FragTok76"),
     _P(
+        "https://shop.example.com/password-reset/Rq7vK2pX9wLm4Tz8Nb3Hc6Yd",
+        "url",
+        "Rq7vK2pX9wLm4Tz8Nb3Hc6Yd",
+        "url-path-token",
+    ),
+    _P(
+        "Join the team: https://app.example.io/invite/Zx81Lq4Wm7Ty2Kp9Rv5Bn3/accept",
+        "output",
+        "Zx81Lq4Wm7Ty2Kp9Rv5Bn3",
+        "url-path-token",
+    ),
+    _P(
+        "curl -s https://auth.example.com/magic-link/Mg5Tk8Lw2Qz7Xc4Vb9Nd1Hs?next=/",
+        "command",
+        "Mg5Tk8Lw2Qz7Xc4Vb9Nd1Hs",
+        "url-path-token",
+    ),
+    _P(
         "https://maps.example.com/api?key=Qz9Lw5Rt7Nm3Pd8Xc4Vb6&q=x", "url", "Qz9Lw5Rt7Nm3Pd8Xc4Vb6"
     ),
     _P(
@@ -765,6 +783,10 @@ NEGATIVES: tuple[Case, ...] = (
     _N("Python 3.11.7 (main, May  9 2026) [GCC 12.2.0] on linux", "output"),
     _N("https://github.com/open-telemetry/opentelemetry-python-contrib/pull/2345", "url"),
     _N("https://example.com/search?q=password+reset&page=2", "url"),
+    _N("https://docs.example.com/reset/how-to-reset-your-password", "url"),
+    _N("https://shop.example.com/verify/order-20241201-42", "url"),
+    _N("https://github.com/o/r/tokens/new", "url"),
+    _N("https://github.com/o/r/commit/4f3c2a9b8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a", "url"),
     _N("https://api.example.com/v1/users?id=42&sort=name", "url"),
     _N("postgresql://db.internal:5432/shop", "url"),
     _N("git clone git@github.com:org/repo.git", "command"),
