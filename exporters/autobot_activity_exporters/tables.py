@@ -277,7 +277,9 @@ def activity_columns(
     """
     types = {record.type for record in records}
     headers = TYPE_CELLS[next(iter(types))].headers if len(types) == 1 else MIXED_HEADERS
-    columns = [Column("time (UTC)" if who else "time", timestamp if who else clock, True, True)]
+    # a clock time alone only within one day: a start sent a year back must show its date
+    dated = who or len({record.timestamp.date() for record in records}) > 1
+    columns = [Column("time (UTC)" if who else "time", timestamp if dated else clock, True, True)]
     columns.append(Column("type", lambda record: record.type.value, True, True))
     if who:
         columns += [

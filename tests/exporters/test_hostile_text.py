@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from support.cli import cli, cli_in_terminal
-from support.hostile import FORMULAS, TERMINAL_TRICKS, store_hostile
+from support.hostile import BACK, FORMULAS, TERMINAL_TRICKS, store_dated_back, store_hostile
 
 if TYPE_CHECKING:
     from support.database import ActivityDB
@@ -67,3 +68,17 @@ def test_csv_quotes_every_cell_a_spreadsheet_could_run_and_no_number(
     assert titles == sorted(f"'{formula}" for formula in FORMULAS)
     killed = next(row for row in rows if row["command"].endswith("kill -9 $$'"))
     assert killed["exit_code"] == "-9"  # a number, not the text "'-9"
+
+
+def test_the_session_view_shows_the_date_when_a_session_spans_days(
+    activity_db: ActivityDB, spans: SpanCapture
+) -> None:
+    """A start sent 400 days back would otherwise read as a clock time like the others."""
+    session_id = store_dated_back(activity_db, spans)
+    done = cli("session", session_id, "--database-url", activity_db.url)
+    assert done.returncode == 0, done.stderr
+    title, *_, old, new = done.stdout.rstrip("\n").split("\n")
+    today = datetime.now(UTC).date()
+    assert old.split()[0] == (today - BACK).isoformat()  # not a bare clock time
+    assert new.split()[0] == today.isoformat()
+    assert f" to {today.isoformat()} " in title

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import uuid
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from autobot_activity_otel import activity_context, track_window_focus
+from autobot_activity_otel.attributes import ACTIVITY_ID
+from autobot_activity_otel.ids import new_activity_text
 from autobot_activity_otel.instrumentation.terminal import TerminalInstrumentor
 from support.database import run_async
 
@@ -48,4 +52,31 @@ def store_hostile(activity_db: ActivityDB, spans: SpanCapture, titles: tuple[str
         finally:
             instrumentor.uninstrument()
     assert activity_db.export(spans.activities()) is SpanExportResult.SUCCESS
+    return session_id
+
+
+BACK = timedelta(days=400)
+
+
+def store_dated_back(activity_db: ActivityDB, spans: SpanCapture) -> str:
+    """A session of two window focuses, the second sent with its times moved ``BACK`` (as
+    a sender with a wrong clock, or one forging its spans, would): a past start is stored
+    as sent, unlike a future one."""
+    session_id, user_id = f"back-{uuid.uuid4().hex[:8]}", uuid.uuid4()
+    run_async(track_window_focus(user_id=user_id, session_id=session_id, window_title="now"))
+    [span] = spans.activities()
+    shift = -int(BACK.total_seconds() * 1e9)
+    assert span.start_time is not None and span.end_time is not None
+    forged = ReadableSpan(
+        name=span.name,
+        context=span.context,
+        resource=span.resource,
+        attributes={**(span.attributes or {}), ACTIVITY_ID: new_activity_text()},
+        kind=span.kind,
+        status=span.status,
+        start_time=span.start_time + shift,
+        end_time=span.end_time + shift,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+    assert activity_db.export([span, forged]) is SpanExportResult.SUCCESS
     return session_id
