@@ -82,3 +82,13 @@ def test_the_session_view_shows_the_date_when_a_session_spans_days(
     assert old.split()[0] == (today - BACK).isoformat()  # not a bare clock time
     assert new.split()[0] == today.isoformat()
     assert f" to {today.isoformat()} " in title
+
+
+def test_csv_is_not_written_raw_to_a_terminal(activity_db: ActivityDB, spans: SpanCapture) -> None:
+    session_id = store_hostile(activity_db, spans, TERMINAL_TRICKS)
+    status, received = cli_in_terminal(
+        "export", "--session", session_id, "--format", "csv", "--database-url", activity_db.url,
+        columns=200,
+    )  # fmt: skip
+    assert status == 1
+    assert "\x1b" not in received and "window_title" not in received
