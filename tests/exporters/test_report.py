@@ -425,10 +425,13 @@ def test_stored_controls_and_invisible_characters_are_shown_escaped(
         assert r"cat notes.txt\nrm -rf ./gone" in listed
         assert r"invoice\u202efdp.exe \u2066x\u2069 zero\u200bwidth\ufeff" in listed
         assert r"ok\x1b[2K\r\x1b[1Afake row" in listed
+        body = page.page.locator("body")
         page.page.fill("#search", "zerowidth")  # the stored title has a zero-width space
-        page.page.wait_for_function("document.body.dataset.shown === '1'")
+        expect(body).to_have_attribute("data-shown", "1")
+        page.page.fill("#search", "")
+        expect(body).to_have_attribute("data-shown", "7")
         page.page.fill("#search", "rm -rf")
-        page.page.wait_for_function("document.body.dataset.shown === '1'")
+        expect(body).to_have_attribute("data-shown", "1")
         page.page.click(".row[data-id]:not([hidden])")
         fields = report_fields(page.page)
         assert fields["command"] == "sh -c 'cat notes.txt\nrm -rf ./gone'"  # the detail keeps lines
