@@ -2,15 +2,16 @@
 
 A listing fitted to a terminal keeps every line within its width: long cells end in ``…``.
 With no width (``--wide``, or output that is not a terminal) every cell is printed whole,
-so a pipe or a file gets the complete text. Cells are always one line: whitespace runs fold
-to one space and control characters are shown escaped, so a stored command or window
-title cannot move the cursor or recolour the reviewer's terminal.
+so a pipe or a file gets the complete text. Cells are always one line: runs of spaces fold
+to one, line breaks and other control characters are shown escaped, so a stored command or
+window title cannot move the cursor, recolour the reviewer's terminal or pass for another.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -33,7 +34,6 @@ from autobot_activity_otel.attributes import ActivityType
 
 UNLIMITED = 1_000_000
 """The console width used when nothing may be cut (Rich needs some width)."""
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 @dataclass(frozen=True)
@@ -59,18 +59,27 @@ class Column:
 
 
 def one_line(value: object) -> str:
-    """A value as one printable line ("-" for nothing); control characters escaped."""
+    """A value as one printable line ("-" for nothing): runs of spaces and tabs fold to one
+    space, but line breaks and other control characters are shown escaped (``\\n``,
+    ``\\x1b``, ``\\u202e``), so ``cat a\\nrm b`` cannot pass for one ``cat`` of three files."""
     if value is None or value == "":
         return "-"
-    text = " ".join(str(value).split())
-    if text.isprintable() and not _BIDI_CONTROLS.intersection(text):
+    text = _FOLDED.sub(" ", str(value)).strip()
+    if text.isprintable():
         return text
-    return "".join(
-        char
-        if char.isprintable() and char not in _BIDI_CONTROLS
-        else (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
-        for char in text
-    )
+    return "".join(char if char.isprintable() else _escaped(char) for char in text)
+
+
+_FOLDED = re.compile(r"[^\S\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]+")
+"""Whitespace that does not break a line (isprintable() is False for every other control,
+format and separator character: C0, C1, bidi overrides, zero-width characters)."""
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r"}
+
+
+def _escaped(char: str) -> str:
+    if char in _NAMED_ESCAPES:
+        return _NAMED_ESCAPES[char]
+    return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
 
 
 GAP = 2
@@ -268,7 +277,9 @@ def activity_columns(
     """
     types = {record.type for record in records}
     headers = TYPE_CELLS[next(iter(types))].headers if len(types) == 1 else MIXED_HEADERS
-    columns = [Column("time (UTC)" if who else "time", timestamp if who else clock, True, True)]
+    # a clock time alone only within one day: a start sent a year back must show its date
+    dated = who or len({record.timestamp.date() for record in records}) > 1
+    columns = [Column("time (UTC)" if who else "time", timestamp if dated else clock, True, True)]
     columns.append(Column("type", lambda record: record.type.value, True, True))
     if who:
         columns += [

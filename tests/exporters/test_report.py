@@ -34,6 +34,7 @@ from support.browser_site import (
 )
 from support.cli import cli
 from support.database import run_async
+from support.hostile import TERMINAL_TRICKS, store_hostile
 from support.review_session import ReviewSession, record_review_session
 from support.spans import SpanCapture
 from support.waiting import WAITING_PASSWORD, partly_delivered
@@ -397,5 +398,42 @@ def test_a_session_recorded_as_one_trace_is_one_group_in_the_report(
         trace_id = f"{session_span.context.trace_id:032x}"
         assert f"trace {trace_id[:12]}… · 3 activities" in group
         assert page.errors == [] and page.refused == []
+    finally:
+        page.close()
+
+
+def test_stored_controls_and_invisible_characters_are_shown_escaped(
+    activity_db: ActivityDB, spans: SpanCapture, browser: Any, tmp_path: Path
+) -> None:
+    """A bidi override cannot reverse a command, a zero-width space cannot hide from the
+    search box, and two lines cannot pass for one in the list."""
+    session_id = store_hostile(activity_db, spans, TERMINAL_TRICKS)
+    report = tmp_path / "hostile.html"
+    done = cli(
+        "report", "--session", session_id, "-o", str(report), "--database-url", activity_db.url
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    page = ReportPage(browser, report, SCREENSHOTS["wide"])
+    try:
+        page.open()
+        rows = page.page.eval_on_selector_all(
+            ".row[data-id]:not([hidden]) .what", "nodes => nodes.map(node => node.textContent)"
+        )
+        assert len(rows) == 7
+        assert [c for row in rows for c in row if not c.isprintable()] == []
+        listed = "\n".join(rows)
+        assert r"cat notes.txt\nrm -rf ./gone" in listed
+        assert r"invoice\u202efdp.exe \u2066x\u2069 zero\u200bwidth\ufeff" in listed
+        assert r"ok\x1b[2K\r\x1b[1Afake row" in listed
+        body = page.page.locator("body")
+        page.page.fill("#search", "zerowidth")  # the stored title has a zero-width space
+        expect(body).to_have_attribute("data-shown", "1")
+        page.page.fill("#search", "")
+        expect(body).to_have_attribute("data-shown", "7")
+        page.page.fill("#search", "rm -rf")
+        expect(body).to_have_attribute("data-shown", "1")
+        page.page.click(".row[data-id]:not([hidden])")
+        fields = report_fields(page.page)
+        assert fields["command"] == "sh -c 'cat notes.txt\nrm -rf ./gone'"  # the detail keeps lines
     finally:
         page.close()

@@ -34,7 +34,16 @@ def register(commands: argparse._SubParsersAction[Any], parents: Parents) -> Non
     exporting.set_defaults(run=run)
 
 
+CSV_ON_TERMINAL = (
+    "autobot-activity: CSV holds stored text as it is, control characters included, so it is"
+    " not written to a terminal: use -o FILE, a pipe, or --format jsonl"
+)
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.output is None and args.format == "csv" and sys.stdout.isatty():
+        print(CSV_ON_TERMINAL, file=sys.stderr)  # as gzip refuses to, for the same reason
+        return 1
     records = asyncio.run(_records(args))
     if args.output is None:
         export.write(records, sys.stdout, args.format)

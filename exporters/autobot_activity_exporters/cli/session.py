@@ -77,10 +77,11 @@ def render_session(
     counts = Counter(record.type.value for record in records)
     first, last = records[0].timestamp, records[-1].timestamp
     held = f", {len(waiting)} waiting in the journal" if waiting else ""
+    end = f"{last:%H:%M:%S}" if last.date() == first.date() else f"{last:%Y-%m-%d %H:%M:%S}"
     title = (
         f"session {tables.one_line(session_id)}: {total} activities"
         f" ({', '.join(f'{count} {kind}' for kind, count in sorted(counts.items()))}),"
-        f" {first:%Y-%m-%d %H:%M:%S} to {last:%H:%M:%S} UTC, {len(usage)} secret uses{held}"
+        f" {first:%Y-%m-%d %H:%M:%S} to {end} UTC, {len(usage)} secret uses{held}"
     )
     secret_counts = Counter(use.activity_id for use in usage)
     columns = tables.activity_columns(records, who=False, secret_counts=secret_counts)

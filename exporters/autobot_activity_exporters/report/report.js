@@ -1,13 +1,16 @@
 "use strict";
 // The session report: a time axis with a lane per activity type (idle gaps collapsed),
 // a virtual list with search and filters, a detail panel and #activity=<id> deep links.
-// Every stored text is put into the page as text (textContent), never as markup.
+// Every stored text is put into the page as text (textContent), never as markup, with its
+// controls and invisible characters written as escapes (showable()).
 (function () {
   const DATA = JSON.parse(document.getElementById("report-data").textContent);
   const TYPES = ["terminal", "file", "browser", "desktop"];
   const COLORS = { terminal: "#2f6fdb", file: "#2e9a5b", browser: "#c0732a", desktop: "#8b4fc4" };
   const LANE_H = 30, AXIS_H = 24, GAP_PX = 26, PAD_PX = 16, ROW_H = 30, MIN_SEGMENT_PX = 60;
   const MARKER = new RegExp(DATA.marker, "g");
+  const INVISIBLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu;
+  const FORMAT = /\p{Cf}/gu;
   const $ = (id) => document.getElementById(id);
 
   // --- the data, indexed -------------------------------------------------------------
@@ -24,7 +27,7 @@
     byId.set(a.id, a);
     a.uses = usesByActivity.get(a.id) || [];
     a.usedSecret = a.uses.length > 0 || a.secrets_used.length > 0;
-    a.search = DATA.searched[a.type].map((c) => a.fields[c]).filter(Boolean).join("\n").toLowerCase();
+    a.search = searchable(DATA.searched[a.type].map((c) => a.fields[c]).filter(Boolean).join("\n"));
     a.end = a.t + (a.d || 0);
     if (a.trace) {
       if (!traceMembers.has(a.trace)) traceMembers.set(a.trace, []);
@@ -35,9 +38,28 @@
   const counts = Object.fromEntries(TYPES.map((t) => [t, 0]));
   for (const a of acts) counts[a.type] += 1;
 
+  // --- stored text, shown as it is ---------------------------------------------------------
+  // Controls, format characters (bidi overrides, zero-width) and line separators become
+  // escapes (\x1b, \u202e, \n), so stored text cannot reorder what surrounds it, hide part
+  // of itself, or pass two lines for one in a one-line row; the detail (multiline) keeps
+  // its line breaks. The search looks past format characters, so "cu\u200brl" is found by
+  // "curl".
+  function showable(text, multiline) {
+    return String(text).replace(INVISIBLE, (c) => {
+      if (c === "\t" || (multiline && c === "\n")) return c;
+      if (c === "\n") return "\\n";
+      if (c === "\r") return "\\r";
+      const code = c.codePointAt(0);
+      return code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`;
+    });
+  }
+  function searchable(text) {
+    return text.replace(FORMAT, "").toLowerCase();
+  }
+
   // --- text with redaction badges -----------------------------------------------------
-  function withBadges(parent, text) {
-    const value = text == null ? "" : String(text);
+  function withBadges(parent, text, multiline) {
+    const value = text == null ? "" : showable(text, multiline);
     MARKER.lastIndex = 0;
     let last = 0, match;
     while ((match = MARKER.exec(value)) !== null) {
@@ -56,7 +78,7 @@
   function el(tag, className, text) {
     const node = document.createElement(tag);
     if (className) node.className = className;
-    if (text != null) node.textContent = text;
+    if (text != null) node.textContent = showable(text, false);
     return node;
   }
   const pad = (n, w) => String(n).padStart(w, "0");
@@ -165,8 +187,8 @@
       node.dataset.secretUse = use.id;
       node.dataset.activity = use.activity;
       const secret = use.secret_id ? `secret ${use.secret_id}` : "an unregistered secret";
-      node.title = `${secret} · rule ${use.rule || "declared"}${use.in ? ` · in ${use.in}` : ""}` +
-        (use.granted ? "" : ` · DENIED${use.denial ? `: ${use.denial}` : ""}`);
+      node.title = showable(`${secret} · rule ${use.rule || "declared"}${use.in ? ` · in ${use.in}` : ""}` +
+        (use.granted ? "" : ` · DENIED${use.denial ? `: ${use.denial}` : ""}`), false);
       node.setAttribute("aria-label", node.title);
       node.addEventListener("click", () => select(activity.id, true));
       spacer.append(node);
@@ -297,7 +319,7 @@
       box.append(label);
     }
     $("search").addEventListener("input", (event) => {
-      state.query = event.target.value.trim().toLowerCase();
+      state.query = searchable(event.target.value.trim());
       scheduleRefresh();
     });
     $("only-failed").addEventListener("change", (e) => { state.failed = e.target.checked; refresh(); });
@@ -376,7 +398,7 @@
         node.className = "row group";
         node.dataset.group = entry.group;
         delete node.dataset.id;
-        node.textContent = `${collapsed.has(entry.group) ? "▸" : "▾"} trace ${entry.group.slice(0, 12)}… · ${entry.size} activities`;
+        node.textContent = showable(`${collapsed.has(entry.group) ? "▸" : "▾"} trace ${entry.group.slice(0, 12)}… · ${entry.size} activities`, false);
         return;
       }
       const a = entry.activity;
@@ -415,7 +437,7 @@
     const row = el("tr");
     row.append(el("th", null, name));
     const cell = el("td");
-    if (badges) withBadges(cell, value == null ? "—" : value); else cell.textContent = value == null ? "—" : String(value);
+    if (badges) withBadges(cell, value == null ? "—" : value, true); else cell.textContent = value == null ? "—" : showable(value, true);
     row.append(cell);
     table.append(row);
   }
@@ -461,7 +483,7 @@
       panel.append(uses);
     }
     panel.append(el("h3", null, "metadata"));
-    panel.append(withBadges(el("pre"), JSON.stringify(a.metadata, null, 2)));
+    panel.append(withBadges(el("pre"), JSON.stringify(a.metadata, null, 2), true));
     panel.dataset.activity = a.id;
   }
   function followHash() {
