@@ -159,11 +159,11 @@ class Ingestor:
     async def ingest(self, request: ExportTraceServiceRequest, token: IngestToken) -> Outcome:
         """Store what the token may append; raises ``StoreUnavailable`` if nothing can be.
 
-        The mapping pauses every ``MAPPING_SLICE_SECONDS``: text dense
-        with secrets takes about a second a MiB to redact, and every other request, another
-        tenant's or ``/healthz``, waited for the whole of it (16 MiB: 15 s). Mapping in a
-        thread instead made the loop and the thread fight over the one GIL: 2.8 times the
-        CPU a row, 0.44 times the rows stored."""
+        The mapping pauses every ``MAPPING_SLICE_SECONDS``: text dense with secrets takes
+        about a second a MiB to redact, and every other request, another tenant's or
+        ``/healthz``, waited for the whole of it (16 MiB: 15 s). Mapping in a thread instead
+        made the loop and the thread fight over the one GIL: 2.8 times the CPU a row, 0.44
+        times the rows stored."""
         spans = ActivitySpans(request)
         outcome = Outcome()
         batch: list[ActivityRows] = []
